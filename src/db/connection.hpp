@@ -1,0 +1,110 @@
+// One asynchronous libpq connection whose socket is driven by Asio: no call blocks an I/O
+// thread. Used by one coroutine at a time (the pool hands it out exclusively).
+#pragma once
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "db/result_set.hpp"
+
+typedef struct pg_conn PGconn;
+
+namespace tenantd::db {
+
+// The server rejected a statement (constraint violation, syntax, ...). The connection is
+// still usable unless broken() says otherwise. what() holds the server's message: log it,
+// never send it to a client.
+class pg_error : public std::runtime_error {
+ public:
+  pg_error(std::string sqlstate, const std::string& message)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
+  const std::string& sqlstate() const noexcept { return sqlstate_; }
+  bool is_unique_violation() const noexcept { return sqlstate_ == "23505"; }
+
+ private:
+  std::string sqlstate_;
+};
+
+// The database could not be reached, the connection broke, or a deadline passed.
+// Maps to 503. The connection that threw it is broken() and must be discarded.
+class unavailable_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A statement with a stable name; prepared once per connection on first use.
+// Declare them as `inline constexpr statement find_user{"find_user", "SELECT ..."};`
+struct statement {
+  std::string_view name;
+  std::string_view sql;
+};
+
+// A text-format parameter: std::nullopt is SQL NULL.
+using param = std::optional<std::string_view>;
+
+struct notification {
+  std::string channel;
+  std::string payload;
+};
+
+struct connection_options {
+  std::string conninfo;  // libpq keyword/value string or URI
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds query_timeout{10000};  // client-side deadline per call
+};
+
+class connection {
+ public:
+  // Connects without blocking (PQconnectStart/PQconnectPoll). Throws unavailable_error
+  // on failure or when options.connect_timeout passes.
+  static boost::asio::awaitable<std::unique_ptr<connection>> connect(boost::asio::any_io_executor executor,
+                                                                     connection_options options);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // Runs a named statement, preparing it on this connection the first time it is used.
+  // Throws pg_error for statement errors, unavailable_error for connection problems.
+  boost::asio::awaitable<result_set> exec_prepared(const statement& stmt, std::span<const param> params);
+
+  // Runs one statement with parameters, not prepared (PQsendQueryParams).
+  boost::asio::awaitable<result_set> exec_params(std::string_view sql, std::span<const param> params);
+
+  // Runs SQL without parameters; may hold several statements (PQsendQuery). Returns the last result.
+  boost::asio::awaitable<result_set> exec(std::string_view sql);
+
+  // Waits until at least one notification (LISTEN) arrives or `timeout` passes; returns
+  // what arrived (possibly nothing). Throws unavailable_error if the connection breaks.
+  boost::asio::awaitable<std::vector<notification>> wait_notifications(std::chrono::milliseconds timeout);
+
+  // True once the connection failed in a way that makes it unusable.
+  bool broken() const noexcept;
+  // True when no transaction is open or failed (PQtransactionStatus == PQTRANS_IDLE).
+  bool idle_in_no_transaction() const noexcept;
+  // Identifier quoting with PQescapeIdentifier (second layer after allowlists).
+  std::string escape_identifier(std::string_view identifier) const;
+  std::string escape_literal(std::string_view literal) const;
+  // Backend process id (for tests and logs).
+  int backend_pid() const noexcept;
+  // Server version as PQserverVersion reports it.
+  int server_version() const noexcept;
+
+ private:
+  struct impl;
+  explicit connection(std::unique_ptr<impl> state);
+  std::unique_ptr<impl> impl_;
+};
+
+// Builds a libpq keyword/value conninfo string, quoting values as libpq requires.
+std::string make_conninfo(std::span<const std::pair<std::string, std::string>> keywords);
+
+}  // namespace tenantd::db

@@ -1,0 +1,16 @@
+// JSON parsing that rejects what API.md forbids: syntax errors, duplicate object keys,
+// nesting deeper than a limit, invalid UTF-8 and lone surrogates.
+#pragma once
+#include <boost/json/value.hpp>
+
+#include <string>
+#include <string_view>
+
+#include "domain/error.hpp"
+
+namespace tenantd {
+
+// On failure the error is errc::invalid_json with a short, library-free detail.
+result<boost::json::value> parse_strict_json(std::string_view text, std::size_t max_depth = 32);
+
+}  // namespace tenantd

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Starts or stops the private PostgreSQL 15 cluster the tests use.
+#   pg_cluster.sh start DIR   initdb (as postgres when run as root), start on a free port,
+#                             create the app role, write DIR/env for the tests
+#   pg_cluster.sh stop DIR    stop it and remove DIR
+set -euo pipefail
+cmd=${1:?start|stop}
+dir=${2:?directory}
+bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+app_user=tenantd_app
+app_password=tenantd_test_pw
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+case "$cmd" in
+start)
+  "$0" stop "$dir"
+  mkdir -p "$dir"
+  # Data and socket live under /tmp: the postgres user must reach them whatever the
+  # permissions of the build tree, and socket paths must stay short.
+  base=$(mktemp -d /tmp/tenantd-pg-XXXXXX)
+  chmod 755 "$base"
+  mkdir -p "$base/sock"
+  if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$base"; fi
+  superuser=$(if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi)
+  as_pg "$bin/initdb" -D "$base/data" -U "$superuser" --auth-local=trust --auth-host=scram-sha-256 \
+    -E UTF8 --locale=C.UTF-8 >"$base/initdb.log" 2>&1
+  port=$(free_port)
+  cat >>"$base/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$base/sock'
+max_connections = 300
+shared_buffers = 128MB
+fsync = on
+log_min_messages = warning
+log_connections = off
+CONF
+  as_pg "$bin/pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 60 start >/dev/null
+  as_pg "$bin/psql" -h "$base/sock" -p "$port" -U "$superuser" -d postgres -v ON_ERROR_STOP=1 -q \
+    -c "CREATE ROLE $app_user LOGIN CREATEDB PASSWORD '$app_password'" >/dev/null
+  cat >"$dir/env" <<ENV
+TEST_PG_HOST=127.0.0.1
+TEST_PG_PORT=$port
+TEST_PG_SOCKET_DIR=$base/sock
+TEST_PG_SUPERUSER=$superuser
+TEST_PG_APP_USER=$app_user
+TEST_PG_APP_PASSWORD=$app_password
+TEST_PG_BIN=$bin
+TEST_PG_DATA=$base/data
+TEST_PG_LOG=$base/server.log
+ENV
+  chmod 644 "$dir/env"
+  echo "private PostgreSQL on 127.0.0.1:$port ($base)"
+  ;;
+stop)
+  if [ -f "$dir/env" ]; then
+    data=$(sed -n 's/^TEST_PG_DATA=//p' "$dir/env")
+    if [ -n "$data" ] && [ -d "$data" ]; then
+      as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+      rm -rf "$(dirname "$data")"
+    fi
+  fi
+  rm -rf "$dir"
+  ;;
+*)
+  echo "usage: $0 start|stop DIR" >&2
+  exit 2
+  ;;
+esac
