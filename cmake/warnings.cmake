@@ -5,7 +5,6 @@ target_compile_options(tenantd_options INTERFACE
   -Woverloaded-virtual -Wimplicit-fallthrough)
 target_compile_definitions(tenantd_options INTERFACE
   BOOST_ASIO_NO_DEPRECATED
-  BOOST_BEAST_USE_STD_STRING_VIEW
   BOOST_JSON_NO_LIB BOOST_URL_NO_LIB
   TENANTD_VERSION="${PROJECT_VERSION}")
 if(TENANTD_WERROR)

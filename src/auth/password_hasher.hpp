@@ -11,7 +11,7 @@
 namespace tenantd::auth {
 
 struct argon2_params {
-  unsigned long long opslimit{2};          // t
+  unsigned long long opslimit{2};             // t
   std::size_t memlimit{19U * 1024U * 1024U};  // m in bytes (19 MiB)
 };
 
@@ -24,6 +24,8 @@ class hasher_busy : public std::runtime_error {
 class password_hasher {
  public:
   // threads: worker threads (0 = hardware concurrency); max_queue: hashes waiting or running.
+  // Computes the dummy hash, so it costs one hash. Throws std::invalid_argument if max_queue
+  // is 0, std::runtime_error if libsodium rejects the parameters. The destructor joins the pool.
   password_hasher(argon2_params params, std::size_t threads, std::size_t max_queue);
   ~password_hasher();
   password_hasher(const password_hasher&) = delete;

@@ -88,6 +88,9 @@ class connection {
 
   // True once the connection failed in a way that makes it unusable.
   bool broken() const noexcept;
+  // Between calls: reads whatever the server sent without blocking (PQconsumeInput), so a
+  // backend that died while the connection sat idle is noticed. Returns !broken().
+  bool consume_input() noexcept;
   // True when no transaction is open or failed (PQtransactionStatus == PQTRANS_IDLE).
   bool idle_in_no_transaction() const noexcept;
   // Identifier quoting with PQescapeIdentifier (second layer after allowlists).

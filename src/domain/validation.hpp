@@ -26,7 +26,7 @@ std::optional<std::string> check_name(std::string_view trimmed, std::size_t min_
 
 // Trims and lower-cases (ASCII) an email.
 std::string normalize_email(std::string_view email);
-// Canonical lower-case 8-4-4-4-12 hex UUID.
+// An 8-4-4-4-12 hex UUID (either case; callers lower-case it before use).
 bool is_uuid(std::string_view s) noexcept;
 // Random version-4 UUID (libsodium randombytes).
 std::string new_uuid();

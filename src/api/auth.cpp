@@ -1,0 +1,84 @@
+// Registration and login.
+#include "api/dto.hpp"
+#include "api/handlers.hpp"
+#include "api/problem.hpp"
+#include "domain/validation.hpp"
+
+namespace tenantd::api::handlers {
+namespace {
+
+response too_many_attempts(const context& ctx, std::int64_t retry_after) {
+  auto res = problem(make_error(errc::too_many_attempts, "too many failed attempts; retry later"), ctx.request_id);
+  res.set_header("Retry-After", std::to_string(retry_after));
+  return res;
+}
+
+}  // namespace
+
+// POST /auth/register
+awaitable<response> register_account(context& ctx) {
+  body_reader body(ctx.body);
+  auto email = body.email("email", true);
+  auto password = body.password("password", true);
+  auto first = body.name("first_name", true, 1, 100);
+  auto last = body.name("last_name", true, 1, 100);
+  auto body_tenant = body.string("tenant_id", false);
+  if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
+
+  std::optional<std::string> tenant_id = body_tenant;
+  if (auto header = ctx.req.header("x-tenant-id")) {
+    if (ctx.req.header_count("x-tenant-id") != 1 || (tenant_id && *tenant_id != *header))
+      co_return problem(make_error(errc::invalid_input, "tenant_id and X-Tenant-ID name different tenants"),
+                        ctx.request_id);
+    tenant_id = std::string(*header);
+  }
+  if (!tenant_id || tenant_id->empty())
+    co_return problem(make_error(errc::tenant_required, "name the tenant with tenant_id or X-Tenant-ID"),
+                      ctx.request_id);
+  if (validation::check_tenant_id(*tenant_id))
+    co_return problem(make_error(errc::tenant_not_found, "no such tenant"), ctx.request_id);
+
+  const identity::person who{*email, *password, *first, *last};
+  auto granted = co_await ctx.svc.accounts->register_member(*tenant_id, who);
+  if (!granted) co_return problem(granted.err(), ctx.request_id);
+  auto out = to_json(granted->user, granted->tenant_id);
+  out["role"] = granted->role;
+  co_return json_response(201, out);
+}
+
+// POST /auth/login
+awaitable<response> login(context& ctx) {
+  body_reader body(ctx.body);
+  auto email = body.string("email", true);
+  auto password = body.string("password", true);
+  auto tenant_id = body.string("tenant_id", false);
+  if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
+  const auto account_key = validation::normalize_email(*email);
+
+  auto& per_account = *ctx.svc.login_failures_per_account;
+  auto& per_client = *ctx.svc.login_failures_per_client;
+  if (per_account.blocked(account_key)) co_return too_many_attempts(ctx, per_account.retry_after(account_key));
+  if (per_client.blocked(ctx.client_address))
+    co_return too_many_attempts(ctx, per_client.retry_after(ctx.client_address));
+
+  auto outcome = co_await ctx.svc.accounts->login(account_key, *password, tenant_id, ctx.client_address);
+  if (outcome.failure) {
+    if (outcome.failure->code == errc::invalid_credentials) {
+      per_account.hit(account_key);
+      per_client.hit(ctx.client_address);
+    }
+    boost::json::object extra;
+    if (!outcome.tenant_choices.empty()) extra["tenants"] = to_json(outcome.tenant_choices);
+    co_return problem(*outcome.failure, ctx.request_id, extra);
+  }
+  const auto& s = *outcome.success;
+  boost::json::object out;
+  add_tokens(out, s.tokens);
+  out["user"] = to_json(s.user, s.tenant_id);
+  out["tenant_id"] = s.tenant_id;
+  out["role"] = s.role;
+  out["permissions"] = to_json(permission_names(s.permissions));
+  co_return json_response(200, out);
+}
+
+}  // namespace tenantd::api::handlers

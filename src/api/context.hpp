@@ -1,0 +1,69 @@
+// What a handler sees: the request, the caller (on protected routes), the parsed JSON body,
+// path parameters, and the services it may call. Handlers are coroutines returning a response.
+#pragma once
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/message.hpp"
+#include "auth/password_hasher.hpp"
+#include "auth/rate_limiter.hpp"
+#include "db/pool.hpp"
+#include "domain/access.hpp"
+#include "identity/accounts.hpp"
+#include "tenancy/directory.hpp"
+#include "tenancy/pool_registry.hpp"
+#include "tenancy/provisioner.hpp"
+
+namespace tenantd::api {
+
+struct readiness {
+  bool master_reachable{false};
+  bool migrated{false};
+  bool draining{false};
+  bool ok() const noexcept { return master_reachable && migrated && !draining; }
+};
+
+struct api_settings {
+  std::string version;
+  bool tenant_signup_open{true};
+  std::string admin_token;
+  std::vector<std::string> cors_origins;
+};
+
+struct services {
+  std::shared_ptr<db::pool> master;
+  tenancy::pool_registry* pools{nullptr};
+  tenancy::directory* tenants{nullptr};
+  tenancy::provisioner* provisioner{nullptr};
+  identity::accounts* accounts{nullptr};
+  auth::rate_limiter* login_failures_per_account{nullptr};
+  auth::rate_limiter* login_failures_per_client{nullptr};
+  auth::rate_limiter* tenant_creates_per_client{nullptr};
+  api_settings settings;
+  const std::atomic<bool>* master_ready{nullptr};  // master migrated; until then only probes answer
+  std::function<boost::asio::awaitable<readiness>()> check_readiness;
+};
+
+struct context {
+  const request& req;
+  services& svc;
+  std::string request_id;
+  std::optional<principal> caller;       // set on protected routes
+  boost::json::value body;               // a JSON object on routes that take a body
+  std::vector<std::string> params;       // path parameters in pattern order
+  std::string client_address;
+
+  const principal& who() const { return *caller; }
+};
+
+using handler = boost::asio::awaitable<response> (*)(context&);
+
+}  // namespace tenantd::api

@@ -1,0 +1,205 @@
+// Request pipeline and the one place where infrastructure failures become 503/500.
+#include "api/dispatcher.hpp"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "api/problem.hpp"
+#include "api/router.hpp"
+#include "auth/password_hasher.hpp"
+#include "db/connection.hpp"
+#include "domain/strict_json.hpp"
+
+namespace tenantd::api {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string new_request_id() {
+  std::array<unsigned char, 12> bytes{};
+  randombytes_buf(bytes.data(), bytes.size());
+  std::string hex(bytes.size() * 2 + 1, '\0');
+  sodium_bin2hex(hex.data(), hex.size(), bytes.data(), bytes.size());
+  hex.pop_back();
+  return hex;
+}
+
+std::optional<std::string> allowed_origin(const request& req, const std::vector<std::string>& origins) {
+  auto origin = req.header("origin");
+  if (!origin || req.header_count("origin") != 1) return std::nullopt;
+  for (const auto& allowed : origins)
+    if (*origin == allowed) return allowed;
+  return std::nullopt;
+}
+
+// The bearer token from exactly one Authorization header, or nullopt.
+std::optional<std::string_view> bearer_token(const request& req) {
+  if (req.header_count("authorization") != 1) return std::nullopt;
+  auto value = *req.header("authorization");
+  const auto space = value.find(' ');
+  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) return std::nullopt;
+  auto token = value.substr(space + 1);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty()) return std::nullopt;
+  return token;
+}
+
+}  // namespace
+
+std::string choose_request_id(const request& req) {
+  if (auto id = req.header("x-request-id"); id && req.header_count("x-request-id") == 1 && !id->empty() &&
+                                            id->size() <= 128) {
+    const bool clean = std::all_of(id->begin(), id->end(), [](unsigned char c) {
+      return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+    });
+    if (clean) return std::string(*id);
+  }
+  return new_request_id();
+}
+
+bool is_json_content_type(std::string_view value) noexcept {
+  const auto semicolon = value.find(';');
+  auto type = value.substr(0, semicolon);
+  while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
+  while (!type.empty() && (type.front() == ' ' || type.front() == '\t')) type.remove_prefix(1);
+  if (!iequals(type, "application/json")) return false;
+  if (semicolon == std::string_view::npos) return true;
+  auto params = value.substr(semicolon + 1);
+  while (!params.empty() && params.front() == ' ') params.remove_prefix(1);
+  if (params.empty()) return true;
+  const auto eq = params.find('=');
+  if (eq == std::string_view::npos || !iequals(params.substr(0, eq), "charset")) return false;
+  auto charset = params.substr(eq + 1);
+  if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
+  return iequals(charset, "utf-8") || iequals(charset, "utf8");
+}
+
+dispatcher::dispatcher(services& svc, std::function<void(const access_entry&)> on_access)
+    : svc_(svc), on_access_(std::move(on_access)) {}
+
+void dispatcher::finish(const request& req, response& res, const std::string& request_id) const {
+  res.set_header("X-Request-Id", request_id);
+  res.set_header("Cache-Control", "no-store");
+  if (auto origin = allowed_origin(req, svc_.settings.cors_origins)) {
+    res.set_header("Access-Control-Allow-Origin", *origin);
+    res.set_header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate");
+  }
+  if (!svc_.settings.cors_origins.empty()) res.set_header("Vary", "Origin");
+}
+
+response dispatcher::reject(unsigned status, errc code, std::string_view detail, const request& partial) const {
+  const auto request_id = choose_request_id(partial);
+  auto res = problem(status, code, std::string(detail), request_id);
+  finish(partial, res, request_id);
+  return res;
+}
+
+boost::asio::awaitable<response> dispatcher::handle(request& req) {
+  const auto started = std::chrono::steady_clock::now();
+  context ctx{req, svc_, choose_request_id(req), std::nullopt, {}, {}, req.remote_address};
+  std::string route_name;
+  response res;
+  try {
+    res = co_await route_request(ctx, route_name);
+  } catch (const db::unavailable_error& e) {
+    spdlog::warn("request {}: database unavailable: {}", ctx.request_id, e.what());
+    res = problem(make_error(errc::unavailable, "the service is temporarily unavailable; retry shortly"), ctx.request_id);
+  } catch (const auth::hasher_busy&) {
+    spdlog::warn("request {}: password hashing queue full", ctx.request_id);
+    res = problem(make_error(errc::unavailable, "the service is busy; retry shortly"), ctx.request_id);
+  } catch (const std::exception& e) {
+    spdlog::error("request {}: unhandled failure: {}", ctx.request_id, e.what());
+    res = problem(make_error(errc::internal, "an internal error occurred"), ctx.request_id);
+  }
+  finish(req, res, ctx.request_id);
+  if (on_access_) {
+    access_entry entry;
+    entry.method = req.method;
+    entry.route = route_name.empty() ? std::string_view("-") : std::string_view(route_name);
+    entry.status = res.status;
+    entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    entry.bytes = res.body.size();
+    entry.request_id = ctx.request_id;
+    if (ctx.caller) {
+      entry.tenant_id = ctx.caller->tenant_id;
+      entry.user_id = ctx.caller->account_id;
+    }
+    entry.client_address = req.remote_address;
+    on_access_(entry);
+  }
+  co_return res;
+}
+
+boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::string& route_name) {
+  const auto& req = ctx.req;
+  if (req.method == "OPTIONS") {
+    const auto m = match_route(route_table(), "", req.path);
+    if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
+    response res;
+    res.status = 204;
+    res.content_type.clear();
+    if (allowed_origin(req, svc_.settings.cors_origins)) {
+      res.set_header("Access-Control-Allow-Methods", m.allow + ", OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id, X-Tenant-ID");
+      res.set_header("Access-Control-Max-Age", "600");
+    }
+    res.set_header("Allow", m.allow + ", OPTIONS");
+    co_return res;
+  }
+
+  auto m = match_route(route_table(), req.method, req.path);
+  if (!m.found) {
+    if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
+    auto res = problem(make_error(errc::method_not_allowed, "this method is not allowed on this resource"),
+                       ctx.request_id);
+    res.set_header("Allow", m.allow);
+    co_return res;
+  }
+  const route& r = *m.found;
+  route_name = std::string(r.pattern);
+  ctx.params = std::move(m.params);
+  const bool probe = r.pattern == "/" || r.pattern == "/healthz" || r.pattern == "/readyz";
+  if (!probe && svc_.master_ready && !svc_.master_ready->load())
+    co_return problem(make_error(errc::unavailable, "the service is starting; retry shortly"), ctx.request_id);
+
+  if (r.access == access_kind::member) {
+    auto token = bearer_token(req);
+    if (!token) co_return problem(make_error(errc::unauthorized, "a bearer access token is required"), ctx.request_id);
+    auto who = co_await svc_.accounts->authenticate(*token);
+    if (!who) co_return problem(who.err(), ctx.request_id);
+    ctx.caller = std::move(*who);
+    if (r.needs && !has(ctx.caller->permissions, *r.needs))
+      co_return problem(make_error(errc::forbidden, "this requires the " + std::string(to_string(*r.needs)) +
+                                                        " permission"),
+                        ctx.request_id);
+  }
+
+  if (r.body != body_kind::none) {
+    const bool has_body = !req.body.empty();
+    if (r.body == body_kind::json || has_body) {
+      auto type = req.header("content-type");
+      if (!type || !is_json_content_type(*type))
+        co_return problem(make_error(errc::unsupported_media_type, "send the body as application/json"),
+                          ctx.request_id);
+      auto parsed = parse_strict_json(req.body);
+      if (!parsed) co_return problem(parsed.err(), ctx.request_id);
+      if (!parsed->is_object())
+        co_return problem(make_error(errc::invalid_json, "the body must be a JSON object"), ctx.request_id);
+      ctx.body = std::move(*parsed);
+    } else {
+      ctx.body = boost::json::object{};
+    }
+  }
+  co_return co_await r.handle(ctx);
+}
+
+}  // namespace tenantd::api

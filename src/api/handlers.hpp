@@ -1,0 +1,29 @@
+// Every handler, one file per resource (health.cpp, tenants.cpp, auth.cpp, users.cpp,
+// tenant.cpp). Each carries its route as a comment; the table is in routes.cpp.
+#pragma once
+#include "api/context.hpp"
+
+namespace tenantd::api::handlers {
+
+using boost::asio::awaitable;
+
+awaitable<response> service_info(context& ctx);   // GET /
+awaitable<response> healthz(context& ctx);        // GET /healthz
+awaitable<response> readyz(context& ctx);         // GET /readyz
+
+awaitable<response> create_tenant(context& ctx);  // POST /tenants
+
+awaitable<response> register_account(context& ctx);  // POST /auth/register
+awaitable<response> login(context& ctx);             // POST /auth/login
+
+awaitable<response> me(context& ctx);              // GET /api/me
+awaitable<response> list_users(context& ctx);      // GET /api/users
+awaitable<response> create_user(context& ctx);     // POST /api/users
+awaitable<response> get_user(context& ctx);        // GET /api/users/:id
+awaitable<response> update_user(context& ctx);     // PUT|PATCH /api/users/:id
+awaitable<response> delete_user(context& ctx);     // DELETE /api/users/:id
+
+awaitable<response> get_tenant(context& ctx);      // GET /api/tenant
+awaitable<response> update_tenant(context& ctx);   // PUT /api/tenant
+
+}  // namespace tenantd::api::handlers

@@ -1,0 +1,32 @@
+// The route table: every endpoint, its access rule, permission and body kind, in one place.
+#include "api/handlers.hpp"
+#include "api/router.hpp"
+
+namespace tenantd::api {
+namespace h = handlers;
+
+std::span<const route> route_table() {
+  using enum access_kind;
+  using enum body_kind;
+  using enum permission;
+  static const route table[] = {
+      {"GET", "/", h::service_info, open, std::nullopt, none},
+      {"GET", "/healthz", h::healthz, open, std::nullopt, none},
+      {"GET", "/readyz", h::readyz, open, std::nullopt, none},
+      {"POST", "/tenants", h::create_tenant, open, std::nullopt, json},
+      {"POST", "/auth/register", h::register_account, open, std::nullopt, json},
+      {"POST", "/auth/login", h::login, open, std::nullopt, json},
+      {"GET", "/api/me", h::me, member, std::nullopt, none},
+      {"GET", "/api/users", h::list_users, member, users_read, none},
+      {"POST", "/api/users", h::create_user, member, users_write, json},
+      {"GET", "/api/users/:id", h::get_user, member, users_read, none},
+      {"PUT", "/api/users/:id", h::update_user, member, users_write, json},
+      {"PATCH", "/api/users/:id", h::update_user, member, users_write, json},
+      {"DELETE", "/api/users/:id", h::delete_user, member, users_delete, none},
+      {"GET", "/api/tenant", h::get_tenant, member, tenant_read, none},
+      {"PUT", "/api/tenant", h::update_tenant, member, tenant_manage, json},
+  };
+  return table;
+}
+
+}  // namespace tenantd::api

@@ -1,0 +1,84 @@
+// Tenant creation (public sign-up or with the admin token), optionally with its owner.
+#include <sodium.h>
+
+#include "api/dto.hpp"
+#include "api/handlers.hpp"
+#include "api/problem.hpp"
+#include "domain/validation.hpp"
+
+namespace tenantd::api::handlers {
+namespace {
+
+bool has_admin_token(const context& ctx) {
+  const auto& expected = ctx.svc.settings.admin_token;
+  if (expected.empty() || ctx.req.header_count("authorization") != 1) return false;
+  const auto value = *ctx.req.header("authorization");
+  if (value.size() < 7) return false;
+  std::string scheme(value.substr(0, 7));
+  for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "bearer ") return false;
+  const auto token = value.substr(7);
+  return token.size() == expected.size() && sodium_memcmp(token.data(), expected.data(), expected.size()) == 0;
+}
+
+}  // namespace
+
+// POST /tenants
+awaitable<response> create_tenant(context& ctx) {
+  if (!ctx.svc.settings.tenant_signup_open && !has_admin_token(ctx))
+    co_return problem(make_error(errc::signup_closed, "tenant sign-up is closed; an admin token is required"),
+                      ctx.request_id);
+
+  body_reader body(ctx.body);
+  auto id = body.string("id", true);
+  if (id) {
+    if (auto message = validation::check_tenant_id(*id)) body.add_error("id", *message);
+  }
+  auto name = body.name("name", true, 1, 200);
+  std::optional<identity::person> owner;
+  if (const auto* owner_json = body.object("owner")) {
+    body_reader owner_body(*owner_json);
+    auto email = owner_body.email("email", true);
+    auto password = owner_body.password("password", true);
+    auto first = owner_body.name("first_name", true, 1, 100);
+    auto last = owner_body.name("last_name", true, 1, 100);
+    if (owner_body.ok()) owner = identity::person{*email, *password, *first, *last};
+    for (const auto& f : owner_body.failure().fields) body.add_error("owner." + f.field, f.message);
+  }
+  if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
+
+  auto& limiter = *ctx.svc.tenant_creates_per_client;
+  if (limiter.blocked(ctx.client_address)) {
+    auto res = problem(make_error(errc::too_many_requests, "too many tenants created from this client; retry later"),
+                       ctx.request_id);
+    res.set_header("Retry-After", std::to_string(limiter.retry_after(ctx.client_address)));
+    co_return res;
+  }
+  limiter.hit(ctx.client_address);
+
+  std::optional<identity::membership_granted> granted;
+  tenancy::provisioner::ready_step create_owner;
+  if (owner) {
+    create_owner = [&](const tenant_record& tenant) -> awaitable<status> {
+      auto made = co_await ctx.svc.accounts->create_owner(tenant, *owner);
+      if (!made) co_return std::move(made).err();
+      granted = std::move(*made);
+      co_return ok();
+    };
+  }
+  auto created = co_await ctx.svc.provisioner->create(*id, *name, create_owner);
+  if (!created) co_return problem(created.err(), ctx.request_id);
+
+  auto out = to_public_json(*created);
+  if (granted) {
+    auto tokens = co_await ctx.svc.accounts->start_session(granted->user.id, created->id, granted->role,
+                                                           ctx.client_address);
+    auto user = to_json(granted->user, created->id);
+    user["role"] = granted->role;
+    out["owner"] = std::move(user);
+    add_tokens(out, tokens);
+  }
+  co_return json_response(201, out);
+}
+
+}  // namespace tenantd::api::handlers

@@ -1,0 +1,267 @@
+// The serve command: builds every component, starts the server, waits for a signal.
+#include "app/application.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "api/dispatcher.hpp"
+#include "app/logging.hpp"
+#include "auth/jwt.hpp"
+#include "auth/password_hasher.hpp"
+#include "auth/rate_limiter.hpp"
+#include "db/master_repository.hpp"
+#include "db/migrator.hpp"
+#include "db/pool.hpp"
+#include "http/server.hpp"
+#include "identity/accounts.hpp"
+#include "tenancy/access_cache.hpp"
+#include "tenancy/directory.hpp"
+#include "tenancy/invalidation_listener.hpp"
+#include "tenancy/pool_registry.hpp"
+#include "tenancy/provisioner.hpp"
+
+namespace tenantd::app {
+namespace net = boost::asio;
+
+// Master migrations run under this advisory lock, so several processes can start at once.
+const db::migrate_options master_lock{.advisory_lock_key = 0x74656e616e7464, .target_version = std::nullopt};
+using namespace std::chrono_literals;
+
+namespace {
+
+// Applies master migrations (under an advisory lock) and loads the role table; retries
+// until the master database is reachable.
+net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, role_table& roles, std::atomic<bool>& ready,
+                                    std::atomic<bool>& stopping) {
+  auto executor = co_await net::this_coro::executor;
+  const auto migrations = db::parse_migrations(db::embedded_master_migrations());
+  auto delay = 250ms;
+  while (!stopping) {
+    std::string failure;
+    try {
+      auto conn = co_await master->acquire();
+      auto report = co_await db::apply_migrations(*conn, migrations, master_lock);
+      if (!report.applied.empty())
+        spdlog::info("master database migrated from version {} to {}", report.version_before, report.version_after);
+      roles = co_await db::master::load_roles(*conn);
+      ready = true;
+      co_return;
+    } catch (const db::migration_error& e) {
+      failure = e.what();
+      spdlog::critical("master migrations cannot be applied: {}", failure);
+    } catch (const std::exception& e) {
+      failure = e.what();
+      spdlog::warn("master database not ready ({}); retrying", failure);
+    }
+    net::steady_timer timer(executor, delay);
+    co_await timer.async_wait(net::use_awaitable);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+net::awaitable<void> sweep_pools(tenancy::pool_registry& pools, std::atomic<bool>& stopping) {
+  auto executor = co_await net::this_coro::executor;
+  while (!stopping) {
+    net::steady_timer timer(executor, 5s);
+    co_await timer.async_wait(net::use_awaitable);
+    pools.sweep();
+  }
+}
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string master_conninfo(const config& cfg) {
+  const std::vector<std::pair<std::string, std::string>> keywords{
+      {"host", cfg.master.host},
+      {"port", cfg.master.port},
+      {"user", cfg.master.user},
+      {"password", cfg.master.password},
+      {"dbname", cfg.master_database_name},
+      {"application_name", "tenantd"},
+      {"options", "-c statement_timeout=" + std::to_string(cfg.statement_timeout.count()) + " -c TimeZone=UTC"},
+      {"keepalives", "1"},
+      {"keepalives_idle", "10"},
+      {"keepalives_interval", "5"},
+      {"keepalives_count", "3"},
+  };
+  return db::make_conninfo(keywords);
+}
+
+int serve(const config& cfg) {
+  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1U, std::thread::hardware_concurrency());
+  net::io_context io(static_cast<int>(threads));
+
+  db::pool_options master_options;
+  master_options.connection.conninfo = master_conninfo(cfg);
+  master_options.connection.connect_timeout = cfg.pool_acquire_timeout;
+  master_options.connection.query_timeout = cfg.statement_timeout + 1s;
+  master_options.max_size = cfg.master_pool_size;
+  master_options.acquire_timeout = cfg.pool_acquire_timeout;
+  master_options.idle_timeout = cfg.pool_idle_timeout;
+  auto master = db::pool::create(io.get_executor(), master_options);
+
+  tenancy::tenant_connection_settings tenant_settings{cfg.tenant.host,
+                                                      cfg.tenant.port,
+                                                      cfg.tenant.user,
+                                                      cfg.tenant.password,
+                                                      cfg.tenant_pool_size,
+                                                      cfg.tenant_pool_max_connections,
+                                                      cfg.pool_acquire_timeout,
+                                                      cfg.pool_idle_timeout,
+                                                      cfg.statement_timeout};
+  tenancy::pool_registry pools(io.get_executor(), tenant_settings);
+  tenancy::directory tenants(master, 30s);
+  tenancy::access_cache access(master, 30s);
+  auto tenant_migrations = db::parse_migrations(db::embedded_tenant_migrations());
+  tenancy::provisioner provisioner(master, {cfg.tenant_db_prefix, cfg.master.user, tenant_settings},
+                                   tenant_migrations);
+
+  auth::password_hasher hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads,
+                               cfg.argon2_max_queue);
+  auth::jwt_codec jwt({cfg.jwt_secret, cfg.jwt_key_id, "tenantd", "tenantd-api", 60, 8192});
+  role_table roles = role_table::defaults();
+
+  identity::dependencies deps;
+  deps.master = master;
+  deps.pools = &pools;
+  deps.tenants = &tenants;
+  deps.access = &access;
+  deps.hasher = &hasher;
+  deps.jwt = &jwt;
+  deps.roles = &roles;
+  deps.access_token_ttl = cfg.jwt_expiration;
+  deps.latest_tenant_schema = provisioner.latest_version();
+  deps.now = unix_now;
+  identity::accounts accounts(deps);
+
+  auth::rate_limiter login_per_account(cfg.login_max_failures_per_account, std::chrono::minutes(15));
+  auth::rate_limiter login_per_client(cfg.login_max_failures_per_client, std::chrono::minutes(1));
+  auth::rate_limiter creates_per_client(cfg.tenant_creates_per_client, std::chrono::hours(1));
+
+  std::atomic<bool> master_ready{false};
+  std::atomic<bool> draining{false};
+  std::atomic<bool> stopping{false};
+
+  api::services svc;
+  svc.master = master;
+  svc.pools = &pools;
+  svc.tenants = &tenants;
+  svc.provisioner = &provisioner;
+  svc.accounts = &accounts;
+  svc.login_failures_per_account = &login_per_account;
+  svc.login_failures_per_client = &login_per_client;
+  svc.tenant_creates_per_client = &creates_per_client;
+  svc.settings = {TENANTD_VERSION, cfg.tenant_signup_open, cfg.admin_token, cfg.cors_origins};
+  svc.master_ready = &master_ready;
+  svc.check_readiness = [&]() -> net::awaitable<api::readiness> {
+    api::readiness r;
+    r.migrated = master_ready.load();
+    r.draining = draining.load();
+    try {
+      auto conn = co_await master->acquire();
+      co_await conn->exec("SELECT 1");
+      r.master_reachable = true;
+    } catch (const std::exception&) {
+      r.master_reachable = false;
+    }
+    co_return r;
+  };
+  api::dispatcher dispatcher(svc, log_access);
+
+  http::server_options server_options;
+  server_options.host = cfg.host;
+  server_options.port = cfg.port;
+  http::server server(
+      io, server_options, [&dispatcher](api::request& req) { return dispatcher.handle(req); },
+      [&dispatcher](unsigned status, errc code, std::string_view detail, const api::request& partial) {
+        return dispatcher.reject(status, code, detail, partial);
+      });
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}:{}: {}", cfg.host, cfg.port, e.what());
+    return 1;
+  }
+  std::cout << "tenantd listening on " << cfg.host << ":" << server.port() << std::endl;
+  spdlog::info("tenantd {} listening on {}:{} with {} threads", TENANTD_VERSION, cfg.host, server.port(), threads);
+
+  db::connection_options listener_options = master_options.connection;
+  tenancy::invalidation_listener listener(listener_options, [&](std::string_view payload) {
+    access.invalidate(payload);
+    if (payload.rfind("tenant:", 0) == 0)
+      tenants.invalidate(std::string(payload.substr(7)));
+    else if (payload == "*")
+      tenants.clear();
+  });
+
+  const auto log_failure = [](const char* what) {
+    return [what](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("{} stopped: {}", what, ex.what());
+      }
+    };
+  };
+  net::co_spawn(io, prepare_master(master, roles, master_ready, stopping), log_failure("master preparation"));
+  net::co_spawn(io, listener.run(), log_failure("invalidation listener"));
+  net::co_spawn(io, sweep_pools(pools, stopping), log_failure("pool sweeper"));
+
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  on_signal = [&](const boost::system::error_code& ec, int signal_number) {
+    if (ec) return;
+    if (draining.exchange(true)) {
+      spdlog::warn("second signal {}: exiting now", signal_number);
+      std::_Exit(1);
+    }
+    spdlog::info("signal {}: draining", signal_number);
+    server.stop_accepting();
+    signals.async_wait(on_signal);
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+          auto executor = co_await net::this_coro::executor;
+          const auto deadline = std::chrono::steady_clock::now() + 30s;
+          while (server.requests_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+            net::steady_timer timer(executor, 20ms);
+            co_await timer.async_wait(net::use_awaitable);
+          }
+          stopping = true;
+          listener.stop();
+          server.close_all();
+          pools.shutdown();
+          master->shutdown();
+          io.stop();
+        },
+        net::detached);
+  };
+  signals.async_wait(on_signal);
+
+  std::vector<std::thread> workers;
+  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : workers) t.join();
+  spdlog::info("tenantd stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace tenantd::app

@@ -1,0 +1,15 @@
+// Wires configuration into a running server: io threads, master pool and migrations,
+// tenant pools, caches and their invalidation listener, password hashing, the dispatcher
+// and the HTTP server; handles SIGINT/SIGTERM (drain, then exit; a second signal exits at once).
+#pragma once
+#include "app/config.hpp"
+
+namespace tenantd::app {
+
+// Runs the server until a signal stops it; returns the process exit code.
+int serve(const config& cfg);
+
+// The master database connection string (libpq keyword/value) for a configuration.
+std::string master_conninfo(const config& cfg);
+
+}  // namespace tenantd::app

@@ -1,0 +1,77 @@
+// Configuration from the environment and a .env file (environment wins). Every value is
+// validated here; a bad one stops start-up with a message naming the variable.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tenantd::app {
+
+// Thrown for a missing or invalid setting; what() names the variable.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct database_endpoint {
+  std::string host;
+  std::string port;
+  std::string user;
+  std::string password;
+};
+
+struct config {
+  std::string master_database_url;
+  database_endpoint master;          // parsed from the URL
+  std::string master_database_name;
+  database_endpoint tenant;          // DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD, defaulting to master's
+  std::string tenant_db_prefix{"tenant_"};
+
+  std::string jwt_secret;
+  std::string jwt_key_id;
+  std::int64_t jwt_expiration{3600};
+
+  std::vector<std::string> cors_origins;
+  std::string host{"0.0.0.0"};
+  std::uint16_t port{8000};
+  std::string log_level{"info"};
+  std::string log_format{"text"};
+
+  bool tenant_signup_open{true};
+  std::string admin_token;
+
+  int login_max_failures_per_account{10};   // per 15 minutes
+  int login_max_failures_per_client{30};    // per minute
+  int tenant_creates_per_client{30};        // per hour
+
+  unsigned threads{0};  // 0 = hardware concurrency
+  std::size_t master_pool_size{8};
+  std::size_t tenant_pool_size{4};
+  std::size_t tenant_pool_max_connections{64};
+  std::chrono::milliseconds pool_acquire_timeout{2000};
+  std::chrono::seconds pool_idle_timeout{60};
+  std::chrono::milliseconds statement_timeout{5000};
+
+  std::size_t argon2_memory_kib{19456};
+  unsigned long long argon2_iterations{2};
+  unsigned argon2_threads{0};
+  std::size_t argon2_max_queue{64};
+};
+
+using environment = std::map<std::string, std::string>;
+
+// Parses KEY=VALUE lines (# comments, optional "export ", optional quotes).
+environment parse_dotenv(const std::string& text);
+// The process environment merged over ./.env (if readable).
+environment read_environment(const std::string& dotenv_path = ".env");
+// Validates and converts; throws config_error naming the variable.
+config load_config(const environment& env);
+
+// The seed README's example secret, which must never be used.
+inline constexpr const char* example_jwt_secret = "your-super-secret-jwt-key-here-make-it-long-and-random-at-least-32-characters";
+
+}  // namespace tenantd::app

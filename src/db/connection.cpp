@@ -1,0 +1,342 @@
+// Asynchronous libpq connection: non-blocking libpq with its socket waited on through Asio,
+// every call bounded by a client-side deadline.
+#include "db/connection.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+namespace tenantd::db {
+namespace net = boost::asio;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// Asio waits on an edge-triggered epoll without a speculative check, so readiness reported
+// while no wait is queued can be missed; the socket is polled again at least this often.
+constexpr std::chrono::milliseconds recheck_interval{250};
+
+std::string trimmed(const char* message) {
+  std::string text = message != nullptr ? message : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+// NUL-terminated copies of text parameters, as libpq reads them with strlen.
+struct param_buffer {
+  std::vector<std::string> storage;
+  std::vector<const char*> values;
+
+  explicit param_buffer(std::span<const param> params) {
+    if (params.size() > 65535) throw std::invalid_argument("too many query parameters");
+    storage.reserve(params.size());
+    values.reserve(params.size());
+    for (const auto& p : params) {
+      if (p) {
+        storage.emplace_back(*p);
+        values.push_back(storage.back().c_str());
+      } else {
+        values.push_back(nullptr);
+      }
+    }
+  }
+  int count() const noexcept { return static_cast<int>(values.size()); }
+};
+
+// Server notices (and errors libpq reports while idle) go to the log, not to stderr.
+void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", trimmed(message)); }
+
+}  // namespace
+
+struct connection::impl {
+  impl(net::any_io_executor executor, connection_options opts, PGconn* conn)
+      : pg(conn), socket(executor), timer(executor), options(std::move(opts)) {}
+  ~impl() {
+    release_socket();
+    PQfinish(pg);
+  }
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+
+  PGconn* pg;
+  net::posix::stream_descriptor socket;
+  net::steady_timer timer;
+  connection_options options;
+  std::unordered_set<std::string> prepared;
+  bool broken{false};
+
+  void release_socket() noexcept {
+    if (socket.is_open()) (void)socket.release();
+  }
+
+  // Registers libpq's current socket with the reactor; libpq keeps ownership of the fd.
+  void bind_socket() {
+    const int fd = PQsocket(pg);
+    if (fd < 0) throw unavailable_error("database connection has no socket: " + trimmed(PQerrorMessage(pg)));
+    release_socket();
+    socket.assign(fd);
+  }
+
+  [[noreturn]] void fail(const std::string& what) {
+    broken = true;
+    const auto detail = trimmed(PQerrorMessage(pg));
+    throw unavailable_error(detail.empty() ? what : what + ": " + detail);
+  }
+
+  void check_usable() {
+    if (broken || PQstatus(pg) != CONNECTION_OK) {
+      broken = true;
+      throw unavailable_error("database connection is broken");
+    }
+  }
+
+  // Waits until the socket is ready for `type`; false when `deadline` passes first.
+  net::awaitable<bool> wait_socket(net::posix::descriptor_base::wait_type type, clock_type::time_point deadline) {
+    const auto events = static_cast<short>(type == net::posix::descriptor_base::wait_read ? POLLIN : POLLOUT);
+    for (;;) {
+      pollfd ready{socket.native_handle(), events, 0};
+      if (::poll(&ready, 1, 0) > 0) co_return true;
+      const auto now = clock_type::now();
+      if (now >= deadline) co_return false;
+      timer.expires_at(std::min(deadline, now + recheck_interval));
+      auto [order, socket_ec, timer_ec] =
+          co_await net::experimental::make_parallel_group(socket.async_wait(type, net::deferred),
+                                                          timer.async_wait(net::deferred))
+              .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
+      const auto& first_ec = order[0] == 0 ? socket_ec : timer_ec;
+      if (first_ec == net::error::operation_aborted) throw boost::system::system_error(first_ec);
+      if (order[0] == 0) co_return true;
+    }
+  }
+
+  net::awaitable<void> flush(clock_type::time_point deadline) {
+    for (;;) {
+      const int pending = PQflush(pg);
+      if (pending == 0) co_return;
+      if (pending < 0) fail("sending to the database failed");
+      if (!co_await wait_socket(net::posix::descriptor_base::wait_write, deadline)) fail_timeout();
+      if (PQconsumeInput(pg) == 0) fail("reading from the database failed");
+    }
+  }
+
+  [[noreturn]] void fail_timeout() {
+    broken = true;
+    throw unavailable_error("database call timed out after " + std::to_string(options.query_timeout.count()) + " ms");
+  }
+
+  // Reads every result of the statement just sent; throws the first error, returns the last result.
+  net::awaitable<result_set> collect(clock_type::time_point deadline) {
+    result_set last;
+    std::optional<pg_error> error;
+    for (;;) {
+      while (PQisBusy(pg) != 0) {
+        if (!co_await wait_socket(net::posix::descriptor_base::wait_read, deadline)) fail_timeout();
+        if (PQconsumeInput(pg) == 0) fail("connection to the database lost");
+      }
+      PGresult* raw = PQgetResult(pg);
+      if (raw == nullptr) break;
+      result_set result(raw);
+      switch (PQresultStatus(raw)) {
+        case PGRES_TUPLES_OK:
+        case PGRES_COMMAND_OK:
+        case PGRES_EMPTY_QUERY:
+          last = std::move(result);
+          break;
+        case PGRES_FATAL_ERROR:
+        case PGRES_NONFATAL_ERROR:
+        case PGRES_BAD_RESPONSE:
+          if (!error) {
+            const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+            error.emplace(state != nullptr ? state : "", trimmed(PQresultErrorMessage(raw)));
+          }
+          break;
+        default:
+          if (!error)
+            error.emplace("0A000", "unsupported result status " + std::string(PQresStatus(PQresultStatus(raw))));
+          break;
+      }
+    }
+    if (PQstatus(pg) != CONNECTION_OK) {
+      broken = true;
+      throw unavailable_error("connection to the database lost" + (error ? ": " + std::string(error->what()) : ""));
+    }
+    if (error) throw *error;
+    co_return last;
+  }
+
+  // Sends with `send` (a PQsend* call), flushes and collects under one deadline. Any exit
+  // other than a complete exchange leaves the protocol state unknown, so it breaks the connection.
+  template <class Send>
+  net::awaitable<result_set> run(Send send) {
+    check_usable();
+    const auto deadline = clock_type::now() + options.query_timeout;
+    bool complete = false;
+    struct break_unless_complete {
+      impl& owner;
+      const bool& done;
+      ~break_unless_complete() {
+        if (!done) owner.broken = true;
+      }
+    } guard{*this, complete};
+    if (send() == 0) fail("sending to the database failed");
+    co_await flush(deadline);
+    try {
+      auto result = co_await collect(deadline);
+      complete = true;
+      co_return result;
+    } catch (const pg_error&) {
+      complete = true;
+      throw;
+    }
+  }
+};
+
+connection::connection(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+connection::~connection() = default;
+
+net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_executor executor,
+                                                                connection_options options) {
+  PGconn* raw = PQconnectStart(options.conninfo.c_str());
+  if (raw == nullptr) throw unavailable_error("cannot allocate a database connection");
+  PQsetNoticeProcessor(raw, log_notice, nullptr);
+  const auto deadline = clock_type::now() + options.connect_timeout;
+  const auto connect_timeout = options.connect_timeout;
+  auto state = std::make_unique<impl>(std::move(executor), std::move(options), raw);
+  if (PQstatus(raw) == CONNECTION_BAD) state->fail("cannot connect to the database");
+
+  auto polling = PGRES_POLLING_WRITING;
+  while (polling != PGRES_POLLING_OK) {
+    if (polling == PGRES_POLLING_FAILED) state->fail("cannot connect to the database");
+    state->bind_socket();
+    const auto type = polling == PGRES_POLLING_READING ? net::posix::descriptor_base::wait_read
+                                                        : net::posix::descriptor_base::wait_write;
+    if (!co_await state->wait_socket(type, deadline)) {
+      state->broken = true;
+      throw unavailable_error("connecting to the database timed out after " +
+                              std::to_string(connect_timeout.count()) + " ms");
+    }
+    polling = PQconnectPoll(raw);
+  }
+  state->bind_socket();
+  if (PQsetnonblocking(raw, 1) != 0) state->fail("cannot make the database connection non-blocking");
+  co_return std::unique_ptr<connection>(new connection(std::move(state)));
+}
+
+net::awaitable<result_set> connection::exec_prepared(const statement& stmt, std::span<const param> params) {
+  auto& s = *impl_;
+  const std::string name(stmt.name);
+  param_buffer buffer(params);
+  if (!s.prepared.contains(name)) {
+    const std::string sql(stmt.sql);
+    co_await s.run([&] { return PQsendPrepare(s.pg, name.c_str(), sql.c_str(), buffer.count(), nullptr); });
+    s.prepared.insert(name);
+  }
+  co_return co_await s.run([&] {
+    return PQsendQueryPrepared(s.pg, name.c_str(), buffer.count(), buffer.values.data(), nullptr, nullptr, 0);
+  });
+}
+
+net::awaitable<result_set> connection::exec_params(std::string_view sql, std::span<const param> params) {
+  auto& s = *impl_;
+  const std::string text(sql);
+  param_buffer buffer(params);
+  co_return co_await s.run([&] {
+    return PQsendQueryParams(s.pg, text.c_str(), buffer.count(), nullptr, buffer.values.data(), nullptr, nullptr, 0);
+  });
+}
+
+net::awaitable<result_set> connection::exec(std::string_view sql) {
+  auto& s = *impl_;
+  const std::string text(sql);
+  co_return co_await s.run([&] { return PQsendQuery(s.pg, text.c_str()); });
+}
+
+net::awaitable<std::vector<notification>> connection::wait_notifications(std::chrono::milliseconds timeout) {
+  auto& s = *impl_;
+  s.check_usable();
+  const auto deadline = clock_type::now() + timeout;
+  std::vector<notification> arrived;
+  for (;;) {
+    if (PQconsumeInput(s.pg) == 0) s.fail("connection to the database lost");
+    while (PGnotify* raw = PQnotifies(s.pg)) {
+      arrived.push_back({raw->relname, raw->extra});
+      PQfreemem(raw);
+    }
+    if (!arrived.empty()) co_return arrived;
+    bool ready = false;
+    try {
+      ready = co_await s.wait_socket(net::posix::descriptor_base::wait_read, deadline);
+    } catch (...) {
+      s.broken = true;
+      throw;
+    }
+    if (!ready) co_return arrived;
+  }
+}
+
+bool connection::consume_input() noexcept {
+  auto& s = *impl_;
+  if (s.broken || PQstatus(s.pg) != CONNECTION_OK) return !broken();
+  for (int round = 0; round < 4; ++round) {
+    pollfd ready{PQsocket(s.pg), POLLIN, 0};
+    if (::poll(&ready, 1, 0) <= 0) break;
+    if (PQconsumeInput(s.pg) == 0) {
+      s.broken = true;
+      break;
+    }
+  }
+  return !broken();
+}
+
+bool connection::broken() const noexcept { return impl_->broken || PQstatus(impl_->pg) != CONNECTION_OK; }
+
+bool connection::idle_in_no_transaction() const noexcept { return PQtransactionStatus(impl_->pg) == PQTRANS_IDLE; }
+
+std::string connection::escape_identifier(std::string_view identifier) const {
+  char* quoted = PQescapeIdentifier(impl_->pg, identifier.data(), identifier.size());
+  if (quoted == nullptr) throw std::invalid_argument("cannot quote identifier: " + trimmed(PQerrorMessage(impl_->pg)));
+  std::string result(quoted);
+  PQfreemem(quoted);
+  return result;
+}
+
+std::string connection::escape_literal(std::string_view literal) const {
+  char* quoted = PQescapeLiteral(impl_->pg, literal.data(), literal.size());
+  if (quoted == nullptr) throw std::invalid_argument("cannot quote literal: " + trimmed(PQerrorMessage(impl_->pg)));
+  std::string result(quoted);
+  PQfreemem(quoted);
+  return result;
+}
+
+int connection::backend_pid() const noexcept { return PQbackendPID(impl_->pg); }
+
+int connection::server_version() const noexcept { return PQserverVersion(impl_->pg); }
+
+std::string make_conninfo(std::span<const std::pair<std::string, std::string>> keywords) {
+  std::string conninfo;
+  for (const auto& [keyword, value] : keywords) {
+    if (!conninfo.empty()) conninfo += ' ';
+    conninfo += keyword;
+    conninfo += "='";
+    for (const char c : value) {
+      if (c == '\\' || c == '\'') conninfo += '\\';
+      conninfo += c;
+    }
+    conninfo += '\'';
+  }
+  return conninfo;
+}
+
+}  // namespace tenantd::db

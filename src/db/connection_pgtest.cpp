@@ -1,0 +1,281 @@
+// Async libpq connection against the private cluster: queries, parameters, prepared
+// statements, errors, deadlines, lost backends and LISTEN/NOTIFY.
+#include "db/connection.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <thread>
+
+#include "support/pg_cluster.hpp"
+#include "support/run_coro.hpp"
+
+namespace tenantd::db {
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+using test::run_coro;
+
+connection_options options_for(const test::test_database& db) {
+  connection_options options;
+  options.conninfo = db.conninfo() + " application_name=tenantd";
+  return options;
+}
+
+// A port nothing listens on: bound once to learn a free number, then closed.
+int closed_port() {
+  net::io_context io;
+  net::ip::tcp::acceptor acceptor(io, {net::ip::address_v4::loopback(), 0});
+  return acceptor.local_endpoint().port();
+}
+
+constexpr statement add_one{"add_one", "SELECT $1::int + 1"};
+constexpr statement broken_sql{"broken_sql", "SELEC 1"};
+constexpr statement echo{"echo", "SELECT $1::text"};
+
+TEST(Connection, ConnectsAndRunsASimpleQuery) {
+  test::test_database db;
+  const auto [value, version] = run_coro([&](auto ex) -> net::awaitable<std::pair<std::string, int>> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    auto rows = co_await conn->exec("SELECT 1 + 1 AS two, current_setting('application_name')");
+    EXPECT_EQ(rows.rows(), 1);
+    EXPECT_EQ(rows.column_index("two"), 0);
+    EXPECT_EQ(rows.string(0, 1), "tenantd");
+    EXPECT_FALSE(conn->broken());
+    EXPECT_TRUE(conn->idle_in_no_transaction());
+    EXPECT_GT(conn->backend_pid(), 0);
+    co_return std::pair{rows.string(0, 0), conn->server_version()};
+  });
+  EXPECT_EQ(value, "2");
+  EXPECT_GE(version, 150000);
+}
+
+TEST(Connection, ExecReturnsTheLastResultOfSeveralStatements) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    auto rows = co_await conn->exec("CREATE TABLE t (v int); INSERT INTO t VALUES (1), (2); SELECT count(*) FROM t");
+    EXPECT_EQ(rows.int64(0, 0), 2);
+    auto changed = co_await conn->exec("UPDATE t SET v = v + 1");
+    EXPECT_EQ(changed.affected_rows(), 2);
+  });
+}
+
+TEST(Connection, PassesParametersIncludingNullAndUnicode) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    const std::string unicode = "Zoë — 東京 🚀 'quoted' \\ back";
+    const std::array<param, 3> params{unicode, std::nullopt, "42"};
+    auto rows = co_await conn->exec_params("SELECT $1::text, $2::text, $3::int + 1, $2::text IS NULL", params);
+    EXPECT_EQ(rows.string(0, 0), unicode);
+    EXPECT_TRUE(rows.is_null(0, 1));
+    EXPECT_EQ(rows.optional_string(0, 1), std::nullopt);
+    EXPECT_EQ(rows.int64(0, 2), 43);
+    EXPECT_TRUE(rows.boolean(0, 3));
+    EXPECT_THROW((void)rows.int64(0, 0), std::runtime_error);
+  });
+}
+
+TEST(Connection, PreparesAStatementOncePerConnection) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    for (int i = 0; i < 50; ++i) {
+      const auto text = std::to_string(i);
+      const std::array<param, 1> params{text};
+      auto rows = co_await conn->exec_prepared(add_one, params);
+      EXPECT_EQ(rows.int64(0, 0), i + 1);
+    }
+    auto prepared = co_await conn->exec("SELECT count(*) FROM pg_prepared_statements WHERE name = 'add_one'");
+    EXPECT_EQ(prepared.int64(0, 0), 1);
+  });
+}
+
+TEST(Connection, AStatementThatFailsToPrepareIsNotRemembered) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    for (int i = 0; i < 2; ++i) {
+      try {
+        (void)co_await conn->exec_prepared(broken_sql, {});
+        ADD_FAILURE() << "expected a syntax error";
+      } catch (const pg_error& e) {
+        EXPECT_EQ(e.sqlstate(), "42601");
+      }
+    }
+    EXPECT_FALSE(conn->broken());
+  });
+}
+
+TEST(Connection, UniqueViolationIsAPgErrorAndTheConnectionStaysUsable) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    co_await conn->exec("CREATE TABLE u (email text PRIMARY KEY); INSERT INTO u VALUES ('a@example.com')");
+    const std::array<param, 1> params{"a@example.com"};
+    bool thrown = false;
+    try {
+      (void)co_await conn->exec_params("INSERT INTO u VALUES ($1)", params);
+    } catch (const pg_error& e) {
+      thrown = true;
+      EXPECT_EQ(e.sqlstate(), "23505");
+      EXPECT_TRUE(e.is_unique_violation());
+    }
+    EXPECT_TRUE(thrown);
+    EXPECT_FALSE(conn->broken());
+    auto rows = co_await conn->exec("SELECT count(*) FROM u");
+    EXPECT_EQ(rows.int64(0, 0), 1);
+  });
+}
+
+TEST(Connection, FailsQuicklyWhenNothingListens) {
+  connection_options options;
+  options.conninfo = "host=127.0.0.1 port=" + std::to_string(closed_port()) + " user=nobody dbname=nothing";
+  options.connect_timeout = 3000ms;
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(run_coro([&](auto ex) -> net::awaitable<void> { (void)co_await connection::connect(ex, options); }),
+               unavailable_error);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST(Connection, FailsOnAWrongPassword) {
+  test::test_database db;
+  auto options = options_for(db);
+  options.conninfo += " password=wrong";
+  EXPECT_THROW(run_coro([&](auto ex) -> net::awaitable<void> { (void)co_await connection::connect(ex, options); }),
+               unavailable_error);
+}
+
+TEST(Connection, ConnectTimesOutAgainstASilentServer) {
+  net::io_context io;
+  net::ip::tcp::acceptor silent(io, {net::ip::address_v4::loopback(), 0});  // accepts in the backlog, never answers
+  connection_options options;
+  options.conninfo = "host=127.0.0.1 port=" + std::to_string(silent.local_endpoint().port()) + " user=x dbname=x";
+  options.connect_timeout = 300ms;
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_THROW(run_coro([&](auto ex) -> net::awaitable<void> { (void)co_await connection::connect(ex, options); }),
+               unavailable_error);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 2s);
+}
+
+TEST(Connection, QueryTimeoutBreaksTheConnection) {
+  test::test_database db;
+  auto options = options_for(db);
+  options.query_timeout = 200ms;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options);
+    const auto started = std::chrono::steady_clock::now();
+    bool thrown = false;
+    try {
+      (void)co_await conn->exec("SELECT pg_sleep(5)");
+    } catch (const unavailable_error&) {
+      thrown = true;
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_TRUE(thrown);
+    EXPECT_GE(elapsed, 190ms);
+    EXPECT_LT(elapsed, 2s);
+    EXPECT_TRUE(conn->broken());
+    bool rejected = false;
+    try {
+      (void)co_await conn->exec("SELECT 1");
+    } catch (const unavailable_error&) {
+      rejected = true;
+    }
+    EXPECT_TRUE(rejected);
+  });
+}
+
+TEST(Connection, TerminatedBackendMakesTheNextCallUnavailable) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    (void)co_await conn->exec("SELECT 1");
+    test::admin_exec("SELECT pg_terminate_backend(" + std::to_string(conn->backend_pid()) + ")");
+    bool thrown = false;
+    try {
+      (void)co_await conn->exec("SELECT 1");
+    } catch (const unavailable_error&) {
+      thrown = true;
+    }
+    EXPECT_TRUE(thrown);
+    EXPECT_TRUE(conn->broken());
+  });
+}
+
+TEST(Connection, ListenNotifyRoundTrip) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto listener = co_await connection::connect(ex, options_for(db));
+    auto sender = co_await connection::connect(ex, options_for(db));
+    co_await listener->exec("LISTEN tenant_changed");
+    auto nothing = co_await listener->wait_notifications(50ms);
+    EXPECT_TRUE(nothing.empty());
+    EXPECT_FALSE(listener->broken());
+    co_await sender->exec("SELECT pg_notify('tenant_changed', 'acme_corp')");
+    auto arrived = co_await listener->wait_notifications(5000ms);
+    EXPECT_EQ(arrived.size(), 1u);
+    if (!arrived.empty()) {
+      EXPECT_EQ(arrived[0].channel, "tenant_changed");
+      EXPECT_EQ(arrived[0].payload, "acme_corp");
+    }
+  });
+}
+
+TEST(Connection, WaitNotificationsReportsALostConnection) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto listener = co_await connection::connect(ex, options_for(db));
+    co_await listener->exec("LISTEN anything");
+    test::admin_exec("SELECT pg_terminate_backend(" + std::to_string(listener->backend_pid()) + ")");
+    bool thrown = false;
+    try {
+      for (int i = 0; i < 20 && !thrown; ++i) (void)co_await listener->wait_notifications(250ms);
+    } catch (const unavailable_error&) {
+      thrown = true;
+    }
+    EXPECT_TRUE(thrown);
+    EXPECT_TRUE(listener->broken());
+  });
+}
+
+TEST(Connection, EscapesIdentifiersAndLiterals) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    EXPECT_EQ(conn->escape_identifier("we\"ird"), "\"we\"\"ird\"");
+    EXPECT_EQ(conn->escape_literal("it's"), "'it''s'");
+  });
+}
+
+TEST(Connection, ResumesOnAMultiThreadedIoContext) {
+  test::test_database db;
+  run_coro(
+      [&](auto ex) -> net::awaitable<void> {
+        auto conn = co_await connection::connect(ex, options_for(db));
+        for (int i = 0; i < 200; ++i) {
+          const auto text = std::to_string(i);
+          const std::array<param, 1> params{text};
+          auto rows = co_await conn->exec_prepared(echo, params);
+          EXPECT_EQ(rows.string(0, 0), text);
+        }
+      },
+      std::chrono::seconds(60), 2);
+}
+
+TEST(MakeConninfo, QuotesAndEscapesValues) {
+  const std::vector<std::pair<std::string, std::string>> keywords{
+      {"host", "db.internal"}, {"password", "it's a \\ secret"}, {"application_name", "tenantd"}};
+  EXPECT_EQ(make_conninfo(keywords),
+            "host='db.internal' password='it\\'s a \\\\ secret' application_name='tenantd'");
+}
+
+}  // namespace
+}  // namespace tenantd::db

@@ -1,0 +1,84 @@
+// All SQL against the master database: tenants, accounts, memberships, sessions, roles,
+// and cache-invalidation notifications. Each function runs on the connection it is given,
+// so callers decide the transaction. Throws pg_error / unavailable_error (see connection.hpp).
+#pragma once
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/connection.hpp"
+#include "domain/access.hpp"
+#include "domain/records.hpp"
+
+namespace tenantd::db::master {
+
+using boost::asio::awaitable;
+
+// The channel every server process LISTENs on; payloads are "tenant:<id>",
+// "account:<id>", "member:<tenant>:<account>", "session:<id>".
+inline constexpr const char* invalidation_channel = "tenantd_invalidate";
+
+awaitable<std::optional<tenant_record>> find_tenant(connection& c, const std::string& id);
+// SELECT ... FOR UPDATE inside the caller's transaction.
+awaitable<std::optional<tenant_record>> lock_tenant(connection& c, const std::string& id);
+awaitable<std::vector<tenant_record>> list_tenants(connection& c, const std::optional<std::string>& status);
+// Inserts a row in state 'provisioning'; false if the id exists already.
+awaitable<bool> insert_provisioning_tenant(connection& c, const std::string& id, const std::string& name,
+                                           const std::string& database_name);
+awaitable<void> set_tenant_status(connection& c, const std::string& id, const std::string& status);
+awaitable<void> set_tenant_schema_version(connection& c, const std::string& id, int version,
+                                          const std::optional<std::string>& error);
+awaitable<void> delete_tenant_row(connection& c, const std::string& id);
+awaitable<std::optional<tenant_record>> update_tenant(connection& c, const std::string& id,
+                                                      const std::optional<std::string>& name,
+                                                      const std::optional<std::string>& registration);
+awaitable<bool> database_exists(connection& c, const std::string& database_name);
+
+awaitable<std::optional<account_record>> find_account_by_email(connection& c, const std::string& email);
+awaitable<std::optional<account_record>> find_account(connection& c, const std::string& id);
+awaitable<void> insert_account(connection& c, const account_record& a);
+awaitable<void> set_password_hash(connection& c, const std::string& account_id, const std::string& hash);
+
+awaitable<std::optional<std::string>> find_membership_role(connection& c, const std::string& tenant_id,
+                                                           const std::string& account_id);
+awaitable<void> insert_membership(connection& c, const std::string& tenant_id, const std::string& account_id,
+                                  const std::string& role);
+awaitable<bool> delete_membership(connection& c, const std::string& tenant_id, const std::string& account_id);
+awaitable<std::int64_t> count_members(connection& c, const std::string& tenant_id);
+awaitable<std::int64_t> count_role(connection& c, const std::string& tenant_id, const std::string& role);
+
+struct tenant_membership {
+  std::string tenant_id;
+  std::string role;
+};
+// Memberships of an account in tenants that are active or suspended.
+awaitable<std::vector<tenant_membership>> memberships_of(connection& c, const std::string& account_id);
+
+awaitable<void> insert_session(connection& c, const std::string& id, const std::string& account_id,
+                               const std::string& tenant_id, std::int64_t lifetime_seconds,
+                               const std::string& client_address);
+// Stores the SHA-256 (hex) of a refresh token for a session.
+awaitable<void> insert_refresh_token(connection& c, const std::string& token_hash_hex, const std::string& session_id,
+                                     std::int64_t lifetime_seconds);
+// Ends the live sessions of one account in one tenant; returns their ids.
+awaitable<std::vector<std::string>> end_sessions(connection& c, const std::string& tenant_id,
+                                                 const std::string& account_id, const std::string& reason);
+
+// What the per-request access check needs, in one query.
+struct access_row {
+  std::string tenant_status;
+  int tenant_schema_version{0};
+  std::optional<std::string> role;  // nullopt: not a member
+  bool session_live{false};
+};
+awaitable<std::optional<access_row>> load_access(connection& c, const std::string& tenant_id,
+                                                 const std::string& account_id, const std::string& session_id);
+
+awaitable<role_table> load_roles(connection& c);
+
+// pg_notify on the invalidation channel; delivered at commit when inside a transaction.
+awaitable<void> notify_invalidation(connection& c, const std::string& payload);
+
+}  // namespace tenantd::db::master

@@ -1,0 +1,353 @@
+// Connection pool: idle list (most recently used reused first), FIFO waiters woken through
+// thread-safe channels, capacity shared with an optional global budget.
+#include "db/pool.hpp"
+
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/system/system_error.hpp>
+#include <deque>
+#include <mutex>
+#include <vector>
+
+namespace tenantd::db {
+namespace net = boost::asio;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// One queued acquire. The pool decides its fate under the pool mutex (hand it a connection,
+// let it open one, or fail it) and then signals the channel, which wakes the waiter on its
+// own executor; only the waiting coroutine touches its timer.
+struct waiter {
+  explicit waiter(net::any_io_executor executor) : wake(std::move(executor), 1) {}
+  net::experimental::concurrent_channel<void(boost::system::error_code)> wake;
+  std::unique_ptr<connection> handed;  // guarded by the pool mutex, as are the flags below
+  bool queued{true};
+  bool may_open{false};  // one unit of capacity was counted in `open` for this waiter
+  bool failed{false};
+};
+
+struct idle_connection {
+  std::unique_ptr<connection> conn;
+  clock_type::time_point last_used;
+};
+
+void signal(const std::shared_ptr<waiter>& w) noexcept { (void)w->wake.try_send(boost::system::error_code{}); }
+
+}  // namespace
+
+struct pool::impl {
+  impl(net::any_io_executor ex, pool_options opts) : executor(std::move(ex)), options(std::move(opts)) {}
+
+  net::any_io_executor executor;
+  pool_options options;
+  mutable std::mutex mutex;
+  std::deque<idle_connection> idle;  // front = least recently used
+  std::size_t open{0};               // idle + lent + being opened
+  std::deque<std::shared_ptr<waiter>> waiters;
+  clock_type::time_point last_used{clock_type::now()};
+  bool shut_down{false};
+
+  bool is_shut_down() const {
+    std::lock_guard lock(mutex);
+    return shut_down;
+  }
+
+  bool reserve_slot() const { return !options.reserve_slot || options.reserve_slot(); }
+
+  void release_slot() const noexcept {
+    if (!options.release_slot) return;
+    try {
+      options.release_slot();
+    } catch (...) {  // a budget callback must not turn a release into std::terminate
+    }
+  }
+
+  // After `open` dropped: gives freed capacity to the oldest waiters, who then open connections.
+  // Returns the waiters to signal once the mutex is released.
+  std::vector<std::shared_ptr<waiter>> grant_capacity_locked() {
+    std::vector<std::shared_ptr<waiter>> woken;
+    while (!shut_down && !waiters.empty() && open < options.max_size) {
+      auto w = std::move(waiters.front());
+      waiters.pop_front();
+      w->queued = false;
+      w->may_open = true;
+      ++open;
+      woken.push_back(std::move(w));
+    }
+    return woken;
+  }
+
+  // Closes connections already removed from the pool's books (`open` decremented).
+  void close(std::vector<std::unique_ptr<connection>> closed) noexcept {
+    for (auto& conn : closed) {
+      conn.reset();
+      release_slot();
+    }
+  }
+
+  // Returns `conn` if it is still usable; otherwise closes it, frees its capacity and returns null.
+  std::unique_ptr<connection> keep_if_alive(std::unique_ptr<connection> conn) noexcept {
+    if (conn->consume_input() && conn->idle_in_no_transaction()) return conn;
+    std::vector<std::shared_ptr<waiter>> woken;
+    {
+      std::lock_guard lock(mutex);
+      --open;
+      woken = grant_capacity_locked();
+    }
+    std::vector<std::unique_ptr<connection>> closed;
+    closed.push_back(std::move(conn));
+    close(std::move(closed));
+    for (const auto& w : woken) signal(w);
+    return nullptr;
+  }
+
+  // Gives back one unit of capacity held for a connection that was never opened.
+  void return_capacity(bool slot_reserved) noexcept {
+    std::vector<std::shared_ptr<waiter>> woken;
+    {
+      std::lock_guard lock(mutex);
+      --open;
+      woken = grant_capacity_locked();
+    }
+    if (slot_reserved) release_slot();
+    for (const auto& w : woken) signal(w);
+  }
+};
+
+pooled_connection::pooled_connection(std::shared_ptr<pool> owner, std::unique_ptr<connection> conn)
+    : owner_(std::move(owner)), conn_(std::move(conn)) {}
+
+pooled_connection::pooled_connection(pooled_connection&& other) noexcept = default;
+
+pooled_connection& pooled_connection::operator=(pooled_connection&& other) noexcept {
+  if (this != &other) {
+    if (conn_) owner_->release(std::move(conn_));
+    owner_ = std::move(other.owner_);
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+pooled_connection::~pooled_connection() {
+  if (conn_) owner_->release(std::move(conn_));
+}
+
+std::shared_ptr<pool> pool::create(net::any_io_executor executor, pool_options options) {
+  return std::shared_ptr<pool>(new pool(std::move(executor), std::move(options)));
+}
+
+pool::pool(net::any_io_executor executor, pool_options options)
+    : impl_(std::make_unique<impl>(std::move(executor), std::move(options))) {}
+
+pool::~pool() {
+  std::vector<std::unique_ptr<connection>> closed;
+  for (auto& entry : impl_->idle) closed.push_back(std::move(entry.conn));
+  impl_->idle.clear();
+  impl_->close(std::move(closed));
+}
+
+net::awaitable<pooled_connection> pool::acquire() {
+  auto self = shared_from_this();
+  auto& s = *impl_;
+  const auto executor = co_await net::this_coro::executor;
+  const auto deadline = clock_type::now() + s.options.acquire_timeout;
+  bool oldest = false;          // woken from the queue: goes before every waiter still queued
+  bool holds_capacity = false;  // one unit of `open` is counted for us
+  for (;;) {
+    std::unique_ptr<connection> conn;
+    std::shared_ptr<waiter> w;
+    if (!holds_capacity) {
+      std::lock_guard lock(s.mutex);
+      if (s.shut_down) throw unavailable_error("database pool is shut down");
+      s.last_used = clock_type::now();
+      const bool my_turn = oldest || s.waiters.empty();
+      if (my_turn && !s.idle.empty()) {
+        conn = std::move(s.idle.back().conn);
+        s.idle.pop_back();
+      } else if (my_turn && s.open < s.options.max_size) {
+        ++s.open;
+        holds_capacity = true;
+      }
+    }
+    if (conn) {
+      conn = s.keep_if_alive(std::move(conn));
+      if (conn) co_return pooled_connection(self, std::move(conn));
+      continue;
+    }
+
+    if (holds_capacity) {
+      bool reserved = false;
+      try {
+        if (s.is_shut_down()) throw unavailable_error("database pool is shut down");
+        reserved = s.reserve_slot();
+      } catch (...) {
+        s.return_capacity(false);
+        throw;
+      }
+      if (reserved) {
+        holds_capacity = false;
+        try {
+          auto opened = co_await connection::connect(s.executor, s.options.connection);
+          co_return pooled_connection(self, std::move(opened));
+        } catch (...) {
+          s.return_capacity(true);
+          throw;
+        }
+      }
+      std::lock_guard lock(s.mutex);
+      --s.open;
+      holds_capacity = false;
+    }
+
+    {
+      std::lock_guard lock(s.mutex);
+      if (s.shut_down) throw unavailable_error("database pool is shut down");
+      if ((oldest || s.waiters.empty()) && !s.idle.empty()) {
+        conn = std::move(s.idle.back().conn);
+        s.idle.pop_back();
+      } else if (clock_type::now() < deadline) {
+        w = std::make_shared<waiter>(executor);
+        if (oldest)
+          s.waiters.push_front(w);
+        else
+          s.waiters.push_back(w);
+      }
+    }
+    if (conn) {
+      conn = s.keep_if_alive(std::move(conn));
+      if (conn) co_return pooled_connection(self, std::move(conn));
+      continue;
+    }
+    if (!w)
+      throw unavailable_error("database pool exhausted: no connection within " +
+                              std::to_string(s.options.acquire_timeout.count()) + " ms");
+
+    net::steady_timer timer(executor, deadline);
+    auto [order, wake_ec, timer_ec] =
+        co_await net::experimental::make_parallel_group(w->wake.async_receive(net::deferred),
+                                                        timer.async_wait(net::deferred))
+            .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
+    const bool timed_out = order[0] == 1 && !timer_ec;
+
+    {
+      std::lock_guard lock(s.mutex);
+      if (w->handed) {
+        conn = std::move(w->handed);
+      } else if (w->failed) {
+        throw unavailable_error("database pool is shut down");
+      } else if (w->queued) {
+        std::erase(s.waiters, w);
+        if (!timed_out && clock_type::now() < deadline)
+          throw boost::system::system_error(net::error::operation_aborted);
+        throw unavailable_error("database pool exhausted: no connection within " +
+                                std::to_string(s.options.acquire_timeout.count()) + " ms");
+      } else {
+        holds_capacity = w->may_open;
+        oldest = true;
+      }
+    }
+    if (conn) co_return pooled_connection(self, std::move(conn));
+  }
+}
+
+void pool::release(std::unique_ptr<connection> conn) noexcept {
+  auto& s = *impl_;
+  const bool reusable = conn->consume_input() && conn->idle_in_no_transaction();
+  std::vector<std::shared_ptr<waiter>> woken;
+  std::vector<std::unique_ptr<connection>> closed;
+  {
+    std::lock_guard lock(s.mutex);
+    const auto now = clock_type::now();
+    s.last_used = now;
+    if (s.shut_down || !reusable) {
+      --s.open;
+      closed.push_back(std::move(conn));
+      woken = s.grant_capacity_locked();
+    } else if (!s.waiters.empty()) {
+      auto w = std::move(s.waiters.front());
+      s.waiters.pop_front();
+      w->queued = false;
+      w->handed = std::move(conn);
+      woken.push_back(std::move(w));
+    } else {
+      s.idle.push_back({std::move(conn), now});
+    }
+  }
+  s.close(std::move(closed));
+  for (const auto& w : woken) signal(w);
+}
+
+pool_stats pool::stats() const {
+  std::lock_guard lock(impl_->mutex);
+  return {impl_->open, impl_->idle.size(), impl_->waiters.size()};
+}
+
+std::size_t pool::close_idle_older_than(std::chrono::steady_clock::duration age) {
+  auto& s = *impl_;
+  std::vector<std::unique_ptr<connection>> closed;
+  std::vector<std::shared_ptr<waiter>> woken;
+  {
+    std::lock_guard lock(s.mutex);
+    const auto cutoff = clock_type::now() - age;
+    while (!s.idle.empty() && s.idle.front().last_used < cutoff) {
+      closed.push_back(std::move(s.idle.front().conn));
+      s.idle.pop_front();
+    }
+    // Entries are ordered by release time, so the scan above stops at the first fresh one.
+    s.open -= closed.size();
+    woken = s.grant_capacity_locked();
+  }
+  const auto count = closed.size();
+  s.close(std::move(closed));
+  for (const auto& w : woken) signal(w);
+  return count;
+}
+
+bool pool::close_one_idle() {
+  auto& s = *impl_;
+  std::vector<std::unique_ptr<connection>> closed;
+  std::vector<std::shared_ptr<waiter>> woken;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.idle.empty()) return false;
+    closed.push_back(std::move(s.idle.front().conn));
+    s.idle.pop_front();
+    --s.open;
+    woken = s.grant_capacity_locked();
+  }
+  s.close(std::move(closed));
+  for (const auto& w : woken) signal(w);
+  return true;
+}
+
+std::chrono::steady_clock::time_point pool::last_used() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->last_used;
+}
+
+void pool::shutdown() {
+  auto& s = *impl_;
+  std::vector<std::unique_ptr<connection>> closed;
+  std::deque<std::shared_ptr<waiter>> failed;
+  {
+    std::lock_guard lock(s.mutex);
+    s.shut_down = true;
+    for (auto& entry : s.idle) closed.push_back(std::move(entry.conn));
+    s.idle.clear();
+    s.open -= closed.size();
+    failed.swap(s.waiters);
+    for (const auto& w : failed) {
+      w->queued = false;
+      w->failed = true;
+    }
+  }
+  s.close(std::move(closed));
+  for (const auto& w : failed) signal(w);
+}
+
+}  // namespace tenantd::db

@@ -1,0 +1,342 @@
+// Registration, owner creation, users who can log in, and member removal. Master changes
+// run in one transaction that locks the tenant row, so membership decisions (first member
+// becomes owner, last owner stays) cannot race.
+#include "identity/accounts.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "db/master_repository.hpp"
+#include "db/user_repository.hpp"
+#include "domain/validation.hpp"
+
+namespace tenantd::identity {
+namespace master = db::master;
+
+accounts::accounts(dependencies deps) : deps_(std::move(deps)) {}
+
+void accounts::invalidate_local(const std::string& payload) {
+  deps_.access->invalidate(payload);
+  if (payload.rfind("tenant:", 0) == 0) deps_.tenants->invalidate(payload.substr(7));
+}
+
+awaitable<status> accounts::ensure_tenant_user(const tenant_record& tenant, const user_record& user) {
+  auto conn = co_await deps_.pools->pool_for(tenant)->acquire();
+  if (co_await db::users::find(*conn, user.id)) co_return ok();
+  auto inserted = co_await db::users::insert(*conn, user);
+  if (!inserted) co_return std::move(inserted).err();
+  co_return ok();
+}
+
+awaitable<result<membership_granted>> accounts::grant_membership(const tenant_record& tenant, const person& who,
+                                                                 bool provisioning) {
+  std::optional<account_record> existing;
+  {
+    auto conn = co_await deps_.master->acquire();
+    existing = co_await master::find_account_by_email(*conn, who.email);
+  }
+  bool password_ok = false;
+  std::string new_hash;
+  if (existing)
+    password_ok = co_await deps_.hasher->verify(existing->password_hash, who.password);
+  else
+    new_hash = co_await deps_.hasher->hash(who.password);
+
+  auto conn = co_await deps_.master->acquire();
+  co_await conn->exec("BEGIN");
+  auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
+
+  auto locked = co_await master::lock_tenant(*conn, tenant.id);
+  const bool usable = locked && (provisioning ? locked->status == "provisioning"
+                                              : (locked->status == "active" || locked->status == "suspended"));
+  if (!usable) {
+      co_await rollback();
+      co_return make_error(errc::tenant_not_found, "no such tenant");
+    }
+  if (locked->status == "suspended")
+    {
+      co_await rollback();
+      co_return make_error(errc::tenant_suspended, "this tenant is suspended");
+    }
+
+  std::string role;
+  if (co_await master::count_members(*conn, tenant.id) == 0)
+    role = "owner";
+  else if (locked->registration == "open")
+    role = "member";
+  else
+    {
+      co_await rollback();
+      co_return make_error(errc::registration_closed, "this tenant accepts new members by invitation only");
+    }
+
+  if (existing && !password_ok)
+    {
+      co_await rollback();
+      co_return make_error(errc::email_taken, "an account with this email exists; use its password to join this tenant");
+    }
+  if (existing && co_await master::find_membership_role(*conn, tenant.id, existing->id))
+    {
+      co_await rollback();
+      co_return make_error(errc::already_member, "this account is already a member");
+    }
+
+  account_record account;
+  if (existing) {
+    account = *existing;
+  } else {
+    account = account_record{validation::new_uuid(), who.email, new_hash, who.first_name, who.last_name, {}, {}};
+    bool duplicate = false;
+    try {
+      co_await master::insert_account(*conn, account);
+    } catch (const db::pg_error& e) {
+      if (!e.is_unique_violation()) throw;
+      duplicate = true;
+    }
+    if (duplicate)
+      {
+      co_await rollback();
+      co_return make_error(errc::email_taken, "an account with this email already exists");
+    }
+  }
+  co_await master::insert_membership(*conn, tenant.id, account.id, role);
+
+  const user_record user{account.id, who.email, who.first_name, who.last_name, {}, {}};
+  if (auto added = co_await ensure_tenant_user(*locked, user); !added)
+    {
+      co_await rollback();
+      co_return std::move(added).err();
+    }
+  const auto payload = "member:" + tenant.id + ":" + account.id;
+  co_await master::notify_invalidation(*conn, payload);
+  co_await conn->exec("COMMIT");
+  invalidate_local(payload);
+
+  auto tenant_conn = co_await deps_.pools->pool_for(*locked)->acquire();
+  auto stored = co_await db::users::find(*tenant_conn, account.id);
+  co_return membership_granted{stored ? *stored : user, tenant.id, role};
+}
+
+awaitable<result<membership_granted>> accounts::register_member(const std::string& tenant_id, const person& who) {
+  auto tenant = co_await deps_.tenants->find(tenant_id);
+  if (!tenant || (tenant->status != "active" && tenant->status != "suspended"))
+    co_return make_error(errc::tenant_not_found, "no such tenant");
+  if (tenant->status == "suspended") co_return make_error(errc::tenant_suspended, "this tenant is suspended");
+  co_return co_await grant_membership(*tenant, who, false);
+}
+
+awaitable<result<membership_granted>> accounts::create_owner(const tenant_record& tenant, const person& who) {
+  co_return co_await grant_membership(tenant, who, true);
+}
+
+awaitable<login_outcome> accounts::login(const std::string& email, const std::string& password,
+                                         const std::optional<std::string>& tenant_id,
+                                         const std::string& client_address) {
+  login_outcome out;
+  const auto invalid = [] { return make_error(errc::invalid_credentials, "email or password is incorrect"); };
+  std::optional<account_record> account;
+  {
+    auto conn = co_await deps_.master->acquire();
+    account = co_await master::find_account_by_email(*conn, email);
+  }
+  if (!account) {
+    (void)co_await deps_.hasher->verify_dummy(password);
+    out.failure = invalid();
+    co_return out;
+  }
+  if (!co_await deps_.hasher->verify(account->password_hash, password)) {
+    out.failure = invalid();
+    co_return out;
+  }
+  if (deps_.hasher->needs_rehash(account->password_hash)) {
+    auto rehashed = co_await deps_.hasher->hash(password);
+    auto conn = co_await deps_.master->acquire();
+    co_await master::set_password_hash(*conn, account->id, rehashed);
+  }
+
+  std::vector<master::tenant_membership> memberships;
+  {
+    auto conn = co_await deps_.master->acquire();
+    memberships = co_await master::memberships_of(*conn, account->id);
+  }
+  const master::tenant_membership* chosen = nullptr;
+  if (tenant_id) {
+    for (const auto& m : memberships)
+      if (m.tenant_id == *tenant_id) chosen = &m;
+    if (!chosen) {
+      out.failure = invalid();
+      co_return out;
+    }
+  } else if (memberships.size() == 1) {
+    chosen = &memberships.front();
+  } else if (memberships.empty()) {
+    out.failure = invalid();
+    co_return out;
+  } else {
+    out.failure = make_error(errc::tenant_required, "this account belongs to several tenants; choose one with tenant_id");
+    for (const auto& m : memberships) out.tenant_choices.push_back(m.tenant_id);
+    co_return out;
+  }
+
+  auto tenant = co_await deps_.tenants->find(chosen->tenant_id);
+  if (!tenant || (tenant->status != "active" && tenant->status != "suspended")) {
+    out.failure = invalid();
+    co_return out;
+  }
+  if (tenant->status == "suspended") {
+    out.failure = make_error(errc::tenant_suspended, "this tenant is suspended");
+    co_return out;
+  }
+  if (tenant->schema_version > deps_.latest_tenant_schema) {
+    out.failure = make_error(errc::schema_too_new, "this tenant's schema is newer than this server");
+    co_return out;
+  }
+
+  std::optional<user_record> user;
+  {
+    auto conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    user = co_await db::users::find(*conn, account->id);
+  }
+  const role_info* role = deps_.roles->find(chosen->role);
+  login_success success;
+  success.tokens = co_await start_session(account->id, tenant->id, chosen->role, client_address);
+  success.user = user ? *user
+                      : user_record{account->id, account->email, account->first_name, account->last_name,
+                                    account->created_at, account->updated_at};
+  success.tenant_id = tenant->id;
+  success.role = chosen->role;
+  success.permissions = role ? role->permissions : 0;
+  out.success = std::move(success);
+  co_return out;
+}
+
+awaitable<result<user_record>> accounts::add_login_user(const principal& caller, const person& who,
+                                                        const std::string& role) {
+  auto tenant = co_await deps_.tenants->find(caller.tenant_id);
+  if (!tenant) co_return make_error(errc::tenant_not_found, "no such tenant");
+  {
+    auto conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    if (co_await db::users::find_by_email(*conn, who.email))
+      co_return make_error(errc::email_taken, "a user with this email already exists in this tenant");
+  }
+  std::optional<account_record> existing;
+  {
+    auto conn = co_await deps_.master->acquire();
+    existing = co_await master::find_account_by_email(*conn, who.email);
+  }
+  std::string new_hash;
+  if (!existing) new_hash = co_await deps_.hasher->hash(who.password);
+
+  auto conn = co_await deps_.master->acquire();
+  co_await conn->exec("BEGIN");
+  auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
+  auto locked = co_await master::lock_tenant(*conn, tenant->id);
+  if (!locked || locked->status != "active")
+    {
+      co_await rollback();
+      co_return make_error(errc::tenant_not_found, "no such tenant");
+    }
+  account_record account;
+  if (existing) {
+    account = *existing;
+    if (co_await master::find_membership_role(*conn, tenant->id, account.id))
+      {
+      co_await rollback();
+      co_return make_error(errc::already_member, "this account is already a member");
+    }
+  } else {
+    account = account_record{validation::new_uuid(), who.email, new_hash, who.first_name, who.last_name, {}, {}};
+    bool duplicate = false;
+    try {
+      co_await master::insert_account(*conn, account);
+    } catch (const db::pg_error& e) {
+      if (!e.is_unique_violation()) throw;
+      duplicate = true;
+    }
+    if (duplicate)
+      {
+      co_await rollback();
+      co_return make_error(errc::email_taken, "an account with this email already exists");
+    }
+  }
+  co_await master::insert_membership(*conn, tenant->id, account.id, role);
+  const user_record user{account.id, who.email, who.first_name, who.last_name, {}, {}};
+  if (auto added = co_await ensure_tenant_user(*locked, user); !added)
+    {
+      co_await rollback();
+      co_return std::move(added).err();
+    }
+  const auto payload = "member:" + tenant->id + ":" + account.id;
+  co_await master::notify_invalidation(*conn, payload);
+  co_await conn->exec("COMMIT");
+  invalidate_local(payload);
+
+  auto tenant_conn = co_await deps_.pools->pool_for(*locked)->acquire();
+  auto stored = co_await db::users::find(*tenant_conn, account.id);
+  co_return stored ? *stored : user;
+}
+
+awaitable<status> accounts::remove_member(const principal& caller, const std::string& user_id, bool drop_user_row) {
+  auto tenant = co_await deps_.tenants->find(caller.tenant_id);
+  if (!tenant) co_return make_error(errc::tenant_not_found, "no such tenant");
+  std::optional<user_record> user;
+  {
+    auto conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    user = co_await db::users::find(*conn, user_id);
+  }
+
+  auto conn = co_await deps_.master->acquire();
+  co_await conn->exec("BEGIN");
+  auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
+  (void)co_await master::lock_tenant(*conn, tenant->id);
+  auto role = co_await master::find_membership_role(*conn, tenant->id, user_id);
+  const std::string payload = "member:" + tenant->id + ":" + user_id;
+  if (!role && (!user || !drop_user_row))
+    {
+      co_await rollback();
+      co_return make_error(errc::not_found, drop_user_row ? "no such user" : "no such member");
+    }
+  if (role) {
+    const role_info* target = deps_.roles->find(*role);
+    const role_info* actor = deps_.roles->find(caller.role);
+    if (target && actor && target->rank > actor->rank)
+      {
+      co_await rollback();
+      co_return make_error(errc::forbidden, "only an owner may remove an owner");
+    }
+    if (*role == "owner" && co_await master::count_role(*conn, tenant->id, "owner") <= 1)
+      {
+      co_await rollback();
+      co_return make_error(errc::last_owner, "a tenant must keep at least one owner");
+    }
+    (void)co_await master::delete_membership(*conn, tenant->id, user_id);
+    const std::string reason = drop_user_row ? "user_deleted" : "member_removed";
+    (void)co_await master::end_sessions(*conn, tenant->id, user_id, reason);
+    co_await master::notify_invalidation(*conn, payload);
+  }
+  co_await conn->exec("COMMIT");
+  if (role) invalidate_local(payload);
+
+  if (drop_user_row && user) {
+    auto tenant_conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    (void)co_await db::users::remove(*tenant_conn, user_id);
+  }
+  co_return ok();
+}
+
+awaitable<result<tenant_record>> accounts::update_tenant(const principal& caller, const std::optional<std::string>& name,
+                                                         const std::optional<std::string>& registration) {
+  auto conn = co_await deps_.master->acquire();
+  co_await conn->exec("BEGIN");
+  auto updated = co_await master::update_tenant(*conn, caller.tenant_id, name, registration);
+  if (!updated) {
+    co_await conn->exec("ROLLBACK");
+    co_return make_error(errc::not_found, "no such tenant");
+  }
+  const std::string payload = "tenant:" + caller.tenant_id;
+  co_await master::notify_invalidation(*conn, payload);
+  co_await conn->exec("COMMIT");
+  invalidate_local(payload);
+  co_return *updated;
+}
+
+}  // namespace tenantd::identity

@@ -1,0 +1,123 @@
+// Accounts, memberships and sessions: the flows that span the master database and a
+// tenant's database (register, login, owner on tenant creation, users who can log in,
+// removal), and the per-request access check that turns a bearer token into a principal.
+#pragma once
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/jwt.hpp"
+#include "auth/password_hasher.hpp"
+#include "db/pool.hpp"
+#include "domain/access.hpp"
+#include "domain/error.hpp"
+#include "domain/records.hpp"
+#include "tenancy/access_cache.hpp"
+#include "tenancy/directory.hpp"
+#include "tenancy/pool_registry.hpp"
+
+namespace tenantd::identity {
+
+using boost::asio::awaitable;
+
+struct dependencies {
+  std::shared_ptr<db::pool> master;
+  tenancy::pool_registry* pools{nullptr};
+  tenancy::directory* tenants{nullptr};
+  tenancy::access_cache* access{nullptr};
+  auth::password_hasher* hasher{nullptr};
+  const auth::jwt_codec* jwt{nullptr};
+  const role_table* roles{nullptr};
+  std::int64_t access_token_ttl{3600};           // seconds
+  std::int64_t session_ttl{30 * 24 * 3600};      // seconds a session (refresh token) lives
+  int latest_tenant_schema{0};                   // tenants newer than this are refused
+  std::function<std::int64_t()> now;             // Unix seconds (injectable)
+};
+
+struct person {
+  std::string email;  // normalized
+  std::string password;
+  std::string first_name;
+  std::string last_name;
+};
+
+struct membership_granted {
+  user_record user;
+  std::string tenant_id;
+  std::string role;
+};
+
+struct token_bundle {
+  std::string access_token;
+  std::int64_t expires_in{0};
+  std::string refresh_token;
+  std::string session_id;
+};
+
+struct login_success {
+  token_bundle tokens;
+  user_record user;
+  std::string tenant_id;
+  std::string role;
+  permission_set permissions{0};
+};
+
+// A login either succeeds, fails with an error, or needs a tenant choice.
+struct login_outcome {
+  std::optional<login_success> success;
+  std::optional<error> failure;
+  std::vector<std::string> tenant_choices;  // with errc::tenant_required
+};
+
+// Lower-case hex SHA-256, used to store opaque tokens (refresh, invitation) hashed.
+std::string sha256_hex(std::string_view data);
+
+class accounts {
+ public:
+  explicit accounts(dependencies deps);
+
+  // POST /auth/register: first member becomes owner, else the tenant's policy must be open.
+  awaitable<result<membership_granted>> register_member(const std::string& tenant_id, const person& who);
+
+  // The owner of a tenant being provisioned (tenant row still 'provisioning').
+  awaitable<result<membership_granted>> create_owner(const tenant_record& tenant, const person& who);
+
+  awaitable<login_outcome> login(const std::string& email, const std::string& password,
+                                 const std::optional<std::string>& tenant_id, const std::string& client_address);
+
+  // Starts a session (master row) and signs its first access token.
+  awaitable<token_bundle> start_session(const std::string& account_id, const std::string& tenant_id,
+                                        const std::string& role, const std::string& client_address);
+
+  // Bearer token -> principal, checked against the current membership, tenant and session.
+  // errc::unauthorized, errc::tenant_suspended, errc::schema_too_new.
+  awaitable<result<principal>> authenticate(std::string_view token);
+
+  // POST /api/users with a password: an account (new, or linked if the email exists, its
+  // password untouched) plus a membership and the tenant's user row.
+  awaitable<result<user_record>> add_login_user(const principal& caller, const person& who, const std::string& role);
+
+  // DELETE /api/users/:id (drop_user_row) and DELETE /api/members/:id (keep the row).
+  awaitable<status> remove_member(const principal& caller, const std::string& user_id, bool drop_user_row);
+
+  awaitable<result<tenant_record>> update_tenant(const principal& caller, const std::optional<std::string>& name,
+                                                 const std::optional<std::string>& registration);
+
+  const role_table& roles() const noexcept { return *deps_.roles; }
+
+ private:
+  awaitable<result<membership_granted>> grant_membership(const tenant_record& tenant, const person& who,
+                                                         bool provisioning);
+  awaitable<status> ensure_tenant_user(const tenant_record& tenant, const user_record& user);
+  awaitable<void> revoke_membership(const std::string& tenant_id, const std::string& account_id, bool drop_account);
+  void invalidate_local(const std::string& payload);
+
+  dependencies deps_;
+};
+
+}  // namespace tenantd::identity

@@ -1,0 +1,41 @@
+// The tenant directory: tenant id -> record (status, database, schema version), served from
+// memory, loaded from master on a miss, invalidated on change (locally and through
+// LISTEN/NOTIFY), with a TTL as the fallback if a notification is lost.
+#pragma once
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "db/pool.hpp"
+#include "domain/records.hpp"
+
+namespace tenantd::tenancy {
+
+class directory {
+ public:
+  directory(std::shared_ptr<db::pool> master, std::chrono::milliseconds ttl);
+
+  // The tenant, whatever its status; nullopt if no such id. Throws db::unavailable_error.
+  boost::asio::awaitable<std::optional<tenant_record>> find(const std::string& id);
+  void invalidate(const std::string& id);
+  void clear();
+
+ private:
+  struct entry {
+    tenant_record tenant;
+    std::chrono::steady_clock::time_point loaded;
+  };
+  std::shared_ptr<db::pool> master_;
+  std::chrono::milliseconds ttl_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, entry> entries_;
+  std::uint64_t generation_{0};
+};
+
+}  // namespace tenantd::tenancy

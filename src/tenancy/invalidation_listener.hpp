@@ -1,0 +1,34 @@
+// Keeps a dedicated master connection LISTENing on the invalidation channel and hands each
+// payload to the caches, so a change made by any server process reaches all of them within
+// a second. After a reconnect everything is cleared (notifications may have been missed).
+#pragma once
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "db/connection.hpp"
+
+namespace tenantd::tenancy {
+
+class invalidation_listener {
+ public:
+  // on_payload receives each payload; "*" means "clear everything".
+  invalidation_listener(db::connection_options master, std::function<void(std::string_view)> on_payload);
+
+  // Runs until stop(); reconnects with a back-off when the connection fails.
+  boost::asio::awaitable<void> run();
+  void stop() noexcept { stopped_ = true; }
+  bool connected() const noexcept { return connected_; }
+
+ private:
+  db::connection_options master_;
+  std::function<void(std::string_view)> on_payload_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> connected_{false};
+};
+
+}  // namespace tenantd::tenancy

@@ -1,0 +1,121 @@
+// Pool registry: lazy per-tenant pools, a global budget and LRU eviction of idle connections.
+#include "tenancy/pool_registry.hpp"
+
+#include <vector>
+
+namespace tenantd::tenancy {
+
+std::string tenant_conninfo(const tenant_connection_settings& s, const std::string& database,
+                            std::chrono::milliseconds statement_timeout) {
+  const std::vector<std::pair<std::string, std::string>> keywords{
+      {"host", s.host},
+      {"port", s.port},
+      {"user", s.user},
+      {"password", s.password},
+      {"dbname", database},
+      {"application_name", "tenantd"},
+      {"options", "-c statement_timeout=" + std::to_string(statement_timeout.count()) + " -c TimeZone=UTC"},
+      {"keepalives", "1"},
+      {"keepalives_idle", "10"},
+      {"keepalives_interval", "5"},
+      {"keepalives_count", "3"},
+  };
+  return db::make_conninfo(keywords);
+}
+
+pool_registry::pool_registry(boost::asio::any_io_executor executor, tenant_connection_settings settings)
+    : executor_(std::move(executor)), settings_(std::move(settings)) {}
+
+pool_registry::~pool_registry() { shutdown(); }
+
+std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
+  std::lock_guard lock(mutex_);
+  if (auto it = pools_.find(tenant.database_name); it != pools_.end()) return it->second;
+  db::pool_options options;
+  options.connection.conninfo = tenant_conninfo(settings_, tenant.database_name, settings_.statement_timeout);
+  options.connection.connect_timeout = settings_.acquire_timeout;
+  options.connection.query_timeout = settings_.statement_timeout + std::chrono::milliseconds(1000);
+  options.max_size = settings_.pool_size;
+  options.acquire_timeout = settings_.acquire_timeout;
+  options.idle_timeout = settings_.idle_timeout;
+  const std::string name = tenant.database_name;
+  options.reserve_slot = [this, name] { return reserve_slot(name); };
+  options.release_slot = [this] { used_.fetch_sub(1); };
+  auto created = db::pool::create(executor_, std::move(options));
+  pools_.emplace(tenant.database_name, created);
+  return created;
+}
+
+bool pool_registry::reserve_slot(const std::string& requester) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto current = used_.load();
+    while (current < settings_.max_connections) {
+      if (used_.compare_exchange_weak(current, current + 1)) return true;
+    }
+    if (!evict_idle_except(requester)) return false;
+  }
+  return false;
+}
+
+bool pool_registry::evict_idle_except(const std::string& requester) {
+  std::vector<std::shared_ptr<db::pool>> candidates;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, p] : pools_)
+      if (name != requester) candidates.push_back(p);
+  }
+  std::shared_ptr<db::pool> oldest;
+  auto oldest_time = std::chrono::steady_clock::time_point::max();
+  for (const auto& p : candidates) {
+    if (p->stats().idle == 0) continue;
+    const auto t = p->last_used();
+    if (t < oldest_time) {
+      oldest_time = t;
+      oldest = p;
+    }
+  }
+  return oldest && oldest->close_one_idle();
+}
+
+void pool_registry::drop(const std::string& database_name) {
+  std::shared_ptr<db::pool> victim;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database_name); it != pools_.end()) {
+      victim = it->second;
+      pools_.erase(it);
+    }
+  }
+  if (victim) victim->shutdown();
+}
+
+void pool_registry::sweep() {
+  std::vector<std::shared_ptr<db::pool>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, p] : pools_) all.push_back(p);
+  }
+  for (const auto& p : all) p->close_idle_older_than(settings_.idle_timeout);
+  std::lock_guard lock(mutex_);
+  std::erase_if(pools_, [&](const auto& kv) {
+    const auto s = kv.second->stats();
+    return s.open == 0 && s.waiters == 0 &&
+           std::chrono::steady_clock::now() - kv.second->last_used() > settings_.idle_timeout;
+  });
+}
+
+void pool_registry::shutdown() {
+  std::unordered_map<std::string, std::shared_ptr<db::pool>> all;
+  {
+    std::lock_guard lock(mutex_);
+    all.swap(pools_);
+  }
+  for (auto& [name, p] : all) p->shutdown();
+}
+
+std::size_t pool_registry::pool_count() const {
+  std::lock_guard lock(mutex_);
+  return pools_.size();
+}
+
+}  // namespace tenantd::tenancy

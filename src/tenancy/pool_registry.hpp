@@ -1,0 +1,65 @@
+// Per-tenant connection pools under one global connection budget. A pool is created on a
+// tenant's first request; when the budget is full, the least recently used idle connection
+// of another tenant is closed to make room (a busy one never is). Idle connections close
+// after the idle timeout (sweep()).
+#pragma once
+#include <boost/asio/any_io_executor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "db/pool.hpp"
+#include "domain/records.hpp"
+
+namespace tenantd::tenancy {
+
+struct tenant_connection_settings {
+  std::string host;
+  std::string port;
+  std::string user;
+  std::string password;
+  std::size_t pool_size{4};               // per tenant
+  std::size_t max_connections{64};        // all tenants together
+  std::chrono::milliseconds acquire_timeout{2000};
+  std::chrono::milliseconds idle_timeout{60000};
+  std::chrono::milliseconds statement_timeout{5000};
+};
+
+// libpq conninfo for a database on the tenant server, with timeouts and keepalives.
+std::string tenant_conninfo(const tenant_connection_settings& s, const std::string& database,
+                            std::chrono::milliseconds statement_timeout);
+
+class pool_registry {
+ public:
+  pool_registry(boost::asio::any_io_executor executor, tenant_connection_settings settings);
+  ~pool_registry();
+
+  // The pool of the tenant's database, created on first use (no connection is opened here).
+  std::shared_ptr<db::pool> pool_for(const tenant_record& tenant);
+  // Closes and forgets the pool of a database (tenant deleted or suspended).
+  void drop(const std::string& database_name);
+  // Closes connections idle longer than the idle timeout; forgets pools left empty.
+  void sweep();
+  void shutdown();
+
+  std::size_t connections_in_use_or_idle() const noexcept { return used_.load(); }
+  std::size_t pool_count() const;
+  const tenant_connection_settings& settings() const noexcept { return settings_; }
+
+ private:
+  bool reserve_slot(const std::string& requester);
+  bool evict_idle_except(const std::string& requester);
+
+  boost::asio::any_io_executor executor_;
+  tenant_connection_settings settings_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<db::pool>> pools_;
+  std::atomic<std::size_t> used_{0};
+};
+
+}  // namespace tenantd::tenancy

@@ -1,0 +1,69 @@
+// Runs the real tenantd binary as a child process against a fresh master database of the
+// private cluster: port 0, its own tenant database prefix, output captured to a log file.
+#pragma once
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tenantd::test {
+
+// Environment overrides for the child: a value sets the variable, nullopt removes it.
+using env_overrides = std::map<std::string, std::optional<std::string>>;
+
+class e2e_server {
+ public:
+  e2e_server();
+  // Stops the process (if running) and drops the master and every tenant database.
+  ~e2e_server();
+  e2e_server(const e2e_server&) = delete;
+  e2e_server& operator=(const e2e_server&) = delete;
+
+  // Creates the master database, launches `tenantd serve` with the default environment plus
+  // `overrides`, and waits (30 s) for "tenantd listening on 127.0.0.1:<port>".
+  // Throws std::runtime_error (with the log tail) if it exits or never listens.
+  void start(const env_overrides& overrides = {});
+  // Polls GET /readyz until 200 or `timeout`; false on timeout.
+  bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+
+  // SIGTERM, wait up to 10 s, then SIGKILL. Returns the wait status (or nullopt if not running).
+  std::optional<int> stop();
+  // Sends `signal` (SIGKILL by default) and reaps the process.
+  void kill(int signal = 9);
+  bool running();
+
+  std::uint16_t port() const noexcept { return port_; }
+  pid_t pid() const noexcept { return pid_; }
+  const std::string& jwt_secret() const noexcept { return jwt_secret_; }
+  const std::string& admin_token() const noexcept { return admin_token_; }
+  const std::string& master_database() const noexcept { return master_; }
+  const std::string& tenant_db_prefix() const noexcept { return prefix_; }
+  // The database that holds tenant `id`.
+  std::string tenant_database(std::string_view id) const { return prefix_ + std::string(id); }
+  const std::string& log_path() const noexcept { return log_path_; }
+  // Everything the process has written so far, and its last `lines` lines.
+  std::string log_text() const;
+  std::string log_tail(std::size_t lines = 80) const;
+
+ private:
+  void drop_databases() noexcept;
+
+  std::string master_;
+  std::string prefix_;
+  std::string jwt_secret_;
+  std::string admin_token_;
+  std::string work_dir_;
+  std::string log_path_;
+  pid_t pid_{-1};
+  std::uint16_t port_{0};
+  bool master_created_{false};
+};
+
+// A random string of `n` characters from [A-Za-z0-9].
+std::string random_token(std::size_t n);
+
+}  // namespace tenantd::test
