@@ -23,6 +23,7 @@ awaitable<response> register_account(context& ctx) {
   auto first = body.name("first_name", true, 1, 100);
   auto last = body.name("last_name", true, 1, 100);
   auto body_tenant = body.string("tenant_id", false);
+  auto invitation = body.string("invitation", false);
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
 
   std::optional<std::string> tenant_id = body_tenant;
@@ -39,11 +40,21 @@ awaitable<response> register_account(context& ctx) {
     co_return problem(make_error(errc::tenant_not_found, "no such tenant"), ctx.request_id);
 
   const identity::person who{*email, *password, *first, *last};
-  auto granted = co_await ctx.svc.accounts->register_member(*tenant_id, who);
+  auto granted = co_await ctx.svc.accounts->register_member(*tenant_id, who, invitation);
   if (!granted) co_return problem(granted.err(), ctx.request_id);
   auto out = to_json(granted->user, granted->tenant_id);
   out["role"] = granted->role;
   co_return json_response(201, out);
+}
+
+static response login_response(const identity::login_success& s) {
+  boost::json::object out;
+  add_tokens(out, s.tokens);
+  out["user"] = to_json(s.user, s.tenant_id);
+  out["tenant_id"] = s.tenant_id;
+  out["role"] = s.role;
+  out["permissions"] = to_json(permission_names(s.permissions));
+  return json_response(200, out);
 }
 
 // POST /auth/login
@@ -71,14 +82,29 @@ awaitable<response> login(context& ctx) {
     if (!outcome.tenant_choices.empty()) extra["tenants"] = to_json(outcome.tenant_choices);
     co_return problem(*outcome.failure, ctx.request_id, extra);
   }
-  const auto& s = *outcome.success;
-  boost::json::object out;
-  add_tokens(out, s.tokens);
-  out["user"] = to_json(s.user, s.tenant_id);
-  out["tenant_id"] = s.tenant_id;
-  out["role"] = s.role;
-  out["permissions"] = to_json(permission_names(s.permissions));
-  co_return json_response(200, out);
+  co_return login_response(*outcome.success);
+}
+
+// POST /auth/refresh
+awaitable<response> refresh(context& ctx) {
+  body_reader body(ctx.body);
+  auto token = body.string("refresh_token", true);
+  if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
+  auto outcome = co_await ctx.svc.accounts->refresh(*token);
+  if (outcome.failure) co_return problem(*outcome.failure, ctx.request_id);
+  co_return login_response(*outcome.success);
+}
+
+// POST /auth/logout
+awaitable<response> logout(context& ctx) {
+  body_reader body(ctx.body);
+  const bool all = body.as_bool("all", false);
+  if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
+  co_await ctx.svc.accounts->logout(ctx.who(), all);
+  response res;
+  res.status = 204;
+  res.content_type.clear();
+  co_return res;
 }
 
 }  // namespace tenantd::api::handlers

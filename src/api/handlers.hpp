@@ -15,6 +15,8 @@ awaitable<response> create_tenant(context& ctx);  // POST /tenants
 
 awaitable<response> register_account(context& ctx);  // POST /auth/register
 awaitable<response> login(context& ctx);             // POST /auth/login
+awaitable<response> refresh(context& ctx);           // POST /auth/refresh
+awaitable<response> logout(context& ctx);            // POST /auth/logout
 
 awaitable<response> me(context& ctx);              // GET /api/me
 awaitable<response> list_users(context& ctx);      // GET /api/users
@@ -25,5 +27,10 @@ awaitable<response> delete_user(context& ctx);     // DELETE /api/users/:id
 
 awaitable<response> get_tenant(context& ctx);      // GET /api/tenant
 awaitable<response> update_tenant(context& ctx);   // PUT /api/tenant
+
+awaitable<response> list_members(context& ctx);       // GET /api/members
+awaitable<response> create_invitation(context& ctx);  // POST /api/invitations
+awaitable<response> update_member(context& ctx);      // PUT /api/members/:user_id
+awaitable<response> delete_member(context& ctx);      // DELETE /api/members/:user_id
 
 }  // namespace tenantd::api::handlers

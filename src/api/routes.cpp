@@ -16,6 +16,8 @@ std::span<const route> route_table() {
       {"POST", "/tenants", h::create_tenant, open, std::nullopt, json},
       {"POST", "/auth/register", h::register_account, open, std::nullopt, json},
       {"POST", "/auth/login", h::login, open, std::nullopt, json},
+      {"POST", "/auth/refresh", h::refresh, open, std::nullopt, json},
+      {"POST", "/auth/logout", h::logout, member, std::nullopt, optional_json},
       {"GET", "/api/me", h::me, member, std::nullopt, none},
       {"GET", "/api/users", h::list_users, member, users_read, none},
       {"POST", "/api/users", h::create_user, member, users_write, json},
@@ -25,6 +27,10 @@ std::span<const route> route_table() {
       {"DELETE", "/api/users/:id", h::delete_user, member, users_delete, none},
       {"GET", "/api/tenant", h::get_tenant, member, tenant_read, none},
       {"PUT", "/api/tenant", h::update_tenant, member, tenant_manage, json},
+      {"GET", "/api/members", h::list_members, member, members_manage, none},
+      {"POST", "/api/invitations", h::create_invitation, member, members_manage, json},
+      {"PUT", "/api/members/:user_id", h::update_member, member, members_manage, json},
+      {"DELETE", "/api/members/:user_id", h::delete_member, member, members_manage, none},
   };
   return table;
 }

@@ -6,14 +6,11 @@
 #include <poll.h>
 
 #include <algorithm>
-#include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 #include <unordered_set>
+
+#include "db/with_deadline.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -61,7 +58,7 @@ void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", trim
 
 struct connection::impl {
   impl(net::any_io_executor executor, connection_options opts, PGconn* conn)
-      : pg(conn), socket(executor), timer(executor), options(std::move(opts)) {}
+      : pg(conn), socket(std::move(executor)), options(std::move(opts)) {}
   ~impl() {
     release_socket();
     PQfinish(pg);
@@ -71,7 +68,6 @@ struct connection::impl {
 
   PGconn* pg;
   net::posix::stream_descriptor socket;
-  net::steady_timer timer;
   connection_options options;
   std::unordered_set<std::string> prepared;
   bool broken{false};
@@ -109,14 +105,11 @@ struct connection::impl {
       if (::poll(&ready, 1, 0) > 0) co_return true;
       const auto now = clock_type::now();
       if (now >= deadline) co_return false;
-      timer.expires_at(std::min(deadline, now + recheck_interval));
-      auto [order, socket_ec, timer_ec] =
-          co_await net::experimental::make_parallel_group(socket.async_wait(type, net::deferred),
-                                                          timer.async_wait(net::deferred))
-              .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
-      const auto& first_ec = order[0] == 0 ? socket_ec : timer_ec;
-      if (first_ec == net::error::operation_aborted) throw boost::system::system_error(first_ec);
-      if (order[0] == 0) co_return true;
+      const auto outcome = co_await detail::with_deadline(
+          [&](auto handler) { socket.async_wait(type, std::move(handler)); },
+          std::min(deadline, now + recheck_interval));
+      if (!outcome.timed_out && outcome.ec) throw boost::system::system_error(outcome.ec);
+      if (!outcome.timed_out) co_return true;
     }
   }
 

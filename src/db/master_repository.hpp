@@ -78,6 +78,50 @@ awaitable<std::optional<access_row>> load_access(connection& c, const std::strin
 
 awaitable<role_table> load_roles(connection& c);
 
+// Members of a tenant with their account's email and names, oldest first.
+struct member_row {
+  std::string account_id;
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  std::string role;
+  std::string joined_at;
+};
+awaitable<std::vector<member_row>> list_members(connection& c, const std::string& tenant_id);
+awaitable<bool> update_membership_role(connection& c, const std::string& tenant_id, const std::string& account_id,
+                                       const std::string& role);
+
+// Invitations: only the SHA-256 (hex) of the token is stored.
+awaitable<std::string> insert_invitation(connection& c, const std::string& id, const std::string& tenant_id,
+                                         const std::string& email, const std::string& role,
+                                         const std::string& token_hash_hex, const std::string& invited_by,
+                                         std::int64_t lifetime_seconds);  // returns expires_at (RFC 3339)
+struct invitation_row {
+  std::string id;
+  std::string tenant_id;
+  std::string email;
+  std::string role;
+  bool usable{false};  // not accepted and not expired
+};
+// Locks the invitation row (FOR UPDATE) inside the caller's transaction.
+awaitable<std::optional<invitation_row>> lock_invitation(connection& c, const std::string& token_hash_hex);
+awaitable<void> accept_invitation(connection& c, const std::string& id, const std::string& account_id);
+
+// Refresh tokens: the row for a presented token with its session's state, locked.
+struct refresh_row {
+  std::string session_id;
+  std::string account_id;
+  std::string tenant_id;
+  bool used{false};
+  bool expired{false};
+  bool session_ended{false};
+};
+awaitable<std::optional<refresh_row>> lock_refresh_token(connection& c, const std::string& token_hash_hex);
+awaitable<void> mark_refresh_token_used(connection& c, const std::string& token_hash_hex);
+awaitable<void> touch_session(connection& c, const std::string& session_id);
+// Ends one session; returns false if it was already ended or does not exist.
+awaitable<bool> end_session(connection& c, const std::string& session_id, const std::string& reason);
+
 // pg_notify on the invalidation channel; delivered at commit when inside a transaction.
 awaitable<void> notify_invalidation(connection& c, const std::string& payload);
 

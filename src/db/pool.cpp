@@ -2,16 +2,12 @@
 // thread-safe channels, capacity shared with an optional global budget.
 #include "db/pool.hpp"
 
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/system/system_error.hpp>
 #include <deque>
 #include <mutex>
 #include <vector>
+
+#include "db/with_deadline.hpp"
 
 namespace tenantd::db {
 namespace net = boost::asio;
@@ -20,8 +16,8 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 // One queued acquire. The pool decides its fate under the pool mutex (hand it a connection,
-// let it open one, or fail it) and then signals the channel, which wakes the waiter on its
-// own executor; only the waiting coroutine touches its timer.
+// let it open one, or fail it) and then signals the thread-safe channel, which wakes the
+// waiter on its own executor.
 struct waiter {
   explicit waiter(net::any_io_executor executor) : wake(std::move(executor), 1) {}
   net::experimental::concurrent_channel<void(boost::system::error_code)> wake;
@@ -227,12 +223,7 @@ net::awaitable<pooled_connection> pool::acquire() {
       throw unavailable_error("database pool exhausted: no connection within " +
                               std::to_string(s.options.acquire_timeout.count()) + " ms");
 
-    net::steady_timer timer(executor, deadline);
-    auto [order, wake_ec, timer_ec] =
-        co_await net::experimental::make_parallel_group(w->wake.async_receive(net::deferred),
-                                                        timer.async_wait(net::deferred))
-            .async_wait(net::experimental::wait_for_one(), net::use_awaitable);
-    const bool timed_out = order[0] == 1 && !timer_ec;
+    (void)co_await detail::with_deadline([&](auto handler) { w->wake.async_receive(std::move(handler)); }, deadline);
 
     {
       std::lock_guard lock(s.mutex);
@@ -242,8 +233,6 @@ net::awaitable<pooled_connection> pool::acquire() {
         throw unavailable_error("database pool is shut down");
       } else if (w->queued) {
         std::erase(s.waiters, w);
-        if (!timed_out && clock_type::now() < deadline)
-          throw boost::system::system_error(net::error::operation_aborted);
         throw unavailable_error("database pool exhausted: no connection within " +
                                 std::to_string(s.options.acquire_timeout.count()) + " ms");
       } else {

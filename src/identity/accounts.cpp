@@ -28,7 +28,8 @@ awaitable<status> accounts::ensure_tenant_user(const tenant_record& tenant, cons
 }
 
 awaitable<result<membership_granted>> accounts::grant_membership(const tenant_record& tenant, const person& who,
-                                                                 bool provisioning) {
+                                                                 bool provisioning,
+                                                                 const std::optional<std::string>& invitation) {
   std::optional<account_record> existing;
   {
     auto conn = co_await deps_.master->acquire();
@@ -59,15 +60,24 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
     }
 
   std::string role;
-  if (co_await master::count_members(*conn, tenant.id) == 0)
+  std::optional<master::invitation_row> accepted;
+  if (co_await master::count_members(*conn, tenant.id) == 0) {
     role = "owner";
-  else if (locked->registration == "open")
-    role = "member";
-  else
-    {
+  } else if (invitation) {
+    const auto hash = sha256_hex(*invitation);
+    accepted = co_await master::lock_invitation(*conn, hash);
+    if (!accepted || !accepted->usable || accepted->tenant_id != tenant.id || accepted->email != who.email) {
       co_await rollback();
-      co_return make_error(errc::registration_closed, "this tenant accepts new members by invitation only");
+      co_return make_error(errc::registration_closed,
+                           "the invitation is not valid for this tenant and email, or was used or has expired");
     }
+    role = accepted->role;
+  } else if (locked->registration == "open") {
+    role = "member";
+  } else {
+    co_await rollback();
+    co_return make_error(errc::registration_closed, "this tenant accepts new members by invitation only");
+  }
 
   if (existing && !password_ok)
     {
@@ -99,6 +109,7 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
     }
   }
   co_await master::insert_membership(*conn, tenant.id, account.id, role);
+  if (accepted) co_await master::accept_invitation(*conn, accepted->id, account.id);
 
   const user_record user{account.id, who.email, who.first_name, who.last_name, {}, {}};
   if (auto added = co_await ensure_tenant_user(*locked, user); !added)
@@ -116,16 +127,18 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   co_return membership_granted{stored ? *stored : user, tenant.id, role};
 }
 
-awaitable<result<membership_granted>> accounts::register_member(const std::string& tenant_id, const person& who) {
+awaitable<result<membership_granted>> accounts::register_member(const std::string& tenant_id, const person& who,
+                                                                const std::optional<std::string>& invitation) {
   auto tenant = co_await deps_.tenants->find(tenant_id);
   if (!tenant || (tenant->status != "active" && tenant->status != "suspended"))
     co_return make_error(errc::tenant_not_found, "no such tenant");
   if (tenant->status == "suspended") co_return make_error(errc::tenant_suspended, "this tenant is suspended");
-  co_return co_await grant_membership(*tenant, who, false);
+  co_return co_await grant_membership(*tenant, who, false, invitation);
 }
 
 awaitable<result<membership_granted>> accounts::create_owner(const tenant_record& tenant, const person& who) {
-  co_return co_await grant_membership(tenant, who, true);
+  const std::optional<std::string> no_invitation;
+  co_return co_await grant_membership(tenant, who, true, no_invitation);
 }
 
 awaitable<login_outcome> accounts::login(const std::string& email, const std::string& password,

@@ -36,6 +36,7 @@ struct dependencies {
   std::int64_t access_token_ttl{3600};           // seconds
   std::int64_t session_ttl{30 * 24 * 3600};      // seconds a session (refresh token) lives
   int latest_tenant_schema{0};                   // tenants newer than this are refused
+  std::int64_t invitation_ttl{7 * 24 * 3600};    // seconds an invitation stays valid
   std::function<std::int64_t()> now;             // Unix seconds (injectable)
 };
 
@@ -67,6 +68,22 @@ struct login_success {
   permission_set permissions{0};
 };
 
+struct invitation_issued {
+  std::string token;
+  std::string email;
+  std::string role;
+  std::string expires_at;
+};
+
+struct member_view {
+  std::string user_id;
+  std::string email;
+  std::string first_name;
+  std::string last_name;
+  std::string role;
+  std::string joined_at;
+};
+
 // A login either succeeds, fails with an error, or needs a tenant choice.
 struct login_outcome {
   std::optional<login_success> success;
@@ -76,13 +93,17 @@ struct login_outcome {
 
 // Lower-case hex SHA-256, used to store opaque tokens (refresh, invitation) hashed.
 std::string sha256_hex(std::string_view data);
+// 32 random bytes, base64url without padding (refresh tokens, invitations).
+std::string new_opaque_token();
 
 class accounts {
  public:
   explicit accounts(dependencies deps);
 
-  // POST /auth/register: first member becomes owner, else the tenant's policy must be open.
-  awaitable<result<membership_granted>> register_member(const std::string& tenant_id, const person& who);
+  // POST /auth/register: the first member becomes owner; later ones need a valid invitation
+  // for their email (its role applies) or the tenant's registration policy 'open'.
+  awaitable<result<membership_granted>> register_member(const std::string& tenant_id, const person& who,
+                                                        const std::optional<std::string>& invitation = {});
 
   // The owner of a tenant being provisioned (tenant row still 'provisioning').
   awaitable<result<membership_granted>> create_owner(const tenant_record& tenant, const person& who);
@@ -108,14 +129,30 @@ class accounts {
   awaitable<result<tenant_record>> update_tenant(const principal& caller, const std::optional<std::string>& name,
                                                  const std::optional<std::string>& registration);
 
+  // POST /auth/refresh: rotates the refresh token; a used one revokes its whole session.
+  awaitable<login_outcome> refresh(const std::string& refresh_token);
+  // POST /auth/logout: ends the caller's session, or every session of the account in the tenant.
+  awaitable<void> logout(const principal& caller, bool all);
+
+  // POST /api/invitations: a single-use token for one email, stored hashed, expiring.
+  awaitable<result<invitation_issued>> invite(const principal& caller, const std::string& email,
+                                              const std::string& role);
+  awaitable<std::vector<member_view>> list_members(const principal& caller);
+  // PUT /api/members/:user_id. Only an owner grants or takes away 'owner'; the last owner stays.
+  awaitable<result<member_view>> change_role(const principal& caller, const std::string& user_id,
+                                             const std::string& role);
+
   const role_table& roles() const noexcept { return *deps_.roles; }
 
  private:
   awaitable<result<membership_granted>> grant_membership(const tenant_record& tenant, const person& who,
-                                                         bool provisioning);
+                                                         bool provisioning,
+                                                         const std::optional<std::string>& invitation);
   awaitable<status> ensure_tenant_user(const tenant_record& tenant, const user_record& user);
   awaitable<void> revoke_membership(const std::string& tenant_id, const std::string& account_id, bool drop_account);
   void invalidate_local(const std::string& payload);
+  std::string sign_access_token(const std::string& account_id, const std::string& tenant_id, const std::string& role,
+                                const std::string& session_id) const;
 
   dependencies deps_;
 };

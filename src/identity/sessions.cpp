@@ -7,12 +7,11 @@
 
 #include "db/master_repository.hpp"
 #include "domain/validation.hpp"
+#include "db/user_repository.hpp"
 #include "identity/accounts.hpp"
 
 namespace tenantd::identity {
-namespace {
-
-std::string random_token() {
+std::string new_opaque_token() {
   std::array<unsigned char, 32> bytes{};
   randombytes_buf(bytes.data(), bytes.size());
   std::string out(sodium_base64_ENCODED_LEN(bytes.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
@@ -20,8 +19,6 @@ std::string random_token() {
   out.resize(out.find('\0'));
   return out;
 }
-
-}  // namespace
 
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
@@ -36,7 +33,7 @@ awaitable<token_bundle> accounts::start_session(const std::string& account_id, c
                                                 const std::string& role, const std::string& client_address) {
   token_bundle bundle;
   bundle.session_id = validation::new_uuid();
-  bundle.refresh_token = random_token();
+  bundle.refresh_token = new_opaque_token();
   {
     auto conn = co_await deps_.master->acquire();
     co_await conn->exec("BEGIN");
@@ -46,6 +43,13 @@ awaitable<token_bundle> accounts::start_session(const std::string& account_id, c
                                               deps_.session_ttl);
     co_await conn->exec("COMMIT");
   }
+  bundle.access_token = sign_access_token(account_id, tenant_id, role, bundle.session_id);
+  bundle.expires_in = deps_.access_token_ttl;
+  co_return bundle;
+}
+
+std::string accounts::sign_access_token(const std::string& account_id, const std::string& tenant_id,
+                                        const std::string& role, const std::string& session_id) const {
   const role_info* info = deps_.roles->find(role);
   auth::claims c;
   c.iss = deps_.jwt->settings().issuer;
@@ -54,13 +58,11 @@ awaitable<token_bundle> accounts::start_session(const std::string& account_id, c
   c.tenant_id = tenant_id;
   c.role = role;
   c.permissions = permission_names(info ? info->permissions : 0);
-  c.sid = bundle.session_id;
+  c.sid = session_id;
   c.jti = validation::new_uuid();
   c.iat = deps_.now();
   c.exp = c.iat + deps_.access_token_ttl;
-  bundle.access_token = deps_.jwt->sign(c);
-  bundle.expires_in = deps_.access_token_ttl;
-  co_return bundle;
+  return deps_.jwt->sign(c);
 }
 
 awaitable<result<principal>> accounts::authenticate(std::string_view token) {
@@ -79,6 +81,97 @@ awaitable<result<principal>> accounts::authenticate(std::string_view token) {
   const role_info* role = deps_.roles->find(*row->role);
   if (!role) co_return unauthorized();
   co_return principal{c.tenant_id, c.sub, role->name, role->permissions, c.sid, c.jti, row->tenant_schema_version};
+}
+
+}  // namespace tenantd::identity
+
+namespace tenantd::identity {
+
+awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
+  login_outcome out;
+  const auto invalid = [] { return make_error(errc::invalid_refresh_token, "the refresh token is not valid"); };
+  const auto hash = sha256_hex(refresh_token);
+  auto conn = co_await deps_.master->acquire();
+  co_await conn->exec("BEGIN");
+  auto row = co_await db::master::lock_refresh_token(*conn, hash);
+  if (!row || row->expired || row->session_ended) {
+    co_await conn->exec("ROLLBACK");
+    out.failure = invalid();
+    co_return out;
+  }
+  if (row->used) {
+    // Reuse of a rotated token: someone holds a copy. End the whole session.
+    (void)co_await db::master::end_session(*conn, row->session_id, "refresh_token_reused");
+    const std::string payload = "session:" + row->session_id;
+    co_await db::master::notify_invalidation(*conn, payload);
+    co_await conn->exec("COMMIT");
+    invalidate_local(payload);
+    out.failure = invalid();
+    co_return out;
+  }
+  auto role = co_await db::master::find_membership_role(*conn, row->tenant_id, row->account_id);
+  auto tenant = co_await db::master::find_tenant(*conn, row->tenant_id);
+  if (!role || !tenant || (tenant->status != "active" && tenant->status != "suspended")) {
+    co_await conn->exec("ROLLBACK");
+    out.failure = invalid();
+    co_return out;
+  }
+  if (tenant->status == "suspended") {
+    co_await conn->exec("ROLLBACK");
+    out.failure = make_error(errc::tenant_suspended, "this tenant is suspended");
+    co_return out;
+  }
+  token_bundle bundle;
+  bundle.session_id = row->session_id;
+  bundle.refresh_token = new_opaque_token();
+  co_await db::master::mark_refresh_token_used(*conn, hash);
+  co_await db::master::insert_refresh_token(*conn, sha256_hex(bundle.refresh_token), row->session_id,
+                                            deps_.session_ttl);
+  co_await db::master::touch_session(*conn, row->session_id);
+  co_await conn->exec("COMMIT");
+
+  const role_info* info = deps_.roles->find(*role);
+  bundle.access_token = sign_access_token(row->account_id, row->tenant_id, *role, row->session_id);
+  bundle.expires_in = deps_.access_token_ttl;
+
+  std::optional<user_record> user;
+  {
+    auto tenant_conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    user = co_await db::users::find(*tenant_conn, row->account_id);
+  }
+  login_success success;
+  success.tokens = std::move(bundle);
+  if (user) {
+    success.user = *user;
+  } else {
+    auto account = co_await db::master::find_account(*conn, row->account_id);
+    if (account)
+      success.user = user_record{account->id, account->email, account->first_name, account->last_name,
+                                 account->created_at, account->updated_at};
+  }
+  success.tenant_id = row->tenant_id;
+  success.role = *role;
+  success.permissions = info ? info->permissions : 0;
+  out.success = std::move(success);
+  co_return out;
+}
+
+awaitable<void> accounts::logout(const principal& caller, bool all) {
+  auto conn = co_await deps_.master->acquire();
+  co_await conn->exec("BEGIN");
+  std::string payload;
+  if (all) {
+    const std::string reason = "logout_all";
+    (void)co_await db::master::end_sessions(*conn, caller.tenant_id, caller.account_id, reason);
+    payload = "member:" + caller.tenant_id + ":" + caller.account_id;
+  } else {
+    const std::string reason = "logout";
+    (void)co_await db::master::end_session(*conn, caller.session_id, reason);
+    payload = "session:" + caller.session_id;
+  }
+  co_await db::master::notify_invalidation(*conn, payload);
+  co_await conn->exec("COMMIT");
+  invalidate_local(payload);
 }
 
 }  // namespace tenantd::identity

@@ -1,0 +1,491 @@
+// Tests for configuration: .env parsing, every variable's default, each rejection naming its
+// variable, DB_* defaulting to the master URL, and the environment winning over .env.
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tenantd::app {
+namespace {
+
+const std::string good_url = "postgresql://tenantd:s3cret@db.internal:6543/tenantd_master";
+const std::string good_secret = "0123456789abcdef0123456789abcdef";  // exactly 32 bytes
+const std::string good_admin_token = "abcdefghijklmnopqrstuvwxyz012345";  // exactly 32 chars
+
+environment minimal() { return {{"MASTER_DATABASE_URL", good_url}, {"JWT_SECRET", good_secret}}; }
+
+environment with(std::initializer_list<std::pair<const std::string, std::string>> changes) {
+  auto env = minimal();
+  for (const auto& [key, value] : changes) env[key] = value;
+  return env;
+}
+
+// The config_error message for env, or nullopt when it loads.
+std::optional<std::string> rejection(const environment& env) {
+  try {
+    (void)load_config(env);
+  } catch (const config_error& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
+
+// Expects env to be rejected with a message that starts with the variable's name.
+void expect_rejected(const environment& env, const std::string& variable, const std::string& why) {
+  const auto message = rejection(env);
+  ASSERT_TRUE(message.has_value()) << why << ": expected a config_error naming " << variable;
+  EXPECT_EQ(message->rfind(variable + ":", 0), 0U) << why << ": message was '" << *message << "'";
+}
+
+// ---- parse_dotenv ---------------------------------------------------------------------------
+
+TEST(parse_dotenv, plain_pairs) {
+  const auto env = parse_dotenv("A=1\nB=two\n");
+  EXPECT_EQ(env, (environment{{"A", "1"}, {"B", "two"}}));
+}
+
+TEST(parse_dotenv, comments_and_blank_lines_are_skipped) {
+  const auto env = parse_dotenv("# a comment\n\n   \n  # indented comment\nA=1\n\t\nB=2");
+  EXPECT_EQ(env, (environment{{"A", "1"}, {"B", "2"}}));
+}
+
+TEST(parse_dotenv, export_prefix) {
+  const auto env = parse_dotenv("export A=1\n  export   B = 2 \n");
+  EXPECT_EQ(env, (environment{{"A", "1"}, {"B", "2"}}));
+}
+
+TEST(parse_dotenv, quotes_are_removed) {
+  const auto env = parse_dotenv("A=\"double quoted\"\nB='single quoted'\nC=\"\"\nD='has # hash'\n");
+  EXPECT_EQ(env.at("A"), "double quoted");
+  EXPECT_EQ(env.at("B"), "single quoted");
+  EXPECT_EQ(env.at("C"), "");
+  EXPECT_EQ(env.at("D"), "has # hash");
+}
+
+TEST(parse_dotenv, mismatched_quotes_are_kept) {
+  const auto env = parse_dotenv("A=\"open\nB='mixed\"\nC=\"\n");
+  EXPECT_EQ(env.at("A"), "\"open");
+  EXPECT_EQ(env.at("B"), "'mixed\"");
+  EXPECT_EQ(env.at("C"), "\"");
+}
+
+TEST(parse_dotenv, equals_sign_inside_value) {
+  const auto env = parse_dotenv(
+      "MASTER_DATABASE_URL=postgresql://u:p@h/db?sslmode=require&x=y\nJWT_SECRET=abc==\nQ=\"a=b\"\n");
+  EXPECT_EQ(env.at("MASTER_DATABASE_URL"), "postgresql://u:p@h/db?sslmode=require&x=y");
+  EXPECT_EQ(env.at("JWT_SECRET"), "abc==");
+  EXPECT_EQ(env.at("Q"), "a=b");
+}
+
+TEST(parse_dotenv, keys_and_values_are_trimmed) {
+  const auto env = parse_dotenv("  A  =  spaced value  \r\nB=crlf\r\n");
+  EXPECT_EQ(env.at("A"), "spaced value");
+  EXPECT_EQ(env.at("B"), "crlf");
+}
+
+TEST(parse_dotenv, lines_without_equals_are_ignored_and_later_lines_win) {
+  const auto env = parse_dotenv("NOT_A_PAIR\nA=1\nA=2\nEMPTY=\n");
+  EXPECT_EQ(env, (environment{{"A", "2"}, {"EMPTY", ""}}));
+}
+
+TEST(parse_dotenv, empty_text) { EXPECT_TRUE(parse_dotenv("").empty()); }
+
+// ---- load_config: defaults ------------------------------------------------------------------
+
+TEST(load_config, defaults) {
+  const auto c = load_config(minimal());
+  EXPECT_EQ(c.master_database_url, good_url);
+  EXPECT_EQ(c.master_database_name, "tenantd_master");
+  EXPECT_EQ(c.master.host, "db.internal");
+  EXPECT_EQ(c.master.port, "6543");
+  EXPECT_EQ(c.master.user, "tenantd");
+  EXPECT_EQ(c.master.password, "s3cret");
+  EXPECT_EQ(c.tenant.host, "db.internal");
+  EXPECT_EQ(c.tenant.port, "6543");
+  EXPECT_EQ(c.tenant.user, "tenantd");
+  EXPECT_EQ(c.tenant.password, "s3cret");
+  EXPECT_EQ(c.tenant_db_prefix, "tenant_");
+
+  EXPECT_EQ(c.jwt_secret, good_secret);
+  EXPECT_FALSE(c.jwt_key_id.empty());
+  EXPECT_EQ(c.jwt_expiration, 3600);
+
+  EXPECT_TRUE(c.cors_origins.empty());
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_EQ(c.port, 8000);
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.log_format, "text");
+  EXPECT_TRUE(c.tenant_signup_open);
+  EXPECT_EQ(c.admin_token, "");
+
+  EXPECT_EQ(c.login_max_failures_per_account, 10);
+  EXPECT_EQ(c.login_max_failures_per_client, 30);
+  EXPECT_EQ(c.tenant_creates_per_client, 30);
+
+  EXPECT_EQ(c.threads, 0U);
+  EXPECT_EQ(c.master_pool_size, 8U);
+  EXPECT_EQ(c.tenant_pool_size, 4U);
+  EXPECT_EQ(c.tenant_pool_max_connections, 64U);
+  EXPECT_EQ(c.pool_acquire_timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c.pool_idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(c.statement_timeout, std::chrono::milliseconds(5000));
+
+  EXPECT_EQ(c.argon2_memory_kib, 19456U);
+  EXPECT_EQ(c.argon2_iterations, 2U);
+  EXPECT_EQ(c.argon2_threads, 0U);
+  EXPECT_EQ(c.argon2_max_queue, 64U);
+}
+
+TEST(load_config, empty_values_mean_default) {
+  const auto c = load_config(with({{"PORT", ""}, {"HOST", ""}, {"LOG_LEVEL", ""}, {"TENANT_SIGNUP", ""},
+                                   {"JWT_EXPIRATION", ""}, {"TENANT_DB_PREFIX", ""}, {"DB_HOST", ""}}));
+  EXPECT_EQ(c.port, 8000);
+  EXPECT_EQ(c.host, "0.0.0.0");
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_TRUE(c.tenant_signup_open);
+  EXPECT_EQ(c.jwt_expiration, 3600);
+  EXPECT_EQ(c.tenant_db_prefix, "tenant_");
+  EXPECT_EQ(c.tenant.host, "db.internal");
+}
+
+TEST(load_config, every_setting_is_read) {
+  const auto c = load_config(with({{"DB_HOST", "tenants.internal"},
+                                   {"DB_PORT", "5433"},
+                                   {"DB_USERNAME", "tenant_user"},
+                                   {"DB_PASSWORD", "tenant_pw"},
+                                   {"TENANT_DB_PREFIX", "t_"},
+                                   {"JWT_KEY_ID", "k1"},
+                                   {"JWT_EXPIRATION", "900"},
+                                   {"CORS_ORIGINS", "https://app.example.com, http://localhost:3000"},
+                                   {"HOST", "127.0.0.1"},
+                                   {"PORT", "9000"},
+                                   {"LOG_LEVEL", "debug"},
+                                   {"LOG_FORMAT", "json"},
+                                   {"TENANT_SIGNUP", "closed"},
+                                   {"ADMIN_TOKEN", good_admin_token},
+                                   {"LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"},
+                                   {"LOGIN_MAX_FAILURES_PER_CLIENT", "7"},
+                                   {"TENANT_CREATES_PER_CLIENT", "3"},
+                                   {"THREADS", "2"},
+                                   {"MASTER_POOL_SIZE", "3"},
+                                   {"TENANT_POOL_SIZE", "2"},
+                                   {"TENANT_POOL_MAX_CONNECTIONS", "10"},
+                                   {"POOL_ACQUIRE_TIMEOUT_MS", "500"},
+                                   {"POOL_IDLE_TIMEOUT_S", "30"},
+                                   {"STATEMENT_TIMEOUT_MS", "1000"},
+                                   {"ARGON2_MEMORY_KIB", "1024"},
+                                   {"ARGON2_ITERATIONS", "3"},
+                                   {"ARGON2_THREADS", "1"},
+                                   {"ARGON2_MAX_QUEUE", "8"}}));
+  EXPECT_EQ(c.tenant.host, "tenants.internal");
+  EXPECT_EQ(c.tenant.port, "5433");
+  EXPECT_EQ(c.tenant.user, "tenant_user");
+  EXPECT_EQ(c.tenant.password, "tenant_pw");
+  EXPECT_EQ(c.master.host, "db.internal");  // the master keeps its own URL's parts
+  EXPECT_EQ(c.master.user, "tenantd");
+  EXPECT_EQ(c.tenant_db_prefix, "t_");
+  EXPECT_EQ(c.jwt_key_id, "k1");
+  EXPECT_EQ(c.jwt_expiration, 900);
+  EXPECT_EQ(c.cors_origins, (std::vector<std::string>{"https://app.example.com", "http://localhost:3000"}));
+  EXPECT_EQ(c.host, "127.0.0.1");
+  EXPECT_EQ(c.port, 9000);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.log_format, "json");
+  EXPECT_FALSE(c.tenant_signup_open);
+  EXPECT_EQ(c.admin_token, good_admin_token);
+  EXPECT_EQ(c.login_max_failures_per_account, 5);
+  EXPECT_EQ(c.login_max_failures_per_client, 7);
+  EXPECT_EQ(c.tenant_creates_per_client, 3);
+  EXPECT_EQ(c.threads, 2U);
+  EXPECT_EQ(c.master_pool_size, 3U);
+  EXPECT_EQ(c.tenant_pool_size, 2U);
+  EXPECT_EQ(c.tenant_pool_max_connections, 10U);
+  EXPECT_EQ(c.pool_acquire_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.pool_idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.statement_timeout, std::chrono::milliseconds(1000));
+  EXPECT_EQ(c.argon2_memory_kib, 1024U);
+  EXPECT_EQ(c.argon2_iterations, 3U);
+  EXPECT_EQ(c.argon2_threads, 1U);
+  EXPECT_EQ(c.argon2_max_queue, 8U);
+}
+
+// ---- MASTER_DATABASE_URL and DB_* -----------------------------------------------------------
+
+TEST(load_config, master_url_required) {
+  auto env = minimal();
+  env.erase("MASTER_DATABASE_URL");
+  expect_rejected(env, "MASTER_DATABASE_URL", "missing");
+  expect_rejected(with({{"MASTER_DATABASE_URL", ""}}), "MASTER_DATABASE_URL", "empty");
+}
+
+TEST(load_config, master_url_garbage) {
+  for (const std::string url : {"garbage", "not a url at all", "mysql://u:p@h:3306/db", "http://h/db",
+                                "postgresql://h:notaport/db", "://nothing"})
+    expect_rejected(with({{"MASTER_DATABASE_URL", url}}), "MASTER_DATABASE_URL", url);
+}
+
+TEST(load_config, master_url_without_database_name) {
+  for (const std::string url : {"postgresql://u:p@h:5432", "postgresql://u:p@h:5432/", "postgresql://u:p@h/a/b"})
+    expect_rejected(with({{"MASTER_DATABASE_URL", url}}), "MASTER_DATABASE_URL", url);
+}
+
+TEST(load_config, master_url_parts_and_their_defaults) {
+  const auto c = load_config(with({{"MASTER_DATABASE_URL", "postgres:///tenantd_master"}}));
+  EXPECT_EQ(c.master_database_name, "tenantd_master");
+  EXPECT_EQ(c.master.host, "localhost");
+  EXPECT_EQ(c.master.port, "5432");
+  EXPECT_EQ(c.master.user, "");
+  EXPECT_EQ(c.master.password, "");
+  EXPECT_EQ(c.tenant.host, "localhost");
+  EXPECT_EQ(c.tenant.port, "5432");
+
+  const auto encoded =
+      load_config(with({{"MASTER_DATABASE_URL", "postgresql://us%40er:p%3Aw%2Fd@127.0.0.1/master_db?sslmode=disable"}}));
+  EXPECT_EQ(encoded.master.user, "us@er");
+  EXPECT_EQ(encoded.master.password, "p:w/d");
+  EXPECT_EQ(encoded.tenant.user, "us@er");
+  EXPECT_EQ(encoded.tenant.password, "p:w/d");
+  EXPECT_EQ(encoded.master.host, "127.0.0.1");
+  EXPECT_EQ(encoded.master.port, "5432");
+  EXPECT_EQ(encoded.master_database_name, "master_db");
+}
+
+TEST(load_config, db_variables_default_to_master_parts_individually) {
+  const auto c = load_config(with({{"DB_HOST", "other-host"}}));
+  EXPECT_EQ(c.tenant.host, "other-host");
+  EXPECT_EQ(c.tenant.port, "6543");
+  EXPECT_EQ(c.tenant.user, "tenantd");
+  EXPECT_EQ(c.tenant.password, "s3cret");
+}
+
+TEST(load_config, db_port_validated) {
+  for (const std::string port : {"0", "65536", "-1", "abc", "54x", " 5432"})
+    expect_rejected(with({{"DB_PORT", port}}), "DB_PORT", port);
+  EXPECT_EQ(load_config(with({{"DB_PORT", "65535"}})).tenant.port, "65535");
+}
+
+// ---- TENANT_DB_PREFIX -----------------------------------------------------------------------
+
+TEST(load_config, tenant_db_prefix_rules) {
+  for (const std::string ok : {"t", "tenant_", "db2_", "abcdefghijklmnopqrst"})
+    EXPECT_EQ(load_config(with({{"TENANT_DB_PREFIX", ok}})).tenant_db_prefix, ok);
+  for (const std::string bad : {"Tenant_", "_tenant", "1tenant", "tenant-", "ten ant", "tenant;drop", "abcdefghijklmnopqrstu",
+                                "t\xc3\xa9"})
+    expect_rejected(with({{"TENANT_DB_PREFIX", bad}}), "TENANT_DB_PREFIX", bad);
+}
+
+// ---- JWT ------------------------------------------------------------------------------------
+
+TEST(load_config, jwt_secret_required) {
+  auto env = minimal();
+  env.erase("JWT_SECRET");
+  expect_rejected(env, "JWT_SECRET", "missing");
+  expect_rejected(with({{"JWT_SECRET", ""}}), "JWT_SECRET", "empty");
+}
+
+TEST(load_config, jwt_secret_at_least_32_bytes) {
+  expect_rejected(with({{"JWT_SECRET", good_secret.substr(0, 31)}}), "JWT_SECRET", "31 bytes");
+  expect_rejected(with({{"JWT_SECRET", "short"}}), "JWT_SECRET", "5 bytes");
+  EXPECT_EQ(load_config(with({{"JWT_SECRET", good_secret}})).jwt_secret, good_secret);
+}
+
+TEST(load_config, jwt_secret_example_value_rejected) {
+  ASSERT_GE(std::string(example_jwt_secret).size(), 32U);
+  expect_rejected(with({{"JWT_SECRET", example_jwt_secret}}), "JWT_SECRET", "example value");
+}
+
+TEST(load_config, jwt_key_id_derived_from_secret) {
+  const auto a = load_config(minimal());
+  const auto b = load_config(minimal());
+  const auto other = load_config(with({{"JWT_SECRET", good_secret + "x"}}));
+  EXPECT_EQ(a.jwt_key_id, b.jwt_key_id);
+  EXPECT_NE(a.jwt_key_id, other.jwt_key_id);
+  EXPECT_EQ(a.jwt_key_id.find(good_secret), std::string::npos);
+}
+
+TEST(load_config, jwt_expiration_range) {
+  EXPECT_EQ(load_config(with({{"JWT_EXPIRATION", "60"}})).jwt_expiration, 60);
+  EXPECT_EQ(load_config(with({{"JWT_EXPIRATION", "604800"}})).jwt_expiration, 604800);
+  for (const std::string bad : {"59", "0", "-3600", "604801", "1h", "3600.0", "abc"})
+    expect_rejected(with({{"JWT_EXPIRATION", bad}}), "JWT_EXPIRATION", bad);
+}
+
+// ---- HOST, PORT, logging --------------------------------------------------------------------
+
+TEST(load_config, port_range) {
+  EXPECT_EQ(load_config(with({{"PORT", "0"}})).port, 0);  // an ephemeral port, for tests
+  EXPECT_EQ(load_config(with({{"PORT", "1"}})).port, 1);
+  EXPECT_EQ(load_config(with({{"PORT", "65535"}})).port, 65535);
+  for (const std::string bad : {"65536", "70000", "-1", "99999999999999999999", "80a", "eighty", "8000 ", "+80", "0x50"})
+    expect_rejected(with({{"PORT", bad}}), "PORT", bad);
+}
+
+TEST(load_config, log_level_and_format) {
+  for (const std::string level : {"trace", "debug", "info", "warn", "error", "off"})
+    EXPECT_EQ(load_config(with({{"LOG_LEVEL", level}})).log_level, level);
+  EXPECT_EQ(load_config(with({{"LOG_LEVEL", "DEBUG"}})).log_level, "debug");
+  for (const std::string bad : {"verbose", "warning", "infos", "1"})
+    expect_rejected(with({{"LOG_LEVEL", bad}}), "LOG_LEVEL", bad);
+
+  EXPECT_EQ(load_config(with({{"LOG_FORMAT", "JSON"}})).log_format, "json");
+  for (const std::string bad : {"xml", "logfmt", "jsonl"})
+    expect_rejected(with({{"LOG_FORMAT", bad}}), "LOG_FORMAT", bad);
+}
+
+// ---- tenant sign-up and ADMIN_TOKEN ---------------------------------------------------------
+
+TEST(load_config, tenant_signup_values) {
+  EXPECT_TRUE(load_config(with({{"TENANT_SIGNUP", "open"}})).tenant_signup_open);
+  EXPECT_TRUE(load_config(with({{"TENANT_SIGNUP", "Open"}})).tenant_signup_open);
+  for (const std::string bad : {"yes", "true", "invite", "close"})
+    expect_rejected(with({{"TENANT_SIGNUP", bad}}), "TENANT_SIGNUP", bad);
+}
+
+TEST(load_config, admin_token_required_when_signup_closed) {
+  expect_rejected(with({{"TENANT_SIGNUP", "closed"}}), "ADMIN_TOKEN", "closed without a token");
+  const auto c = load_config(with({{"TENANT_SIGNUP", "closed"}, {"ADMIN_TOKEN", good_admin_token}}));
+  EXPECT_FALSE(c.tenant_signup_open);
+  EXPECT_EQ(c.admin_token, good_admin_token);
+}
+
+TEST(load_config, admin_token_at_least_32_characters) {
+  const auto short_token = good_admin_token.substr(0, 31);
+  expect_rejected(with({{"TENANT_SIGNUP", "closed"}, {"ADMIN_TOKEN", short_token}}), "ADMIN_TOKEN", "31 chars");
+  expect_rejected(with({{"ADMIN_TOKEN", short_token}}), "ADMIN_TOKEN", "31 chars with sign-up open");
+  EXPECT_EQ(load_config(with({{"ADMIN_TOKEN", good_admin_token}})).admin_token, good_admin_token);
+}
+
+// ---- CORS_ORIGINS ---------------------------------------------------------------------------
+
+TEST(load_config, cors_origins_parsed_and_trailing_slashes_trimmed) {
+  const auto c =
+      load_config(with({{"CORS_ORIGINS", " https://a.example.com/ ,http://localhost:3000//,, https://b.example.com "}}));
+  EXPECT_EQ(c.cors_origins,
+            (std::vector<std::string>{"https://a.example.com", "http://localhost:3000", "https://b.example.com"}));
+}
+
+TEST(load_config, cors_origins_wildcard_and_non_http_rejected) {
+  for (const std::string bad : {"*", "https://a.example.com,*", " * ", "a.example.com", "ftp://a.example.com", "null"})
+    expect_rejected(with({{"CORS_ORIGINS", bad}}), "CORS_ORIGINS", bad);
+}
+
+// ---- limits and pools -----------------------------------------------------------------------
+
+TEST(load_config, limits_must_be_positive_whole_numbers) {
+  for (const std::string name : {"LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_CLIENT",
+                                 "TENANT_CREATES_PER_CLIENT", "MASTER_POOL_SIZE", "TENANT_POOL_SIZE",
+                                 "TENANT_POOL_MAX_CONNECTIONS", "POOL_ACQUIRE_TIMEOUT_MS", "POOL_IDLE_TIMEOUT_S",
+                                 "STATEMENT_TIMEOUT_MS", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS",
+                                 "ARGON2_MAX_QUEUE"}) {
+    for (const std::string bad : {"0", "-1", "ten", "1.5", "99999999999999999999"})
+      expect_rejected(with({{name, bad}}), name, name + "=" + bad);
+  }
+  for (const std::string name : {"THREADS", "ARGON2_THREADS"}) {
+    EXPECT_FALSE(rejection(with({{name, "0"}})).has_value()) << name;
+    for (const std::string bad : {"-1", "257", "many"}) expect_rejected(with({{name, bad}}), name, name + "=" + bad);
+  }
+}
+
+TEST(load_config, tenant_pool_max_connections_not_below_pool_size) {
+  expect_rejected(with({{"TENANT_POOL_SIZE", "8"}, {"TENANT_POOL_MAX_CONNECTIONS", "7"}}),
+                  "TENANT_POOL_MAX_CONNECTIONS", "7 < 8");
+  expect_rejected(with({{"TENANT_POOL_SIZE", "65"}}), "TENANT_POOL_MAX_CONNECTIONS", "default 64 < 65");
+  const auto c = load_config(with({{"TENANT_POOL_SIZE", "8"}, {"TENANT_POOL_MAX_CONNECTIONS", "8"}}));
+  EXPECT_EQ(c.tenant_pool_size, 8U);
+  EXPECT_EQ(c.tenant_pool_max_connections, 8U);
+}
+
+// ---- read_environment -----------------------------------------------------------------------
+
+// Sets and restores process environment variables; removes the temporary .env file.
+class read_environment_test : public testing::Test {
+ protected:
+  void TearDown() override {
+    for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+      if (it->second)
+        ::setenv(it->first.c_str(), it->second->c_str(), 1);
+      else
+        ::unsetenv(it->first.c_str());
+    }
+    std::error_code ignored;
+    std::filesystem::remove(dotenv_, ignored);
+  }
+
+  void remember(const std::string& name) {
+    const char* old = std::getenv(name.c_str());
+    saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
+  }
+  void set(const std::string& name, const std::string& value) {
+    remember(name);
+    ASSERT_EQ(::setenv(name.c_str(), value.c_str(), 1), 0);
+  }
+  void unset(const std::string& name) {
+    remember(name);
+    ASSERT_EQ(::unsetenv(name.c_str()), 0);
+  }
+  void write_dotenv(const std::string& text) {
+    std::ofstream out(dotenv_);
+    out << text;
+    ASSERT_TRUE(out.good());
+  }
+
+  const std::string dotenv_ = (std::filesystem::temp_directory_path() /
+                               ("tenantd_config_test_" + std::to_string(::getpid()) + ".env"))
+                                  .string();
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
+TEST_F(read_environment_test, dotenv_values_are_read) {
+  unset("TENANTD_TEST_ONLY_IN_DOTENV");
+  write_dotenv("# test\nexport TENANTD_TEST_ONLY_IN_DOTENV=\"from file\"\n");
+  const auto env = read_environment(dotenv_);
+  ASSERT_TRUE(env.contains("TENANTD_TEST_ONLY_IN_DOTENV"));
+  EXPECT_EQ(env.at("TENANTD_TEST_ONLY_IN_DOTENV"), "from file");
+}
+
+TEST_F(read_environment_test, environment_wins_over_dotenv) {
+  set("TENANTD_TEST_IN_BOTH", "from environment");
+  unset("TENANTD_TEST_ONLY_IN_DOTENV");
+  write_dotenv("TENANTD_TEST_IN_BOTH=from file\nTENANTD_TEST_ONLY_IN_DOTENV=file only\n");
+  const auto env = read_environment(dotenv_);
+  EXPECT_EQ(env.at("TENANTD_TEST_IN_BOTH"), "from environment");
+  EXPECT_EQ(env.at("TENANTD_TEST_ONLY_IN_DOTENV"), "file only");
+}
+
+TEST_F(read_environment_test, environment_values_keep_equals_signs) {
+  set("TENANTD_TEST_WITH_EQUALS", "a=b=c");
+  const auto env = read_environment(dotenv_);  // no .env file written
+  EXPECT_EQ(env.at("TENANTD_TEST_WITH_EQUALS"), "a=b=c");
+}
+
+TEST_F(read_environment_test, missing_dotenv_is_not_an_error) {
+  set("TENANTD_TEST_FROM_ENV", "yes");
+  environment env;
+  ASSERT_NO_THROW(env = read_environment(dotenv_ + ".does-not-exist"));
+  EXPECT_EQ(env.at("TENANTD_TEST_FROM_ENV"), "yes");
+}
+
+TEST_F(read_environment_test, full_config_from_dotenv_and_environment) {
+  for (const char* name : {"MASTER_DATABASE_URL", "JWT_SECRET", "PORT", "LOG_LEVEL", "DB_HOST", "DB_PORT",
+                           "DB_USERNAME", "DB_PASSWORD", "TENANT_SIGNUP", "ADMIN_TOKEN", "CORS_ORIGINS",
+                           "TENANT_DB_PREFIX", "TENANT_POOL_SIZE", "TENANT_POOL_MAX_CONNECTIONS", "JWT_EXPIRATION"})
+    unset(name);
+  set("PORT", "9100");
+  write_dotenv("MASTER_DATABASE_URL=" + good_url + "\nJWT_SECRET='" + good_secret + "'\nPORT=9000\nLOG_LEVEL=debug\n");
+  const auto c = load_config(read_environment(dotenv_));
+  EXPECT_EQ(c.port, 9100);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.jwt_secret, good_secret);
+  EXPECT_EQ(c.master_database_name, "tenantd_master");
+  EXPECT_EQ(c.tenant.host, "db.internal");
+}
+
+}  // namespace
+}  // namespace tenantd::app

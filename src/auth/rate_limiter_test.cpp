@@ -1,0 +1,179 @@
+// Tests for the fixed-window rate limiter, driven by an injected clock (no sleeps).
+#include "auth/rate_limiter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace tenantd::auth {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A manual clock, far from the steady_clock epoch so windows never start "at zero".
+class limiter_test : public testing::Test {
+ protected:
+  rate_limiter make(std::int64_t limit, std::chrono::seconds window) {
+    return rate_limiter(limit, window, [this] { return now_; });
+  }
+  void advance(std::chrono::steady_clock::duration d) { now_ += d; }
+
+  std::chrono::steady_clock::time_point now_{std::chrono::hours(1000)};
+};
+
+TEST_F(limiter_test, fresh_key_is_not_blocked) {
+  auto limiter = make(3, 60s);
+  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_EQ(limiter.retry_after("client"), 1);
+}
+
+TEST_F(limiter_test, limit_reached_blocks) {
+  auto limiter = make(3, 60s);
+  EXPECT_FALSE(limiter.hit("client"));
+  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_FALSE(limiter.hit("client"));
+  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.hit("client"));  // the third event reaches the limit
+  EXPECT_TRUE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.hit("client"));  // and stays there
+  EXPECT_TRUE(limiter.blocked("client"));
+}
+
+TEST_F(limiter_test, limit_of_one) {
+  auto limiter = make(1, 10s);
+  EXPECT_FALSE(limiter.blocked("k"));
+  EXPECT_TRUE(limiter.hit("k"));
+  EXPECT_TRUE(limiter.blocked("k"));
+}
+
+TEST_F(limiter_test, window_expiry_unblocks) {
+  auto limiter = make(2, 60s);
+  limiter.hit("client");
+  advance(30s);
+  limiter.hit("client");
+  EXPECT_TRUE(limiter.blocked("client"));
+  advance(29s);  // 59 s after the window started
+  EXPECT_TRUE(limiter.blocked("client"));
+  advance(999ms);
+  EXPECT_TRUE(limiter.blocked("client"));
+  advance(1ms);  // exactly 60 s: the window is over
+  EXPECT_FALSE(limiter.blocked("client"));
+  // A new window starts with the next event; one event is below the limit again.
+  EXPECT_FALSE(limiter.hit("client"));
+  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.hit("client"));
+  EXPECT_TRUE(limiter.blocked("client"));
+}
+
+TEST_F(limiter_test, window_is_fixed_not_sliding) {
+  auto limiter = make(3, 60s);
+  limiter.hit("k");
+  advance(59s);
+  limiter.hit("k");
+  advance(2s);  // the first window ended; the count restarts at this event
+  EXPECT_FALSE(limiter.hit("k"));
+  EXPECT_FALSE(limiter.blocked("k"));
+}
+
+TEST_F(limiter_test, retry_after_counts_down_and_is_at_least_one) {
+  auto limiter = make(1, 60s);
+  limiter.hit("k");
+  ASSERT_TRUE(limiter.blocked("k"));
+  EXPECT_EQ(limiter.retry_after("k"), 60);
+  advance(10s);
+  EXPECT_EQ(limiter.retry_after("k"), 50);
+  advance(49s);
+  EXPECT_EQ(limiter.retry_after("k"), 1);
+  advance(999ms);
+  EXPECT_EQ(limiter.retry_after("k"), 1);
+  advance(1ms);  // expired
+  EXPECT_FALSE(limiter.blocked("k"));
+  EXPECT_GE(limiter.retry_after("k"), 1);
+  advance(1h);
+  EXPECT_GE(limiter.retry_after("k"), 1);
+}
+
+TEST_F(limiter_test, retry_after_rounds_up_so_the_client_is_not_still_blocked) {
+  auto limiter = make(1, 60s);
+  limiter.hit("k");
+  advance(10500ms);  // 49.5 s left
+  const auto wait = limiter.retry_after("k");
+  EXPECT_EQ(wait, 50);
+  // A client that waits exactly Retry-After seconds is let through.
+  advance(std::chrono::seconds(wait));
+  EXPECT_FALSE(limiter.blocked("k"));
+}
+
+TEST_F(limiter_test, retry_after_never_exceeds_the_window) {
+  auto limiter = make(2, 15min);
+  limiter.hit("k");
+  limiter.hit("k");
+  for (int i = 0; i < 20; ++i) {
+    const auto wait = limiter.retry_after("k");
+    EXPECT_GE(wait, 1);
+    EXPECT_LE(wait, 15 * 60);
+    advance(47s);
+  }
+}
+
+TEST_F(limiter_test, keys_are_independent) {
+  auto limiter = make(2, 60s);
+  limiter.hit("alice@example.com");
+  limiter.hit("alice@example.com");
+  EXPECT_TRUE(limiter.blocked("alice@example.com"));
+  EXPECT_FALSE(limiter.blocked("bob@example.com"));
+  EXPECT_FALSE(limiter.blocked("ALICE@example.com"));
+  EXPECT_FALSE(limiter.blocked(""));
+  EXPECT_FALSE(limiter.hit("bob@example.com"));
+  EXPECT_FALSE(limiter.blocked("bob@example.com"));
+  EXPECT_TRUE(limiter.blocked("alice@example.com"));
+  // Windows are per key too.
+  advance(30s);
+  limiter.hit("bob@example.com");
+  EXPECT_TRUE(limiter.blocked("bob@example.com"));
+  advance(30s);  // alice's window is over, bob's is not
+  EXPECT_FALSE(limiter.blocked("alice@example.com"));
+  EXPECT_TRUE(limiter.blocked("bob@example.com"));
+  EXPECT_EQ(limiter.retry_after("bob@example.com"), 30);
+}
+
+TEST_F(limiter_test, reset_clears_one_key) {
+  auto limiter = make(2, 60s);
+  limiter.hit("a");
+  limiter.hit("a");
+  limiter.hit("b");
+  limiter.hit("b");
+  ASSERT_TRUE(limiter.blocked("a"));
+  limiter.reset("a");
+  EXPECT_FALSE(limiter.blocked("a"));
+  EXPECT_TRUE(limiter.blocked("b"));
+  EXPECT_FALSE(limiter.hit("a"));  // counting starts again from zero
+  EXPECT_TRUE(limiter.hit("a"));
+  limiter.reset("never-seen");  // no effect, no error
+  EXPECT_FALSE(limiter.blocked("never-seen"));
+}
+
+TEST_F(limiter_test, many_keys_survive_pruning) {
+  auto limiter = make(1, 60s);
+  for (int i = 0; i < 1000; ++i) limiter.hit("k" + std::to_string(i));
+  advance(61s);
+  limiter.hit("new");  // prunes expired windows
+  EXPECT_TRUE(limiter.blocked("new"));
+  EXPECT_FALSE(limiter.blocked("k0"));
+  EXPECT_TRUE(limiter.hit("k0"));  // a new window: one event reaches the limit of one
+  EXPECT_TRUE(limiter.blocked("k0"));
+  EXPECT_FALSE(limiter.blocked("k1"));
+}
+
+TEST(rate_limiter, default_clock_works) {
+  rate_limiter limiter(2, std::chrono::seconds(3600));
+  EXPECT_FALSE(limiter.hit("k"));
+  EXPECT_TRUE(limiter.hit("k"));
+  EXPECT_TRUE(limiter.blocked("k"));
+  const auto wait = limiter.retry_after("k");
+  EXPECT_GE(wait, 3599);
+  EXPECT_LE(wait, 3600);
+}
+
+}  // namespace
+}  // namespace tenantd::auth

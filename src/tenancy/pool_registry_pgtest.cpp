@@ -1,0 +1,284 @@
+// Pool registry against the private cluster: per-tenant pools share one connection budget,
+// a waiter times out while the budget is busy, idle connections of the least recently used
+// tenant are evicted to make room, and sweep() closes connections past the idle timeout.
+#include "tenancy/pool_registry.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <set>
+
+#include "support/pg_cluster.hpp"
+#include "support/run_coro.hpp"
+
+namespace tenantd::tenancy {
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using test::run_coro;
+
+tenant_connection_settings budget_settings(std::size_t pool_size, std::size_t max_connections) {
+  const auto& pg = test::pg_cluster();
+  tenant_connection_settings s;
+  s.host = pg.host;
+  s.port = std::to_string(pg.port);
+  s.user = pg.app_user;
+  s.password = pg.app_password;
+  s.pool_size = pool_size;
+  s.max_connections = max_connections;
+  s.acquire_timeout = 400ms;
+  return s;
+}
+
+tenant_record tenant_on(const test::test_database& db) {
+  tenant_record t;
+  t.id = db.name();
+  t.name = db.name();
+  t.status = "active";
+  t.database_name = db.name();
+  return t;
+}
+
+// Server-side view: backends connected to a database (as the superuser sees them).
+std::set<int> backend_pids(const test::test_database& db) {
+  std::set<int> pids;
+  for (const auto& row : test::admin_query("SELECT pid FROM pg_stat_activity WHERE datname = '" + db.name() +
+                                           "' AND application_name = 'tenantd'"))
+    pids.insert(std::stoi(row.at(0)));
+  return pids;
+}
+
+net::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
+  net::steady_timer timer(co_await net::this_coro::executor, duration);
+  co_await timer.async_wait(net::use_awaitable);
+}
+
+// Closing a connection is asynchronous on the server side: poll until the count matches.
+net::awaitable<std::size_t> backends_settle_at(const test::test_database& db, std::size_t expected) {
+  const auto deadline = clock_type::now() + 5s;
+  auto count = backend_pids(db).size();
+  while (count != expected && clock_type::now() < deadline) {
+    co_await sleep_for(10ms);
+    count = backend_pids(db).size();
+  }
+  co_return count;
+}
+
+TEST(PoolRegistry, BudgetMakesAnotherTenantWaitThenTimeOutWhileBusy) {
+  test::test_database a_db, b_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    pool_registry registry(ex, budget_settings(2, 2));
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    EXPECT_EQ(registry.pool_count(), 2U);
+    EXPECT_EQ(registry.pool_for(tenant_on(a_db)), a) << "one pool per database";
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 0U) << "pools open nothing until used";
+
+    auto a1 = co_await a->acquire();
+    auto a2 = co_await a->acquire();
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 2U);
+    EXPECT_EQ(backend_pids(a_db).size(), 2U);
+
+    const auto started = clock_type::now();
+    bool timed_out = false;
+    try {
+      auto b1 = co_await b->acquire();
+    } catch (const db::unavailable_error&) {
+      timed_out = true;
+    }
+    const auto waited = clock_type::now() - started;
+    EXPECT_TRUE(timed_out);
+    EXPECT_GE(waited, 350ms) << "it waited for the acquire timeout";
+    EXPECT_LT(waited, 5s) << "and no longer";
+    EXPECT_EQ(backend_pids(b_db).size(), 0U);
+    EXPECT_EQ(backend_pids(a_db).size(), 2U) << "a busy connection is never evicted";
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 2U);
+    EXPECT_EQ(b->stats().open, 0U);
+    EXPECT_EQ(b->stats().waiters, 0U);
+
+    // Both still work.
+    (void)co_await a1->exec("SELECT 1");
+    (void)co_await a2->exec("SELECT 1");
+  });
+}
+
+TEST(PoolRegistry, IdleConnectionsOfAnotherTenantAreEvictedLeastRecentlyUsedFirst) {
+  test::test_database a_db, b_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    pool_registry registry(ex, budget_settings(2, 2));
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    int first_released = 0, second_released = 0;
+    {
+      auto a1 = co_await a->acquire();
+      auto a2 = co_await a->acquire();
+      first_released = a1->backend_pid();
+      second_released = a2->backend_pid();
+      a1 = db::pooled_connection();  // released first: least recently used
+    }
+    EXPECT_EQ(a->stats().idle, 2U);
+    EXPECT_EQ(backend_pids(a_db).size(), 2U);
+
+    auto b1 = co_await b->acquire();
+    (void)co_await b1->exec("SELECT 1");
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 2U);
+    EXPECT_EQ(a->stats().open, 1U);
+    const auto got1 = co_await backends_settle_at(a_db, 1);
+    EXPECT_EQ(got1, 1U);
+    const auto left = backend_pids(a_db);
+    EXPECT_EQ(left.count(first_released), 0U) << "the least recently used connection went";
+    EXPECT_EQ(left.count(second_released), 1U);
+    EXPECT_EQ(backend_pids(b_db).size(), 1U);
+
+    auto b2 = co_await b->acquire();
+    EXPECT_EQ(a->stats().open, 0U);
+    const auto got2 = co_await backends_settle_at(a_db, 0);
+    EXPECT_EQ(got2, 0U);
+    EXPECT_EQ(backend_pids(b_db).size(), 2U);
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 2U);
+
+    // Once B is idle, A gets a connection back the same way.
+    b1 = db::pooled_connection();
+    b2 = db::pooled_connection();
+    auto a_again = co_await a->acquire();
+    EXPECT_EQ(b->stats().open, 1U);
+    const auto got3 = co_await backends_settle_at(b_db, 1);
+    EXPECT_EQ(got3, 1U);
+    EXPECT_EQ(backend_pids(a_db).size(), 1U);
+  });
+}
+
+TEST(PoolRegistry, EvictsFromTheLeastRecentlyUsedTenant) {
+  test::test_database a_db, b_db, c_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    pool_registry registry(ex, budget_settings(2, 3));
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    const auto c = registry.pool_for(tenant_on(c_db));
+    { auto a1 = co_await a->acquire(); }
+    co_await sleep_for(5ms);  // distinct last_used times
+    { auto c1 = co_await c->acquire(); }
+    auto b1 = co_await b->acquire();
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 3U);
+    auto b2 = co_await b->acquire();  // budget full: A was used least recently
+    EXPECT_EQ(a->stats().open, 0U);
+    EXPECT_EQ(c->stats().open, 1U);
+    const auto got4 = co_await backends_settle_at(a_db, 0);
+    EXPECT_EQ(got4, 0U);
+    EXPECT_EQ(backend_pids(c_db).size(), 1U);
+    EXPECT_EQ(backend_pids(b_db).size(), 2U);
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 3U);
+  });
+}
+
+TEST(PoolRegistry, TotalOpenNeverExceedsTheBudgetUnderLoad) {
+  test::test_database a_db, b_db, c_db;
+  std::size_t peak = 0;
+  run_coro(
+      [&](auto ex) -> net::awaitable<void> {
+        auto settings = budget_settings(2, 3);
+        settings.acquire_timeout = 5s;
+        pool_registry registry(ex, settings);
+        std::vector<std::shared_ptr<db::pool>> pools{registry.pool_for(tenant_on(a_db)),
+                                                     registry.pool_for(tenant_on(b_db)),
+                                                     registry.pool_for(tenant_on(c_db))};
+        std::atomic<int> done{0};
+        std::atomic<int> failed{0};
+        auto worker = [&](std::size_t which) -> net::awaitable<void> {
+          for (int round = 0; round < 6; ++round) {
+            try {
+              auto conn = co_await pools[which % pools.size()]->acquire();
+              (void)co_await conn->exec("SELECT pg_sleep(0.005)");
+            } catch (const db::unavailable_error&) {
+              ++failed;
+            }
+          }
+          ++done;
+        };
+        for (std::size_t i = 0; i < 9; ++i) net::co_spawn(ex, worker(i), net::detached);
+        const auto deadline = clock_type::now() + 60s;
+        // The client-side books, sampled while the workers run. (The server's own view lags
+        // by the time a closed backend takes to exit, so it is checked once things settle.)
+        while (done.load() < 9 && clock_type::now() < deadline) {
+          std::size_t open = 0;
+          for (const auto& p : pools) open += p->stats().open;
+          peak = std::max({peak, open, registry.connections_in_use_or_idle()});
+          co_await sleep_for(1ms);
+        }
+        EXPECT_EQ(done.load(), 9);
+        EXPECT_EQ(failed.load(), 0);
+        std::size_t server_side = 0;
+        const auto settle = clock_type::now() + 5s;
+        do {
+          server_side = backend_pids(a_db).size() + backend_pids(b_db).size() + backend_pids(c_db).size();
+          if (server_side <= 3) break;
+          co_await sleep_for(10ms);
+        } while (clock_type::now() < settle);
+        EXPECT_LE(server_side, 3U);
+        EXPECT_LE(registry.connections_in_use_or_idle(), 3U);
+      },
+      std::chrono::seconds(90), 2);
+  EXPECT_GT(peak, 0U);
+  EXPECT_LE(peak, 3U);
+}
+
+TEST(PoolRegistry, SweepClosesConnectionsIdleLongerThanTheTimeout) {
+  test::test_database a_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto settings = budget_settings(2, 4);
+    settings.idle_timeout = 300ms;
+    pool_registry registry(ex, settings);
+    const auto a = registry.pool_for(tenant_on(a_db));
+    {
+      auto a1 = co_await a->acquire();
+      auto a2 = co_await a->acquire();
+    }
+    const auto released = clock_type::now();
+    registry.sweep();
+    if (clock_type::now() - released < 250ms) {
+      EXPECT_EQ(a->stats().idle, 2U) << "fresh idle connections stay";
+      EXPECT_EQ(registry.pool_count(), 1U);
+    }
+    // Poll (sweep is what a timer calls in the server) until the idle timeout has passed.
+    const auto deadline = clock_type::now() + 5s;
+    while (a->stats().open > 0 && clock_type::now() < deadline) {
+      co_await sleep_for(20ms);
+      registry.sweep();
+    }
+    EXPECT_GE(clock_type::now() - released, 300ms);
+    EXPECT_EQ(a->stats().open, 0U);
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 0U);
+    const auto got5 = co_await backends_settle_at(a_db, 0);
+    EXPECT_EQ(got5, 0U);
+    registry.sweep();
+    EXPECT_EQ(registry.pool_count(), 0U) << "an empty, unused pool is forgotten";
+  });
+}
+
+TEST(PoolRegistry, DropClosesTheTenantsPool) {
+  test::test_database a_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    pool_registry registry(ex, budget_settings(2, 4));
+    const auto a = registry.pool_for(tenant_on(a_db));
+    { auto a1 = co_await a->acquire(); }
+    EXPECT_EQ(backend_pids(a_db).size(), 1U);
+    registry.drop(a_db.name());
+    EXPECT_EQ(registry.pool_count(), 0U);
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 0U);
+    const auto got6 = co_await backends_settle_at(a_db, 0);
+    EXPECT_EQ(got6, 0U);
+    EXPECT_THROW((void)co_await a->acquire(), db::unavailable_error);
+    const auto fresh = registry.pool_for(tenant_on(a_db));
+    EXPECT_NE(fresh, a);
+  });
+}
+
+}  // namespace
+}  // namespace tenantd::tenancy
