@@ -26,6 +26,9 @@ void add_tokens(boost::json::object& out, const identity::token_bundle& tokens);
 class body_reader {
  public:
   explicit body_reader(const boost::json::value& body);
+  explicit body_reader(const boost::json::object& body) : object_(&body) {}
+  body_reader(boost::json::value&&) = delete;  // would point into a temporary
+  body_reader(boost::json::object&&) = delete;
 
   // A string field; "is required" when absent and required, "must be a string" when another
   // type (null included), "must be valid UTF-8 without NUL" when dirty.

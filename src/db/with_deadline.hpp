@@ -45,8 +45,8 @@ boost::asio::awaitable<deadline_result> with_deadline(Start start, std::chrono::
     bool timed_out{false};
   };
   const auto executor = co_await net::this_coro::executor;
-  co_return co_await net::async_initiate<const net::use_awaitable_t<>, void(deadline_result)>(
-      [&start, deadline, executor](auto handler) {
+  // Named, not a temporary in the co_await expression: GCC 12 destroys such temporaries twice.
+  auto initiation = [&start, deadline, executor](auto handler) {
         auto state = std::make_shared<shared_state>(executor);
         auto handler_executor = net::get_associated_executor(handler, executor);
         start(net::bind_cancellation_slot(
@@ -71,8 +71,9 @@ boost::asio::awaitable<deadline_result> with_deadline(Start start, std::chrono::
           state->timed_out = true;
           state->cancel.emit(net::cancellation_type::terminal);  // completions are posted, never run inline
         });
-      },
-      net::use_awaitable);
+      };
+  co_return co_await net::async_initiate<const net::use_awaitable_t<>, void(deadline_result)>(initiation,
+                                                                                             net::use_awaitable);
 }
 
 }  // namespace tenantd::db::detail
