@@ -50,7 +50,7 @@ TEST(choose_request_id, length_limit_is_128) {
 }
 
 TEST(choose_request_id, bad_characters_get_a_new_id) {
-  for (const std::string id : {"has space", "semi;colon", "slash/", "colon:", "quote\"", "tab\t", "new\nline",
+  for (const std::string& id : std::vector<std::string>{"has space", "semi;colon", "slash/", "colon:", "quote\"", "tab\t", "new\nline",
                                "caf\xc3\xa9", "pct%20", "plus+", "brace{}", std::string("nul\0x", 5), "\x7f"}) {
     const auto chosen = choose_request_id(with_request_id(id));
     EXPECT_NE(chosen, id) << testing::PrintToString(id);

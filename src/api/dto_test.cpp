@@ -3,6 +3,7 @@
 #include "api/dto.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -96,10 +97,10 @@ TEST(body_reader, wrong_types_are_errors_even_when_optional) {
 }
 
 TEST(body_reader, nul_and_invalid_utf8_are_rejected) {
-  for (const std::string bad : {std::string("a\0b", 3), std::string("\0", 1), std::string("\xff"),
+  for (const std::string& bad : {std::string("a\0b", 3), std::string("\0", 1), std::string("\xff"),
                                 std::string("\xc3"), std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
     SCOPED_TRACE(testing::PrintToString(bad));
-    one_field input(json::string(bad));
+    one_field input{json::string(bad)};
     body_reader r(input.body);
     EXPECT_EQ(r.string("f", true), std::nullopt);
     EXPECT_EQ(fields_of(r), std::vector<std::string>{"f"});
@@ -140,7 +141,7 @@ TEST(body_reader, name_is_trimmed_including_unicode_spaces) {
   };
   for (const auto& [input, expected] : cases) {
     SCOPED_TRACE(testing::PrintToString(input));
-    one_field in(json::string(input));
+    one_field in{json::string(input)};
     body_reader r(in.body);
     EXPECT_EQ(r.name("f", true, 1, 100), expected);
     EXPECT_TRUE(r.ok());
@@ -148,9 +149,9 @@ TEST(body_reader, name_is_trimmed_including_unicode_spaces) {
 }
 
 TEST(body_reader, blank_name_is_too_short) {
-  for (const std::string blank : {std::string(), std::string("   "), nbsp + ideographic + "\t"}) {
+  for (const std::string& blank : {std::string(), std::string("   "), nbsp + ideographic + "\t"}) {
     SCOPED_TRACE(testing::PrintToString(blank));
-    one_field in(json::string(blank));
+    one_field in{json::string(blank)};
     body_reader r(in.body);
     EXPECT_EQ(r.name("f", true, 1, 100), std::nullopt);
     EXPECT_EQ(fields_of(r), std::vector<std::string>{"f"});
@@ -174,27 +175,29 @@ TEST(body_reader, name_length_counts_characters_not_bytes) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(std::to_string(c.value.size()) + " bytes");
-    one_field in(json::string(c.value));
+    one_field in{json::string(c.value)};
     body_reader r(in.body);
     const auto got = r.name("f", true, 1, 100);
     EXPECT_EQ(got.has_value(), c.ok);
     EXPECT_EQ(r.ok(), c.ok);
-    if (!c.ok) EXPECT_EQ(message_for(r, "f"), "must be 1-100 characters");
+    if (!c.ok) {
+      EXPECT_EQ(message_for(r, "f"), "must be 1-100 characters");
+    }
   }
 }
 
 TEST(body_reader, name_min_length) {
-  one_field in(json::string("ab"));
+  one_field in{json::string("ab")};
   body_reader r(in.body);
   EXPECT_EQ(r.name("f", true, 3, 10), std::nullopt);
   EXPECT_EQ(message_for(r, "f"), "must be 3-10 characters");
 }
 
 TEST(body_reader, name_with_control_characters_is_rejected) {
-  for (const std::string bad : {std::string("Ada\x01Lovelace"), std::string("Ada\nLovelace"), std::string("Ada\x7f"),
+  for (const std::string& bad : {std::string("Ada\x01Lovelace"), std::string("Ada\nLovelace"), std::string("Ada\x7f"),
                                 std::string("Ada\xc2\x85x")}) {
     SCOPED_TRACE(testing::PrintToString(bad));
-    one_field in(json::string(bad));
+    one_field in{json::string(bad)};
     body_reader r(in.body);
     EXPECT_EQ(r.name("f", true, 1, 100), std::nullopt);
     EXPECT_EQ(fields_of(r), std::vector<std::string>{"f"});
@@ -223,7 +226,7 @@ TEST(body_reader, email_is_trimmed_and_lower_cased) {
   };
   for (const auto& [input, expected] : cases) {
     SCOPED_TRACE(testing::PrintToString(input));
-    one_field in(json::string(input));
+    one_field in{json::string(input)};
     body_reader r(in.body);
     EXPECT_EQ(r.email("f", true), expected);
     EXPECT_TRUE(r.ok());
@@ -231,14 +234,14 @@ TEST(body_reader, email_is_trimmed_and_lower_cased) {
 }
 
 TEST(body_reader, invalid_emails) {
-  for (const std::string bad :
-       {"", "   ", "ada", "ada@", "@example.com", "ada@example", "ada@@example.com", "a@b@example.com",
+  for (const std::string& bad :
+       std::vector<std::string>{"", "   ", "ada", "ada@", "@example.com", "ada@example", "ada@@example.com", "a@b@example.com",
         "ada lovelace@example.com", "ada@exa mple.com", ".ada@example.com", "ada.@example.com", "ada..l@example.com",
         "ada@-example.com", "ada@example..com", "ada@[127.0.0.1]", "\"ada\"@example.com", "ad,a@example.com",
         "ada@ex_ample.com", e_acute + "@example.com", repeat("a", 65) + "@example.com",
         "a@" + repeat("b", 63) + "." + repeat("c", 63) + "." + repeat("d", 63) + "." + repeat("e", 58) + ".com"}) {
     SCOPED_TRACE(testing::PrintToString(bad));
-    one_field in(json::string(bad));
+    one_field in{json::string(bad)};
     body_reader r(in.body);
     EXPECT_EQ(r.email("f", true), std::nullopt);
     EXPECT_EQ(fields_of(r), std::vector<std::string>{"f"});
@@ -251,14 +254,14 @@ TEST(body_reader, email_length_limit_is_254) {
   const std::string at_limit = repeat("a", 64) + "@" + domain;
   ASSERT_EQ(at_limit.size(), 254U);
   {
-    one_field in(json::string(at_limit));
+    one_field in{json::string(at_limit)};
     body_reader r(in.body);
     EXPECT_EQ(r.email("f", true), at_limit);
   }
   {
     const std::string over = repeat("a", 64) + "@b" + domain;
     ASSERT_EQ(over.size(), 255U);
-    one_field in(json::string(over));
+    one_field in{json::string(over)};
     body_reader r(in.body);
     EXPECT_EQ(r.email("f", true), std::nullopt);
     EXPECT_EQ(message_for(r, "f"), "must be at most 254 characters");
@@ -282,9 +285,9 @@ TEST(body_reader, email_wrong_type_and_missing) {
 // ---- password -------------------------------------------------------------------------------
 
 TEST(body_reader, password_is_not_trimmed) {
-  for (const std::string pw : {"  secret pass  ", "        ", "\tpassword\t", nbsp + "password" + nbsp}) {
+  for (const std::string& pw : std::vector<std::string>{"  secret pass  ", "        ", "\tpassword\t", nbsp + "password" + nbsp}) {
     SCOPED_TRACE(testing::PrintToString(pw));
-    one_field in(json::string(pw));
+    one_field in{json::string(pw)};
     body_reader r(in.body);
     EXPECT_EQ(r.password("f", true), pw);
     EXPECT_TRUE(r.ok());
@@ -312,12 +315,15 @@ TEST(body_reader, password_length_counts_characters_not_bytes) {
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(std::to_string(c.value.size()) + " bytes");
-    one_field in(json::string(c.value));
+    one_field in{json::string(c.value)};
     body_reader r(in.body);
     const auto got = r.password("f", true);
     EXPECT_EQ(got.has_value(), c.ok);
-    if (c.ok) EXPECT_EQ(*got, c.value);
-    if (!c.ok) EXPECT_EQ(message_for(r, "f"), "must be 8-256 characters");
+    if (c.ok) {
+      EXPECT_EQ(*got, c.value);
+    } else {
+      EXPECT_EQ(message_for(r, "f"), "must be 8-256 characters");
+    }
   }
 }
 

@@ -199,14 +199,22 @@ TEST(route_table, every_route_is_well_formed) {
     EXPECT_NE(r.handle, nullptr);
     ASSERT_FALSE(r.pattern.empty());
     EXPECT_EQ(r.pattern.front(), '/');
-    if (r.pattern.size() > 1) EXPECT_NE(r.pattern.back(), '/');
+    if (r.pattern.size() > 1) {
+      EXPECT_NE(r.pattern.back(), '/');
+    }
     EXPECT_EQ(r.pattern.find("//"), std::string_view::npos);
     // Everything under /api/ is protected (the tenant comes from the token).
-    if (r.pattern.starts_with("/api/")) EXPECT_EQ(r.access, member);
+    if (r.pattern.starts_with("/api/")) {
+      EXPECT_EQ(r.access, member);
+    }
     // A permission only makes sense on a protected route.
-    if (r.needs) EXPECT_EQ(r.access, member);
+    if (r.needs) {
+      EXPECT_EQ(r.access, member);
+    }
     // GET and DELETE take no body.
-    if (r.method == "GET" || r.method == "DELETE") EXPECT_EQ(r.body, none);
+    if (r.method == "GET" || r.method == "DELETE") {
+      EXPECT_EQ(r.body, none);
+    }
   }
 }
 

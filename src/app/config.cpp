@@ -133,7 +133,8 @@ config load_config(const environment& env) {
   c.jwt_key_id = get(env, "JWT_KEY_ID", auth::derive_key_id(c.jwt_secret));
   c.jwt_expiration = get_int<std::int64_t>(env, "JWT_EXPIRATION", 3600, 60, 86400 * 7);
 
-  for (std::string_view rest = get(env, "CORS_ORIGINS"); !rest.empty();) {
+  const std::string cors_origins = get(env, "CORS_ORIGINS");
+  for (std::string_view rest = cors_origins; !rest.empty();) {
     const auto comma = rest.find(',');
     auto origin = trim_ascii(rest.substr(0, comma));
     if (!origin.empty()) {

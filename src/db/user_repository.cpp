@@ -97,6 +97,12 @@ awaitable<user_page> list(connection& tenant_db, const user_query& query) {
 }
 
 awaitable<result<user_record>> update(connection& tenant_db, const std::string& id, const user_changes& changes) {
+  if (changes.empty()) {
+    // Nothing to change: answer with the user as it is, without touching updated_at.
+    auto current = co_await find(tenant_db, id);
+    if (!current) co_return make_error(errc::not_found, "no such user");
+    co_return *current;
+  }
   try {
     std::array<param, 4> p{param(id), opt(changes.email), opt(changes.first_name), opt(changes.last_name)};
     auto r = co_await tenant_db.exec_prepared(update_sql, p);

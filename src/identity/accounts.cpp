@@ -339,6 +339,11 @@ awaitable<status> accounts::remove_member(const principal& caller, const std::st
 awaitable<result<tenant_record>> accounts::update_tenant(const principal& caller, const std::optional<std::string>& name,
                                                          const std::optional<std::string>& registration) {
   auto conn = co_await deps_.master->acquire();
+  if (!name && !registration) {
+    auto current = co_await master::find_tenant(*conn, caller.tenant_id);
+    if (!current) co_return make_error(errc::not_found, "no such tenant");
+    co_return *current;
+  }
   co_await conn->exec("BEGIN");
   auto updated = co_await master::update_tenant(*conn, caller.tenant_id, name, registration);
   if (!updated) {
