@@ -156,7 +156,9 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
     co_return res;
   }
 
-  auto m = match_route(route_table(), req.method, req.path);
+  // HEAD is GET without a body (the session drops the body and keeps Content-Length).
+  auto m = match_route(route_table(), req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method),
+                       req.path);
   if (!m.found) {
     if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
     auto res = problem(make_error(errc::method_not_allowed, "this method is not allowed on this resource"),

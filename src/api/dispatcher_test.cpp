@@ -26,8 +26,8 @@ request with_request_id(std::string id) { return with_headers({{"x-request-id", 
 bool looks_generated(const std::string& id) {
   if (id.empty() || id.size() > 128) return false;
   for (const char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
@@ -50,8 +50,9 @@ TEST(choose_request_id, length_limit_is_128) {
 }
 
 TEST(choose_request_id, bad_characters_get_a_new_id) {
-  for (const std::string& id : std::vector<std::string>{"has space", "semi;colon", "slash/", "colon:", "quote\"", "tab\t", "new\nline",
-                               "caf\xc3\xa9", "pct%20", "plus+", "brace{}", std::string("nul\0x", 5), "\x7f"}) {
+  for (const std::string& id :
+       std::vector<std::string>{"has space", "semi;colon", "slash/", "colon:", "quote\"", "tab\t", "new\nline",
+                                "caf\xc3\xa9", "pct%20", "plus+", "brace{}", std::string("nul\0x", 5), "\x7f"}) {
     const auto chosen = choose_request_id(with_request_id(id));
     EXPECT_NE(chosen, id) << testing::PrintToString(id);
     EXPECT_TRUE(looks_generated(chosen)) << testing::PrintToString(chosen);
@@ -90,17 +91,32 @@ TEST(is_json_content_type, accepted) {
   for (const std::string_view value :
        {"application/json", "Application/JSON", "APPLICATION/JSON", "application/json; charset=utf-8",
         "application/json;charset=UTF-8", "application/json; charset=\"utf-8\"", "application/json; charset=utf8",
-        "application/json; CHARSET=utf-8", "application/json ;charset=utf-8", "application/json;", "  application/json"})
+        "application/json; CHARSET=utf-8", "application/json ;charset=utf-8", "application/json;",
+        "  application/json"})
     EXPECT_TRUE(is_json_content_type(value)) << value;
 }
 
 TEST(is_json_content_type, rejected) {
-  for (const std::string_view value :
-       {"", "text/plain", "text/json", "application/json-patch+json", "application/jsonx", "application/problem+json",
-        "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/json; charset=latin1",
-        "application/json; charset=iso-8859-1", "application/json; charset=utf-16", "application/json; charset=",
-        "application/json; boundary=x", "application/json; charset", "application", "application/",
-        "json", "application/ json", "*/*", "application/*"})
+  for (const std::string_view value : {"",
+                                       "text/plain",
+                                       "text/json",
+                                       "application/json-patch+json",
+                                       "application/jsonx",
+                                       "application/problem+json",
+                                       "application/x-www-form-urlencoded",
+                                       "multipart/form-data; boundary=x",
+                                       "application/json; charset=latin1",
+                                       "application/json; charset=iso-8859-1",
+                                       "application/json; charset=utf-16",
+                                       "application/json; charset=",
+                                       "application/json; boundary=x",
+                                       "application/json; charset",
+                                       "application",
+                                       "application/",
+                                       "json",
+                                       "application/ json",
+                                       "*/*",
+                                       "application/*"})
     EXPECT_FALSE(is_json_content_type(value)) << value;
 }
 

@@ -111,6 +111,9 @@ bool body_reader::as_bool(std::string_view field, bool fallback) {
 }
 
 void body_reader::add_error(std::string field, std::string message) {
+  // One entry per field: the first problem found is the one reported.
+  for (const auto& e : errors_)
+    if (e.field == field) return;
   errors_.push_back({std::move(field), std::move(message)});
 }
 

@@ -44,6 +44,7 @@ class body_reader {
   bool has(std::string_view field) const;
   bool as_bool(std::string_view field, bool fallback);
 
+  // Records a problem with `field`; a field already in error keeps its first message.
   void add_error(std::string field, std::string message);
   bool ok() const noexcept { return errors_.empty(); }
   // errc::invalid_input with the field list.

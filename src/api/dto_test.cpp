@@ -40,12 +40,12 @@ struct one_field {
   json::value body;
 };
 
-const std::string nbsp = "\xc2\xa0";           // U+00A0
+const std::string nbsp = "\xc2\xa0";             // U+00A0
 const std::string ideographic = "\xe3\x80\x80";  // U+3000
-const std::string em_space = "\xe2\x80\x83";    // U+2003
-const std::string bom = "\xef\xbb\xbf";         // U+FEFF
-const std::string e_acute = "\xc3\xa9";         // é, 2 bytes
-const std::string emoji = "\xf0\x9f\x98\x80";   // 😀, 4 bytes
+const std::string em_space = "\xe2\x80\x83";     // U+2003
+const std::string bom = "\xef\xbb\xbf";          // U+FEFF
+const std::string e_acute = "\xc3\xa9";          // é, 2 bytes
+const std::string emoji = "\xf0\x9f\x98\x80";    // 😀, 4 bytes
 
 // ---- string ---------------------------------------------------------------------------------
 
@@ -82,8 +82,12 @@ TEST(body_reader, strings_are_not_trimmed) {
 }
 
 TEST(body_reader, wrong_types_are_errors_even_when_optional) {
-  const std::vector<json::value> wrong{json::value(42), json::value(4.5), json::value(nullptr), json::value(true),
-                                       json::value(json::array{"a"}), json::value(json::object{{"a", "b"}})};
+  const std::vector<json::value> wrong{json::value(42),
+                                       json::value(4.5),
+                                       json::value(nullptr),
+                                       json::value(true),
+                                       json::value(json::array{"a"}),
+                                       json::value(json::object{{"a", "b"}})};
   for (const bool required : {true, false}) {
     for (const auto& v : wrong) {
       SCOPED_TRACE(json::serialize(v) + (required ? " required" : " optional"));
@@ -97,8 +101,8 @@ TEST(body_reader, wrong_types_are_errors_even_when_optional) {
 }
 
 TEST(body_reader, nul_and_invalid_utf8_are_rejected) {
-  for (const std::string& bad : {std::string("a\0b", 3), std::string("\0", 1), std::string("\xff"),
-                                std::string("\xc3"), std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
+  for (const std::string& bad : {std::string("a\0b", 3), std::string("\0", 1), std::string("\xff"), std::string("\xc3"),
+                                 std::string("\xed\xa0\x80"), std::string("\xc0\xaf")}) {
     SCOPED_TRACE(testing::PrintToString(bad));
     one_field input{json::string(bad)};
     body_reader r(input.body);
@@ -132,12 +136,9 @@ TEST(body_reader, has) {
 
 TEST(body_reader, name_is_trimmed_including_unicode_spaces) {
   const std::vector<std::pair<std::string, std::string>> cases{
-      {"  Ada  ", "Ada"},
-      {"\tAda\n", "Ada"},
-      {nbsp + "Ada" + nbsp, "Ada"},
-      {ideographic + em_space + "Ada Lovelace" + ideographic, "Ada Lovelace"},
-      {bom + "Ada", "Ada"},
-      {" " + e_acute + "lodie ", e_acute + "lodie"},
+      {"  Ada  ", "Ada"},           {"\tAda\n", "Ada"},
+      {nbsp + "Ada" + nbsp, "Ada"}, {ideographic + em_space + "Ada Lovelace" + ideographic, "Ada Lovelace"},
+      {bom + "Ada", "Ada"},         {" " + e_acute + "lodie ", e_acute + "lodie"},
   };
   for (const auto& [input, expected] : cases) {
     SCOPED_TRACE(testing::PrintToString(input));
@@ -168,7 +169,7 @@ TEST(body_reader, name_length_counts_characters_not_bytes) {
       {repeat("a", 101), false},
       {repeat(e_acute, 100), true},  // 200 bytes, 100 characters
       {repeat(e_acute, 101), false},
-      {repeat(emoji, 100), true},    // 400 bytes
+      {repeat(emoji, 100), true},  // 400 bytes
       {repeat(emoji, 101), false},
       {"  " + repeat("a", 100) + "  ", true},  // the limit applies after trimming
       {nbsp + repeat(e_acute, 100) + nbsp, true},
@@ -195,7 +196,7 @@ TEST(body_reader, name_min_length) {
 
 TEST(body_reader, name_with_control_characters_is_rejected) {
   for (const std::string& bad : {std::string("Ada\x01Lovelace"), std::string("Ada\nLovelace"), std::string("Ada\x7f"),
-                                std::string("Ada\xc2\x85x")}) {
+                                 std::string("Ada\xc2\x85x")}) {
     SCOPED_TRACE(testing::PrintToString(bad));
     one_field in{json::string(bad)};
     body_reader r(in.body);
@@ -234,12 +235,29 @@ TEST(body_reader, email_is_trimmed_and_lower_cased) {
 }
 
 TEST(body_reader, invalid_emails) {
-  for (const std::string& bad :
-       std::vector<std::string>{"", "   ", "ada", "ada@", "@example.com", "ada@example", "ada@@example.com", "a@b@example.com",
-        "ada lovelace@example.com", "ada@exa mple.com", ".ada@example.com", "ada.@example.com", "ada..l@example.com",
-        "ada@-example.com", "ada@example..com", "ada@[127.0.0.1]", "\"ada\"@example.com", "ad,a@example.com",
-        "ada@ex_ample.com", e_acute + "@example.com", repeat("a", 65) + "@example.com",
-        "a@" + repeat("b", 63) + "." + repeat("c", 63) + "." + repeat("d", 63) + "." + repeat("e", 58) + ".com"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           "",
+           "   ",
+           "ada",
+           "ada@",
+           "@example.com",
+           "ada@example",
+           "ada@@example.com",
+           "a@b@example.com",
+           "ada lovelace@example.com",
+           "ada@exa mple.com",
+           ".ada@example.com",
+           "ada.@example.com",
+           "ada..l@example.com",
+           "ada@-example.com",
+           "ada@example..com",
+           "ada@[127.0.0.1]",
+           "\"ada\"@example.com",
+           "ad,a@example.com",
+           "ada@ex_ample.com",
+           e_acute + "@example.com",
+           repeat("a", 65) + "@example.com",
+           "a@" + repeat("b", 63) + "." + repeat("c", 63) + "." + repeat("d", 63) + "." + repeat("e", 58) + ".com"}) {
     SCOPED_TRACE(testing::PrintToString(bad));
     one_field in{json::string(bad)};
     body_reader r(in.body);
@@ -285,7 +303,8 @@ TEST(body_reader, email_wrong_type_and_missing) {
 // ---- password -------------------------------------------------------------------------------
 
 TEST(body_reader, password_is_not_trimmed) {
-  for (const std::string& pw : std::vector<std::string>{"  secret pass  ", "        ", "\tpassword\t", nbsp + "password" + nbsp}) {
+  for (const std::string& pw :
+       std::vector<std::string>{"  secret pass  ", "        ", "\tpassword\t", nbsp + "password" + nbsp}) {
     SCOPED_TRACE(testing::PrintToString(pw));
     one_field in{json::string(pw)};
     body_reader r(in.body);
@@ -305,11 +324,11 @@ TEST(body_reader, password_length_counts_characters_not_bytes) {
       {repeat("a", 257), false},
       {repeat(e_acute, 7), false},  // 14 bytes, 7 characters
       {repeat(e_acute, 8), true},
-      {repeat(emoji, 7), false},    // 28 bytes
+      {repeat(emoji, 7), false},  // 28 bytes
       {repeat(emoji, 8), true},
       {repeat(e_acute, 256), true},  // 512 bytes
       {repeat(e_acute, 257), false},
-      {repeat(emoji, 256), true},    // 1024 bytes
+      {repeat(emoji, 256), true},  // 1024 bytes
       {"", false},
       {"   a   ", false},  // 7 characters; spaces count but are not enough
   };
@@ -328,8 +347,8 @@ TEST(body_reader, password_length_counts_characters_not_bytes) {
 }
 
 TEST(body_reader, password_dirty_or_wrong_type) {
-  for (const auto& v : {json::value(json::string(std::string("password\0x", 10))), json::value(json::string("passw\xfford")),
-                        json::value(12345678), json::value(nullptr)}) {
+  for (const auto& v : {json::value(json::string(std::string("password\0x", 10))),
+                        json::value(json::string("passw\xfford")), json::value(12345678), json::value(nullptr)}) {
     SCOPED_TRACE(json::serialize(v));
     one_field in(v);
     body_reader r(in.body);
@@ -388,8 +407,8 @@ TEST(body_reader, as_bool) {
 // ---- failure --------------------------------------------------------------------------------
 
 TEST(body_reader, failure_lists_each_bad_field_once_in_order) {
-  const json::value body = json::parse(
-      R"({"email":"not-an-email","password":"short","first_name":"  ","last_name":42,"tenant_id":"acme"})");
+  const json::value body =
+      json::parse(R"({"email":"not-an-email","password":"short","first_name":"  ","last_name":42,"tenant_id":"acme"})");
   body_reader r(body);
   EXPECT_EQ(r.email("email", true), std::nullopt);
   EXPECT_EQ(r.password("password", true), std::nullopt);
@@ -432,8 +451,12 @@ TEST(body_reader, add_error_makes_the_body_invalid) {
 // ---- JSON shapes ----------------------------------------------------------------------------
 
 TEST(dto, user_json_shape_has_no_secrets) {
-  const user_record u{"0b5e2b1c-9d1f-4a6e-8c3b-2f1e0d9c8b7a", "ada@example.com", "Ada", "Lovelace",
-                      "2026-11-28T10:00:00Z", "2026-11-28T11:00:00Z"};
+  const user_record u{"0b5e2b1c-9d1f-4a6e-8c3b-2f1e0d9c8b7a",
+                      "ada@example.com",
+                      "Ada",
+                      "Lovelace",
+                      "2026-11-28T10:00:00Z",
+                      "2026-11-28T11:00:00Z"};
   const auto o = to_json(u, "acme_corp");
   EXPECT_EQ(json::value(o), json::parse(R"({"id":"0b5e2b1c-9d1f-4a6e-8c3b-2f1e0d9c8b7a","email":"ada@example.com",
       "first_name":"Ada","last_name":"Lovelace","tenant_id":"acme_corp","created_at":"2026-11-28T10:00:00Z",

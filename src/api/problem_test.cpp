@@ -138,15 +138,16 @@ TEST(problem, the_example_from_api_md) {
   EXPECT_EQ(r.status, 404U);
   const auto body = body_of(r);
   EXPECT_EQ(json::value(body), json::value(json::object{{"type", "about:blank"},
-                                {"title", "Not Found"},
-                                {"status", 404},
-                                {"code", "not_found"},
-                                {"detail", "no such user"},
-                                {"request_id", "abc123"}}));
+                                                        {"title", "Not Found"},
+                                                        {"status", 404},
+                                                        {"code", "not_found"},
+                                                        {"detail", "no such user"},
+                                                        {"request_id", "abc123"}}));
 }
 
 TEST(problem, errors_array_lists_the_fields_in_order) {
-  error e{errc::invalid_input, "the request body has invalid fields",
+  error e{errc::invalid_input,
+          "the request body has invalid fields",
           {{"email", "must be an email address"}, {"password", "must be 8-256 characters"}}};
   const auto r = problem(e, "r");
   EXPECT_EQ(r.status, 400U);

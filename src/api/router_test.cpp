@@ -117,9 +117,10 @@ TEST(match_route, methods_are_case_sensitive) {
 
 TEST(match_route, no_path_normalisation) {
   for (const std::string_view path :
-       {"/healthz/", "//healthz", "/HEALTHZ", "/Healthz", "/api/users/", "//api/users", "/api//users", "/api/users//",
-        "/API/users", "/api/Users", "/api/./users", "/api/../api/users", "/./healthz", "/api/%75sers", "/%61pi/users",
-        "/healthz%2F", "/healthz?x=1", "/healthz#top", " /healthz", "/healthz "}) {
+       {"/healthz/",    "//healthz",         "/HEALTHZ",     "/Healthz",     "/api/users/",
+        "//api/users",  "/api//users",       "/api/users//", "/API/users",   "/api/Users",
+        "/api/./users", "/api/../api/users", "/./healthz",   "/api/%75sers", "/%61pi/users",
+        "/healthz%2F",  "/healthz?x=1",      "/healthz#top", " /healthz",    "/healthz "}) {
     const auto m = match("GET", path);
     EXPECT_EQ(m.found, nullptr) << path;
     EXPECT_FALSE(m.path_known) << path;
@@ -190,7 +191,8 @@ TEST(route_table, has_every_foundation_endpoint_with_its_access_rule) {
 
 TEST(route_table, no_duplicate_method_and_path) {
   std::set<std::pair<std::string_view, std::string_view>> seen;
-  for (const auto& r : route_table()) EXPECT_TRUE(seen.emplace(r.method, r.pattern).second) << r.method << " " << r.pattern;
+  for (const auto& r : route_table())
+    EXPECT_TRUE(seen.emplace(r.method, r.pattern).second) << r.method << " " << r.pattern;
 }
 
 TEST(route_table, every_route_is_well_formed) {

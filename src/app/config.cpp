@@ -59,6 +59,8 @@ void parse_master_url(config& c) {
   const auto& url = *parsed;
   c.master.host = url.host().empty() ? "localhost" : std::string(url.encoded_host().decode());
   c.master.port = url.has_port() ? std::string(url.port()) : "5432";
+  if (url.has_port() && (url.port_number() == 0 || url.port().size() > 5))
+    throw config_error("MASTER_DATABASE_URL: the port must be between 1 and 65535");
   c.master.user = url.has_userinfo() ? std::string(url.user()) : "";
   c.master.password = url.has_password() ? std::string(url.password()) : "";
   auto path = std::string(url.path());

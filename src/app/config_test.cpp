@@ -16,7 +16,7 @@ namespace tenantd::app {
 namespace {
 
 const std::string good_url = "postgresql://tenantd:s3cret@db.internal:6543/tenantd_master";
-const std::string good_secret = "0123456789abcdef0123456789abcdef";  // exactly 32 bytes
+const std::string good_secret = "0123456789abcdef0123456789abcdef";       // exactly 32 bytes
 const std::string good_admin_token = "abcdefghijklmnopqrstuvwxyz012345";  // exactly 32 chars
 
 environment minimal() { return {{"MASTER_DATABASE_URL", good_url}, {"JWT_SECRET", good_secret}}; }
@@ -77,8 +77,8 @@ TEST(parse_dotenv, mismatched_quotes_are_kept) {
 }
 
 TEST(parse_dotenv, equals_sign_inside_value) {
-  const auto env = parse_dotenv(
-      "MASTER_DATABASE_URL=postgresql://u:p@h/db?sslmode=require&x=y\nJWT_SECRET=abc==\nQ=\"a=b\"\n");
+  const auto env =
+      parse_dotenv("MASTER_DATABASE_URL=postgresql://u:p@h/db?sslmode=require&x=y\nJWT_SECRET=abc==\nQ=\"a=b\"\n");
   EXPECT_EQ(env.at("MASTER_DATABASE_URL"), "postgresql://u:p@h/db?sslmode=require&x=y");
   EXPECT_EQ(env.at("JWT_SECRET"), "abc==");
   EXPECT_EQ(env.at("Q"), "a=b");
@@ -144,8 +144,13 @@ TEST(load_config, defaults) {
 }
 
 TEST(load_config, empty_values_mean_default) {
-  const auto c = load_config(with({{"PORT", ""}, {"HOST", ""}, {"LOG_LEVEL", ""}, {"TENANT_SIGNUP", ""},
-                                   {"JWT_EXPIRATION", ""}, {"TENANT_DB_PREFIX", ""}, {"DB_HOST", ""}}));
+  const auto c = load_config(with({{"PORT", ""},
+                                   {"HOST", ""},
+                                   {"LOG_LEVEL", ""},
+                                   {"TENANT_SIGNUP", ""},
+                                   {"JWT_EXPIRATION", ""},
+                                   {"TENANT_DB_PREFIX", ""},
+                                   {"DB_HOST", ""}}));
   EXPECT_EQ(c.port, 8000);
   EXPECT_EQ(c.host, "0.0.0.0");
   EXPECT_EQ(c.log_level, "info");
@@ -246,8 +251,8 @@ TEST(load_config, master_url_parts_and_their_defaults) {
   EXPECT_EQ(c.tenant.host, "localhost");
   EXPECT_EQ(c.tenant.port, "5432");
 
-  const auto encoded =
-      load_config(with({{"MASTER_DATABASE_URL", "postgresql://us%40er:p%3Aw%2Fd@127.0.0.1/master_db?sslmode=disable"}}));
+  const auto encoded = load_config(
+      with({{"MASTER_DATABASE_URL", "postgresql://us%40er:p%3Aw%2Fd@127.0.0.1/master_db?sslmode=disable"}}));
   EXPECT_EQ(encoded.master.user, "us@er");
   EXPECT_EQ(encoded.master.password, "p:w/d");
   EXPECT_EQ(encoded.tenant.user, "us@er");
@@ -276,8 +281,8 @@ TEST(load_config, db_port_validated) {
 TEST(load_config, tenant_db_prefix_rules) {
   for (const std::string ok : {"t", "tenant_", "db2_", "abcdefghijklmnopqrst"})
     EXPECT_EQ(load_config(with({{"TENANT_DB_PREFIX", ok}})).tenant_db_prefix, ok);
-  for (const std::string bad : {"Tenant_", "_tenant", "1tenant", "tenant-", "ten ant", "tenant;drop", "abcdefghijklmnopqrstu",
-                                "t\xc3\xa9"})
+  for (const std::string bad :
+       {"Tenant_", "_tenant", "1tenant", "tenant-", "ten ant", "tenant;drop", "abcdefghijklmnopqrstu", "t\xc3\xa9"})
     expect_rejected(with({{"TENANT_DB_PREFIX", bad}}), "TENANT_DB_PREFIX", bad);
 }
 
@@ -323,7 +328,8 @@ TEST(load_config, port_range) {
   EXPECT_EQ(load_config(with({{"PORT", "0"}})).port, 0);  // an ephemeral port, for tests
   EXPECT_EQ(load_config(with({{"PORT", "1"}})).port, 1);
   EXPECT_EQ(load_config(with({{"PORT", "65535"}})).port, 65535);
-  for (const std::string bad : {"65536", "70000", "-1", "99999999999999999999", "80a", "eighty", "8000 ", "+80", "0x50"})
+  for (const std::string bad :
+       {"65536", "70000", "-1", "99999999999999999999", "80a", "eighty", "8000 ", "+80", "0x50"})
     expect_rejected(with({{"PORT", bad}}), "PORT", bad);
 }
 
@@ -365,8 +371,8 @@ TEST(load_config, admin_token_at_least_32_characters) {
 // ---- CORS_ORIGINS ---------------------------------------------------------------------------
 
 TEST(load_config, cors_origins_parsed_and_trailing_slashes_trimmed) {
-  const auto c =
-      load_config(with({{"CORS_ORIGINS", " https://a.example.com/ ,http://localhost:3000//,, https://b.example.com "}}));
+  const auto c = load_config(
+      with({{"CORS_ORIGINS", " https://a.example.com/ ,http://localhost:3000//,, https://b.example.com "}}));
   EXPECT_EQ(c.cors_origins,
             (std::vector<std::string>{"https://a.example.com", "http://localhost:3000", "https://b.example.com"}));
 }
@@ -379,11 +385,10 @@ TEST(load_config, cors_origins_wildcard_and_non_http_rejected) {
 // ---- limits and pools -----------------------------------------------------------------------
 
 TEST(load_config, limits_must_be_positive_whole_numbers) {
-  for (const std::string name : {"LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_CLIENT",
-                                 "TENANT_CREATES_PER_CLIENT", "MASTER_POOL_SIZE", "TENANT_POOL_SIZE",
-                                 "TENANT_POOL_MAX_CONNECTIONS", "POOL_ACQUIRE_TIMEOUT_MS", "POOL_IDLE_TIMEOUT_S",
-                                 "STATEMENT_TIMEOUT_MS", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS",
-                                 "ARGON2_MAX_QUEUE"}) {
+  for (const std::string name :
+       {"LOGIN_MAX_FAILURES_PER_ACCOUNT", "LOGIN_MAX_FAILURES_PER_CLIENT", "TENANT_CREATES_PER_CLIENT",
+        "MASTER_POOL_SIZE", "TENANT_POOL_SIZE", "TENANT_POOL_MAX_CONNECTIONS", "POOL_ACQUIRE_TIMEOUT_MS",
+        "POOL_IDLE_TIMEOUT_S", "STATEMENT_TIMEOUT_MS", "ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "ARGON2_MAX_QUEUE"}) {
     for (const std::string bad : {"0", "-1", "ten", "1.5", "99999999999999999999"})
       expect_rejected(with({{name, bad}}), name, name + "=" + bad);
   }
@@ -436,9 +441,9 @@ class read_environment_test : public testing::Test {
     ASSERT_TRUE(out.good());
   }
 
-  const std::string dotenv_ = (std::filesystem::temp_directory_path() /
-                               ("tenantd_config_test_" + std::to_string(::getpid()) + ".env"))
-                                  .string();
+  const std::string dotenv_ =
+      (std::filesystem::temp_directory_path() / ("tenantd_config_test_" + std::to_string(::getpid()) + ".env"))
+          .string();
   std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
 };
 

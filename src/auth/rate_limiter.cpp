@@ -42,7 +42,8 @@ std::int64_t rate_limiter::retry_after(const std::string& key) const {
   std::lock_guard lock(mutex_);
   auto it = windows_.find(key);
   if (it == windows_.end()) return 1;
-  const auto left = std::chrono::duration_cast<std::chrono::seconds>(window_ - (now() - it->second.start)).count();
+  // Rounded up: a client that waits this long finds its window over.
+  const auto left = std::chrono::ceil<std::chrono::seconds>(window_ - (now() - it->second.start)).count();
   return std::max<std::int64_t>(1, left);
 }
 

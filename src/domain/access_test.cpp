@@ -12,9 +12,9 @@
 namespace tenantd {
 namespace {
 
-const std::vector<permission> all_permissions{permission::users_read,     permission::users_write,
-                                              permission::users_delete,   permission::members_manage,
-                                              permission::tenant_read,    permission::tenant_manage};
+const std::vector<permission> all_permissions{permission::users_read,   permission::users_write,
+                                              permission::users_delete, permission::members_manage,
+                                              permission::tenant_read,  permission::tenant_manage};
 
 // API.md, "Roles and permissions", in the table's order.
 const std::vector<std::pair<std::string, std::vector<std::string>>> api_md_roles{
