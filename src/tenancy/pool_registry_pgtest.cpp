@@ -296,6 +296,27 @@ TEST(PoolRegistry, SweepClosesConnectionsIdleLongerThanTheTimeout) {
   });
 }
 
+TEST(PoolRegistry, AFailedConnectGivesItsBudgetSlotBack) {
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    pool_registry registry(ex, budget_settings(2, 2));
+    tenant_record missing;
+    missing.id = "missing";
+    missing.database_name = test::unique_name("missing_");
+    const auto p = registry.pool_for(missing);
+    for (int i = 0; i < 3; ++i) {
+      bool failed = false;
+      try {
+        auto conn = co_await p->acquire();
+      } catch (const db::unavailable_error&) {
+        failed = true;
+      }
+      EXPECT_TRUE(failed);
+      EXPECT_EQ(registry.connections_in_use_or_idle(), 0U);
+      EXPECT_EQ(p->stats().open, 0U);
+    }
+  });
+}
+
 TEST(PoolRegistry, DropClosesTheTenantsPool) {
   test::test_database a_db;
   run_coro([&](auto ex) -> net::awaitable<void> {

@@ -58,6 +58,7 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
   std::exception_ptr failure;
   std::optional<error> refused;
   bool database_created = false;
+  bool database_foreign = false;  // CREATE DATABASE found one already there: never ours to drop
   try {
     co_await create_database(database);
     database_created = true;
@@ -78,13 +79,19 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
       if (created) co_return *created;
       throw std::runtime_error("tenant row vanished during provisioning");
     }
+  } catch (const db::pg_error& e) {
+    database_foreign = !database_created && e.sqlstate() == "42P04";  // duplicate_database
+    failure = std::current_exception();
   } catch (...) {
     failure = std::current_exception();
   }
 
   // Roll back: drop what was made, then the row, so the id can be tried again.
   try {
-    if (database_created || failure) co_await drop_database(database);
+    // After an exception the database may exist even if create_database did not return
+    // (e.g. REVOKE failed, or CREATE timed out on our side), so it is dropped then too,
+    // unless it was there before us (created since the database_exists check).
+    if (database_created || (failure && !database_foreign)) co_await drop_database(database);
     auto conn = co_await master_->acquire();
     co_await db::master::delete_tenant_row(*conn, id);
   } catch (const std::exception& e) {

@@ -162,6 +162,63 @@ TEST_F(ProvisionerTest, ExistingDatabaseWithoutARowIsTenantExistsAndUntouched) {
   EXPECT_TRUE(tenant_rows(master_, id).empty());
 }
 
+// The database appears after the existence check but before CREATE DATABASE (another actor
+// was faster): creation fails and rolls back, and that database is not dropped. The master
+// pool has one connection and hands it out in FIFO order, which makes the interleaving exact.
+TEST_F(ProvisionerTest, DatabaseCreatedByAnotherActorMeanwhileIsNotDropped) {
+  const std::string id = "latecomer";
+  const std::string database = prefix_ + id;
+  bool create_threw = false;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    db::pool_options options;
+    options.connection.conninfo = master_.conninfo();
+    options.max_size = 1;
+    options.acquire_timeout = 20s;
+    auto master = db::pool::create(ex, std::move(options));
+    provisioner p(master, settings(), db::parse_migrations(db::embedded_tenant_migrations()));
+    const auto wait_for_waiters = [&](std::size_t n) -> net::awaitable<void> {
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (master->stats().waiters < n && std::chrono::steady_clock::now() < deadline) {
+        net::steady_timer timer(ex, 2ms);
+        co_await timer.async_wait(net::use_awaitable);
+      }
+    };
+    bool done = false;
+    auto held = co_await master->acquire();
+    auto create = [&]() -> net::awaitable<void> {
+      try {
+        const std::string name = "Latecomer";
+        (void)co_await p.create(id, name, no_step);
+      } catch (const db::pg_error&) {
+        create_threw = true;
+      }
+      done = true;
+    };
+    net::co_spawn(ex, create(), net::detached);
+    co_await wait_for_waiters(1);  // create() waits for the connection (row insert + check)
+    auto other_actor = [&]() -> net::awaitable<void> {
+      auto conn = co_await master->acquire();  // gets it between the check and CREATE DATABASE
+      test::admin_exec("CREATE DATABASE " + database + " OWNER " + test::pg_cluster().app_user);
+      test::admin_exec("CREATE TABLE precious (v text); INSERT INTO precious VALUES ('keep me')", database);
+    };
+    net::co_spawn(ex, other_actor(), net::detached);
+    co_await wait_for_waiters(2);
+    held = db::pooled_connection();
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      net::steady_timer timer(ex, 5ms);
+      co_await timer.async_wait(net::use_awaitable);
+    }
+    EXPECT_TRUE(done);
+  });
+  EXPECT_TRUE(create_threw) << "CREATE DATABASE reports the duplicate";
+  EXPECT_TRUE(database_exists(database)) << "a database we did not create is never dropped";
+  if (database_exists(database)) {
+    EXPECT_EQ(test::admin_query("SELECT v FROM precious", database).size(), 1U);
+  }
+  EXPECT_TRUE(tenant_rows(master_, id).empty()) << "the row is rolled back";
+}
+
 TEST_F(ProvisionerTest, ReadyStepErrorRollsEverythingBack) {
   const std::string id = "refused";
   const std::string database = prefix_ + id;
