@@ -110,7 +110,9 @@ void e2e_server::start(const env_overrides& overrides) {
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  std::string binary = TENANTD_BINARY;
+  // TENANTD_E2E_BINARY runs the suite against another build of the server.
+  const char* other_binary = std::getenv("TENANTD_E2E_BINARY");
+  std::string binary = other_binary != nullptr && *other_binary != '\0' ? other_binary : TENANTD_BINARY;
   std::string arg0 = "tenantd";
   std::string arg1 = "serve";
   std::vector<char*> argv{arg0.data(), arg1.data(), nullptr};
