@@ -19,6 +19,7 @@
 #include "domain/access.hpp"
 #include "identity/accounts.hpp"
 #include "tenancy/directory.hpp"
+#include "tenancy/lifecycle.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
 
@@ -36,6 +37,7 @@ struct api_settings {
   bool tenant_signup_open{true};
   std::string admin_token;
   std::vector<std::string> cors_origins;
+  std::string backup_dir{"./backups"};  // BACKUP_DIR: admin backup/restore files
 };
 
 struct services {
@@ -43,6 +45,7 @@ struct services {
   tenancy::pool_registry* pools{nullptr};
   tenancy::directory* tenants{nullptr};
   tenancy::provisioner* provisioner{nullptr};
+  tenancy::lifecycle* lifecycle{nullptr};
   identity::accounts* accounts{nullptr};
   auth::rate_limiter* login_failures_per_account{nullptr};
   auth::rate_limiter* login_failures_per_client{nullptr};

@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 
+#include "api/admin_token.hpp"
 #include "api/problem.hpp"
 #include "api/router.hpp"
 #include "auth/password_hasher.hpp"
@@ -88,7 +89,9 @@ dispatcher::dispatcher(services& svc, std::function<void(const access_entry&)> o
 
 void dispatcher::finish(const request& req, response& res, const std::string& request_id) const {
   res.set_header("X-Request-Id", request_id);
-  res.set_header("Cache-Control", "no-store");
+  const bool cacheable = std::any_of(res.headers.begin(), res.headers.end(),
+                                     [](const auto& h) { return h.first == "Cache-Control"; });
+  if (!cacheable) res.set_header("Cache-Control", "no-store");  // static assets set their own
   if (auto origin = allowed_origin(req, svc_.settings.cors_origins)) {
     res.set_header("Access-Control-Allow-Origin", *origin);
     res.set_header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, WWW-Authenticate");
@@ -183,6 +186,14 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
       co_return problem(make_error(errc::forbidden, "this requires the " + std::string(to_string(*r.needs)) +
                                                         " permission"),
                         ctx.request_id);
+  }
+
+  if (r.access == access_kind::admin) {
+    if (svc_.settings.admin_token.empty())
+      co_return problem(make_error(errc::forbidden, "the admin API is disabled: ADMIN_TOKEN is not set"),
+                        ctx.request_id);
+    if (!has_admin_token(ctx))
+      co_return problem(make_error(errc::unauthorized, "the admin token is missing or wrong"), ctx.request_id);
   }
 
   if (r.body != body_kind::none) {

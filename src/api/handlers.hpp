@@ -1,5 +1,5 @@
 // Every handler, one file per resource (health.cpp, tenants.cpp, auth.cpp, users.cpp,
-// tenant.cpp). Each carries its route as a comment; the table is in routes.cpp.
+// tenant.cpp, docs.cpp). Each carries its route as a comment; the table is in routes.cpp.
 #pragma once
 #include "api/context.hpp"
 
@@ -32,5 +32,17 @@ awaitable<response> list_members(context& ctx);       // GET /api/members
 awaitable<response> create_invitation(context& ctx);  // POST /api/invitations
 awaitable<response> update_member(context& ctx);      // PUT /api/members/:user_id
 awaitable<response> delete_member(context& ctx);      // DELETE /api/members/:user_id
+
+awaitable<response> openapi_json(context& ctx);  // GET /openapi.json
+awaitable<response> docs_page(context& ctx);     // GET /docs
+awaitable<response> docs_asset(context& ctx);    // GET /docs/:file
+
+awaitable<response> admin_list_tenants(context& ctx);    // GET /admin/tenants
+awaitable<response> admin_get_tenant(context& ctx);      // GET /admin/tenants/:id
+awaitable<response> admin_suspend_tenant(context& ctx);  // POST /admin/tenants/:id/suspend
+awaitable<response> admin_resume_tenant(context& ctx);   // POST /admin/tenants/:id/resume
+awaitable<response> admin_delete_tenant(context& ctx);   // DELETE /admin/tenants/:id
+awaitable<response> admin_backup_tenant(context& ctx);   // POST /admin/tenants/:id/backup
+awaitable<response> admin_restore_tenant(context& ctx);  // POST /admin/tenants/:id/restore
 
 }  // namespace tenantd::api::handlers

@@ -16,6 +16,7 @@ namespace tenantd::api {
 enum class access_kind {
   open,       // no authentication
   member,     // bearer access token of a tenant member
+  admin,      // Authorization: Bearer <ADMIN_TOKEN> (platform operator)
 };
 
 enum class body_kind {

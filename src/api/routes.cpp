@@ -13,6 +13,9 @@ std::span<const route> route_table() {
       {"GET", "/", h::service_info, open, std::nullopt, none},
       {"GET", "/healthz", h::healthz, open, std::nullopt, none},
       {"GET", "/readyz", h::readyz, open, std::nullopt, none},
+      {"GET", "/openapi.json", h::openapi_json, open, std::nullopt, none},
+      {"GET", "/docs", h::docs_page, open, std::nullopt, none},
+      {"GET", "/docs/:file", h::docs_asset, open, std::nullopt, none},
       {"POST", "/tenants", h::create_tenant, open, std::nullopt, json},
       {"POST", "/auth/register", h::register_account, open, std::nullopt, json},
       {"POST", "/auth/login", h::login, open, std::nullopt, json},
@@ -31,6 +34,13 @@ std::span<const route> route_table() {
       {"POST", "/api/invitations", h::create_invitation, member, members_manage, json},
       {"PUT", "/api/members/:user_id", h::update_member, member, members_manage, json},
       {"DELETE", "/api/members/:user_id", h::delete_member, member, members_manage, none},
+      {"GET", "/admin/tenants", h::admin_list_tenants, admin, std::nullopt, none},
+      {"GET", "/admin/tenants/:id", h::admin_get_tenant, admin, std::nullopt, none},
+      {"POST", "/admin/tenants/:id/suspend", h::admin_suspend_tenant, admin, std::nullopt, optional_json},
+      {"POST", "/admin/tenants/:id/resume", h::admin_resume_tenant, admin, std::nullopt, optional_json},
+      {"DELETE", "/admin/tenants/:id", h::admin_delete_tenant, admin, std::nullopt, none},
+      {"POST", "/admin/tenants/:id/backup", h::admin_backup_tenant, admin, std::nullopt, optional_json},
+      {"POST", "/admin/tenants/:id/restore", h::admin_restore_tenant, admin, std::nullopt, json},
   };
   return table;
 }

@@ -1,28 +1,11 @@
 // Tenant creation (public sign-up or with the admin token), optionally with its owner.
-#include <sodium.h>
-
+#include "api/admin_token.hpp"
 #include "api/dto.hpp"
 #include "api/handlers.hpp"
 #include "api/problem.hpp"
 #include "domain/validation.hpp"
 
 namespace tenantd::api::handlers {
-namespace {
-
-bool has_admin_token(const context& ctx) {
-  const auto& expected = ctx.svc.settings.admin_token;
-  if (expected.empty() || ctx.req.header_count("authorization") != 1) return false;
-  const auto value = *ctx.req.header("authorization");
-  if (value.size() < 7) return false;
-  std::string scheme(value.substr(0, 7));
-  for (auto& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "bearer ") return false;
-  const auto token = value.substr(7);
-  return token.size() == expected.size() && sodium_memcmp(token.data(), expected.data(), expected.size()) == 0;
-}
-
-}  // namespace
-
 // POST /tenants
 awaitable<response> create_tenant(context& ctx) {
   if (!ctx.svc.settings.tenant_signup_open && !has_admin_token(ctx))

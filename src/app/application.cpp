@@ -13,11 +13,14 @@
 #include <atomic>
 #include <chrono>
 #include <iostream>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "api/dispatcher.hpp"
 #include "app/logging.hpp"
+#include "app/metrics.hpp"
+#include "app/tenant_settings.hpp"
 #include "auth/jwt.hpp"
 #include "auth/password_hasher.hpp"
 #include "auth/rate_limiter.hpp"
@@ -29,6 +32,7 @@
 #include "tenancy/access_cache.hpp"
 #include "tenancy/directory.hpp"
 #include "tenancy/invalidation_listener.hpp"
+#include "tenancy/lifecycle.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
 
@@ -43,8 +47,9 @@ namespace {
 
 // Applies master migrations (under an advisory lock) and loads the role table; retries
 // until the master database is reachable.
-net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, role_table& roles, std::atomic<bool>& ready,
-                                    std::atomic<bool>& stopping) {
+net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, role_table& roles,
+                                    tenancy::provisioner& provisioner, tenancy::lifecycle& lifecycle,
+                                    std::atomic<bool>& ready, std::atomic<bool>& stopping) {
   auto executor = co_await net::this_coro::executor;
   const auto migrations = db::parse_migrations(db::embedded_master_migrations());
   auto delay = 250ms;
@@ -56,6 +61,15 @@ net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, role_table
       if (!report.applied.empty())
         spdlog::info("master database migrated from version {} to {}", report.version_before, report.version_after);
       roles = co_await db::master::load_roles(*conn);
+      conn = {};
+      if (provisioner.settings().use_template) {
+        const int version = co_await provisioner.prepare_template();
+        spdlog::info("tenant template {} at schema version {}", provisioner.template_name(), version);
+      }
+      const auto reconciled = co_await lifecycle.reconcile();
+      if (!reconciled.rolled_back.empty() || !reconciled.deleted.empty())
+        spdlog::warn("reconciled {} half-provisioned and {} half-deleted tenants", reconciled.rolled_back.size(),
+                     reconciled.deleted.size());
       ready = true;
       co_return;
     } catch (const db::migration_error& e) {
@@ -114,6 +128,8 @@ int serve(const config& cfg) {
   master_options.max_size = cfg.master_pool_size;
   master_options.acquire_timeout = cfg.pool_acquire_timeout;
   master_options.idle_timeout = cfg.pool_idle_timeout;
+  master_options.connection.slow_query_threshold = cfg.slow_query;
+  master_options.connection.label = "master";
   auto master = db::pool::create(io.get_executor(), master_options);
 
   tenancy::tenant_connection_settings tenant_settings{cfg.tenant.host,
@@ -125,12 +141,14 @@ int serve(const config& cfg) {
                                                       cfg.pool_acquire_timeout,
                                                       cfg.pool_idle_timeout,
                                                       cfg.statement_timeout};
+  tenant_settings.slow_query_threshold = cfg.slow_query;
   tenancy::pool_registry pools(io.get_executor(), tenant_settings);
   tenancy::directory tenants(master, 30s);
   tenancy::access_cache access(master, 30s);
-  auto tenant_migrations = db::parse_migrations(db::embedded_tenant_migrations());
-  tenancy::provisioner provisioner(master, {cfg.tenant_db_prefix, cfg.master.user, tenant_settings},
-                                   tenant_migrations);
+  auto tenant_migrations = app::tenant_migrations(cfg);  // TENANT_MIGRATIONS_DIR or built-in
+  tenancy::provisioning_settings provisioning{cfg.tenant_db_prefix, cfg.master.user, tenant_settings,
+                                              cfg.tenant_provisioning_template, cfg.fault_point};
+  tenancy::provisioner provisioner(master, provisioning, tenant_migrations);
 
   auth::password_hasher hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads,
                                cfg.argon2_max_queue);
@@ -154,6 +172,11 @@ int serve(const config& cfg) {
   auth::rate_limiter login_per_client(cfg.login_max_failures_per_client, std::chrono::minutes(1));
   auth::rate_limiter creates_per_client(cfg.tenant_creates_per_client, std::chrono::hours(1));
 
+  tenancy::lifecycle lifecycle(master, provisioner, &pools, [&](const std::string& payload) {
+    access.invalidate(payload);
+    if (payload.rfind("tenant:", 0) == 0) tenants.invalidate(payload.substr(7));
+  });
+
   std::atomic<bool> master_ready{false};
   std::atomic<bool> draining{false};
   std::atomic<bool> stopping{false};
@@ -163,11 +186,13 @@ int serve(const config& cfg) {
   svc.pools = &pools;
   svc.tenants = &tenants;
   svc.provisioner = &provisioner;
+  svc.lifecycle = &lifecycle;
   svc.accounts = &accounts;
   svc.login_failures_per_account = &login_per_account;
   svc.login_failures_per_client = &login_per_client;
   svc.tenant_creates_per_client = &creates_per_client;
   svc.settings = {TENANTD_VERSION, cfg.tenant_signup_open, cfg.admin_token, cfg.cors_origins};
+  svc.settings.backup_dir = cfg.backup_dir;
   svc.master_ready = &master_ready;
   svc.check_readiness = [&]() -> net::awaitable<api::readiness> {
     api::readiness r;
@@ -182,23 +207,75 @@ int serve(const config& cfg) {
     }
     co_return r;
   };
-  api::dispatcher dispatcher(svc, log_access);
+  const http::server* main_server = nullptr;  // set below; read by the in-flight gauge
+  metrics_sources metric_sources;
+  metric_sources.master = master;
+  metric_sources.pools = &pools;
+  metric_sources.hasher = &hasher;
+  metric_sources.requests_in_flight = [&main_server] { return main_server ? main_server->requests_in_flight() : 0; };
+  metric_sources.open_connections = [&main_server] { return main_server ? main_server->open_connections() : 0; };
+  metric_sources.version = TENANTD_VERSION;
+  metrics telemetry(std::move(metric_sources));
+  api::dispatcher dispatcher(svc, [&telemetry](const api::access_entry& entry) {
+    log_access(entry);
+    telemetry.observe(entry);
+  });
 
   http::server_options server_options;
   server_options.host = cfg.host;
   server_options.port = cfg.port;
+  // GET /metrics is answered here, outside the route table, unless METRICS_PORT moves it.
+  const bool metrics_on_main_port = !cfg.metrics_port.has_value();
   http::server server(
-      io, server_options, [&dispatcher](api::request& req) { return dispatcher.handle(req); },
+      io, server_options,
+      [&dispatcher, &telemetry, metrics_on_main_port](api::request& req) {
+        if (metrics_on_main_port && req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD"))
+          return telemetry.respond();
+        return dispatcher.handle(req);
+      },
       [&dispatcher](unsigned status, errc code, std::string_view detail, const api::request& partial) {
         return dispatcher.reject(status, code, detail, partial);
       });
+  main_server = &server;
+  // With METRICS_PORT, a second server on the same HOST answers only GET /metrics.
+  std::optional<http::server> metrics_server;
+  if (cfg.metrics_port) {
+    http::server_options metrics_options;
+    metrics_options.host = cfg.host;
+    metrics_options.port = *cfg.metrics_port;
+    metrics_options.max_connections = 64;
+    metrics_server.emplace(
+        io, metrics_options,
+        [&telemetry](api::request& req) -> net::awaitable<api::response> {
+          if (req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD")) co_return co_await telemetry.respond();
+          api::response res;
+          res.status = 404;
+          res.content_type = "text/plain; charset=utf-8";
+          res.body = "only GET /metrics is served on this port\n";
+          co_return res;
+        },
+        [](unsigned status, errc, std::string_view detail, const api::request&) {
+          api::response res;
+          res.status = status;
+          res.content_type = "text/plain; charset=utf-8";
+          res.body = std::string(detail) + "\n";
+          res.close = true;
+          return res;
+        });
+  }
   try {
     server.start();
+    if (metrics_server) metrics_server->start();
   } catch (const std::exception& e) {
-    spdlog::critical("cannot listen on {}:{}: {}", cfg.host, cfg.port, e.what());
+    spdlog::critical("cannot listen on {}:{} (METRICS_PORT {}): {}", cfg.host, cfg.port,
+                     cfg.metrics_port ? std::to_string(*cfg.metrics_port) : std::string("unset"), e.what());
     return 1;
   }
   std::cout << "tenantd listening on " << cfg.host << ":" << server.port() << std::endl;
+  if (metrics_server) {
+    std::cout << "tenantd metrics on " << cfg.host << ":" << metrics_server->port() << std::endl;
+    spdlog::info("metrics served on {}:{}", cfg.host, metrics_server->port());
+  }
   spdlog::info("tenantd {} listening on {}:{} with {} threads", TENANTD_VERSION, cfg.host, server.port(), threads);
 
   db::connection_options listener_options = master_options.connection;
@@ -220,7 +297,8 @@ int serve(const config& cfg) {
       }
     };
   };
-  net::co_spawn(io, prepare_master(master, roles, master_ready, stopping), log_failure("master preparation"));
+  net::co_spawn(io, prepare_master(master, roles, provisioner, lifecycle, master_ready, stopping),
+                log_failure("master preparation"));
   net::co_spawn(io, listener.run(), log_failure("invalidation listener"));
   net::co_spawn(io, sweep_pools(pools, stopping), log_failure("pool sweeper"));
 
@@ -232,21 +310,31 @@ int serve(const config& cfg) {
       spdlog::warn("second signal {}: exiting now", signal_number);
       std::_Exit(1);
     }
-    spdlog::info("signal {}: draining", signal_number);
+    spdlog::info("signal {}: draining (up to {} s)", signal_number, cfg.shutdown_timeout.count());
+    spdlog::default_logger()->flush();
     server.stop_accepting();
     signals.async_wait(on_signal);
     net::co_spawn(
         io,
         [&]() -> net::awaitable<void> {
           auto executor = co_await net::this_coro::executor;
-          const auto deadline = std::chrono::steady_clock::now() + 30s;
-          while (server.requests_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+          // Sessions end after their current reply (sent with Connection: close); idle
+          // keep-alive connections were closed by stop_accepting().
+          const auto deadline = std::chrono::steady_clock::now() + cfg.shutdown_timeout;
+          while ((server.open_connections() > 0 || server.requests_in_flight() > 0) &&
+                 std::chrono::steady_clock::now() < deadline) {
             net::steady_timer timer(executor, 20ms);
             co_await timer.async_wait(net::use_awaitable);
           }
+          if (server.open_connections() > 0)
+            spdlog::warn("shutdown timeout: closing {} connections still open", server.open_connections());
           stopping = true;
           listener.stop();
           server.close_all();
+          if (metrics_server) {
+            metrics_server->stop_accepting();
+            metrics_server->close_all();
+          }
           pools.shutdown();
           master->shutdown();
           io.stop();

@@ -127,6 +127,16 @@ config load_config(const environment& env) {
     if (!ok) throw config_error("TENANT_DB_PREFIX: 1-20 characters of [a-z0-9_], starting with a letter");
   }
 
+  c.tenant_migrations_dir = get(env, "TENANT_MIGRATIONS_DIR");
+  c.backup_dir = get(env, "BACKUP_DIR", "./backups");
+
+  c.tenant_provisioning_template =
+      one_of(env, "TENANT_PROVISIONING", "template", {"template", "migrations"}) == "template";
+  c.fault_point = get(env, "TENANTD_FAULT_POINT");
+  if (!c.fault_point.empty() && c.fault_point != "after_row" && c.fault_point != "after_database" &&
+      c.fault_point != "after_grants" && c.fault_point != "after_ready")
+    throw config_error("TENANTD_FAULT_POINT: one of after_row, after_database, after_grants, after_ready");
+
   c.jwt_secret = get(env, "JWT_SECRET");
   if (c.jwt_secret.empty()) throw config_error("JWT_SECRET: required (at least 32 random bytes)");
   if (c.jwt_secret.size() < 32) throw config_error("JWT_SECRET: must be at least 32 bytes long");
@@ -152,6 +162,13 @@ config load_config(const environment& env) {
   c.port = get_int<std::uint16_t>(env, "PORT", 8000, 0, 65535);
   c.log_level = one_of(env, "LOG_LEVEL", "info", {"trace", "debug", "info", "warn", "error", "off"});
   c.log_format = one_of(env, "LOG_FORMAT", "text", {"text", "json"});
+  if (!get(env, "METRICS_PORT").empty()) {
+    c.metrics_port = get_int<std::uint16_t>(env, "METRICS_PORT", 0, 0, 65535);
+    if (*c.metrics_port != 0 && *c.metrics_port == c.port)
+      throw config_error("METRICS_PORT: must differ from PORT");
+  }
+  c.slow_query = std::chrono::milliseconds(get_int<long long>(env, "SLOW_QUERY_MS", 500, 0, 3600000));
+  c.shutdown_timeout = std::chrono::seconds(get_int<long long>(env, "SHUTDOWN_TIMEOUT", 30, 1, 3600));
   c.tenant_signup_open = one_of(env, "TENANT_SIGNUP", "open", {"open", "closed"}) == "open";
   c.admin_token = get(env, "ADMIN_TOKEN");
   if (!c.admin_token.empty() && c.admin_token.size() < 32)

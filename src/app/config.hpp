@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,6 +31,10 @@ struct config {
   std::string master_database_name;
   database_endpoint tenant;          // DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD, defaulting to master's
   std::string tenant_db_prefix{"tenant_"};
+  bool tenant_provisioning_template{true};  // TENANT_PROVISIONING=template|migrations
+  std::string fault_point;                  // TENANTD_FAULT_POINT (tests only): see provisioner.hpp
+  std::string tenant_migrations_dir;   // TENANT_MIGRATIONS_DIR: tenant migrations from here, not the embedded ones
+  std::string backup_dir{"./backups"}; // BACKUP_DIR: where POST /admin/tenants/:id/backup writes
 
   std::string jwt_secret;
   std::string jwt_key_id;
@@ -40,6 +45,9 @@ struct config {
   std::uint16_t port{8000};
   std::string log_level{"info"};
   std::string log_format{"text"};
+  std::optional<std::uint16_t> metrics_port;          // unset: /metrics on the main port
+  std::chrono::milliseconds slow_query{500};          // SLOW_QUERY_MS; 0 = off
+  std::chrono::seconds shutdown_timeout{30};
 
   bool tenant_signup_open{true};
   std::string admin_token;

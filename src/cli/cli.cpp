@@ -9,7 +9,9 @@
 #include "app/application.hpp"
 #include "app/config.hpp"
 #include "app/logging.hpp"
+#include "cli/doctor.hpp"
 #include "cli/migrate.hpp"
+#include "cli/tenants.hpp"
 
 namespace tenantd::cli {
 
@@ -17,12 +19,22 @@ int run(int argc, char** argv) {
   CLI::App app{"tenantd: multi-tenant REST API server (one PostgreSQL database per tenant)"};
   app.set_version_flag("--version", std::string("tenantd ") + TENANTD_VERSION);
   auto* serve = app.add_subcommand("serve", "Run the HTTP server (the default)");
-  auto* migrate = app.add_subcommand("migrate", "Apply pending master and tenant migrations to every tenant");
   migrate_options migrate_opts;
-  migrate->add_option("--tenant", migrate_opts.tenants, "Only this tenant (repeatable)");
-  migrate->add_option("--jobs", migrate_opts.jobs, "Tenants migrated in parallel (default: cores)");
+  auto* migrate = add_migrate_command(app, migrate_opts);
+  tenants_command tenants_cmd;
+  auto* tenants = add_tenants_command(app, tenants_cmd);
+  auto* doctor = app.add_subcommand("doctor", "Check configuration, database access, migrations and tenant databases");
   app.require_subcommand(0, 1);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help/--version: 0; usage errors: 2
+  }
+  // doctor reports a bad configuration as a check of its own (exit 1), so it runs first.
+  if (doctor->parsed()) {
+    app::setup_logging("text", "off");
+    return run_doctor(app::read_environment(), std::cout);
+  }
 
   app::config cfg;
   try {
@@ -33,6 +45,7 @@ int run(int argc, char** argv) {
   }
   app::setup_logging(cfg.log_format, cfg.log_level);
   if (migrate->parsed()) return run_migrate(cfg, migrate_opts);
+  if (tenants->parsed()) return run_tenants(cfg, tenants_cmd);
   (void)serve;
   return app::serve(cfg);
 }

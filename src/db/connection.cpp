@@ -72,6 +72,18 @@ struct connection::impl {
   std::unordered_set<std::string> prepared;
   bool broken{false};
 
+  // Logs the statement if it ran longer than the slow-query threshold.
+  void note_duration(clock_type::time_point started, std::string_view what) const {
+    if (options.slow_query_threshold.count() <= 0) return;
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - started);
+    if (took < options.slow_query_threshold) return;
+    constexpr std::size_t shown = 80;
+    std::string text(what.substr(0, shown));
+    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+    spdlog::warn("slow query: {} ms {} statement=\"{}{}\"", took.count(), options.label.empty() ? "-" : options.label,
+                 text, what.size() > shown ? "..." : "");
+  }
+
   void release_socket() noexcept {
     if (socket.is_open()) (void)socket.release();
   }
@@ -236,24 +248,36 @@ net::awaitable<result_set> connection::exec_prepared(const statement& stmt, std:
     co_await s.run([&] { return PQsendPrepare(s.pg, name.c_str(), sql.c_str(), buffer.count(), nullptr); });
     s.prepared.insert(name);
   }
-  co_return co_await s.run([&] {
+  const auto started = clock_type::now();
+  const auto send = [&] {
     return PQsendQueryPrepared(s.pg, name.c_str(), buffer.count(), buffer.values.data(), nullptr, nullptr, 0);
-  });
+  };
+  auto result = co_await s.run(send);
+  s.note_duration(started, name);
+  co_return result;
 }
 
 net::awaitable<result_set> connection::exec_params(std::string_view sql, std::span<const param> params) {
   auto& s = *impl_;
   const std::string text(sql);
   param_buffer buffer(params);
-  co_return co_await s.run([&] {
+  const auto started = clock_type::now();
+  const auto send = [&] {
     return PQsendQueryParams(s.pg, text.c_str(), buffer.count(), nullptr, buffer.values.data(), nullptr, nullptr, 0);
-  });
+  };
+  auto result = co_await s.run(send);
+  s.note_duration(started, text);
+  co_return result;
 }
 
 net::awaitable<result_set> connection::exec(std::string_view sql) {
   auto& s = *impl_;
   const std::string text(sql);
-  co_return co_await s.run([&] { return PQsendQuery(s.pg, text.c_str()); });
+  const auto started = clock_type::now();
+  const auto send = [&] { return PQsendQuery(s.pg, text.c_str()); };
+  auto result = co_await s.run(send);
+  s.note_duration(started, text);
+  co_return result;
 }
 
 net::awaitable<std::vector<notification>> connection::wait_notifications(std::chrono::milliseconds timeout) {

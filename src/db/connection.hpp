@@ -60,6 +60,10 @@ struct connection_options {
   std::string conninfo;  // libpq keyword/value string or URI
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds query_timeout{10000};  // client-side deadline per call
+  // Statements slower than this are logged (warn) with `label` and the statement name or
+  // first characters of its SQL, never its parameters. 0 turns it off.
+  std::chrono::milliseconds slow_query_threshold{0};
+  std::string label{};  // e.g. "master" or "tenant=acme database=tenant_acme"
 };
 
 class connection {

@@ -138,6 +138,15 @@ constexpr statement touch_session_sql{"m_touch_session",
 constexpr statement end_session_sql{
     "m_end_session", "UPDATE sessions SET ended_at = now(), end_reason = $2 WHERE id = $1 AND ended_at IS NULL"};
 
+constexpr statement transition_sql{
+    "m_transition",
+    "UPDATE tenants SET status = $3, status_reason = NULLIF($4, ''), status_changed_at = now(), updated_at = now() "
+    "WHERE id = $1 AND status = ANY (string_to_array($2, ',')) RETURNING " TENANT_COLUMNS};
+constexpr statement databases_with_prefix_sql{
+    "m_databases_with_prefix",
+    "SELECT datname FROM pg_database WHERE datname LIKE replace(replace(replace($1, '\\', '\\\\'), '_', '\\_'), "
+    "'%', '\\%') || '%' ORDER BY datname"};
+
 constexpr statement notify_sql{"m_notify", "SELECT pg_notify('tenantd_invalidate', $1)"};
 
 }  // namespace
@@ -351,6 +360,20 @@ awaitable<void> touch_session(connection& c, const std::string& session_id) {
 awaitable<bool> end_session(connection& c, const std::string& session_id, const std::string& reason) {
   auto r = co_await c.exec_prepared(end_session_sql, params(session_id, reason));
   co_return r.affected_rows() > 0;
+}
+
+awaitable<std::optional<tenant_record>> transition_tenant(connection& c, const std::string& id, const std::string& from,
+                                                          const std::string& to, const std::string& reason) {
+  auto r = co_await c.exec_prepared(transition_sql, params(id, from, to, reason));
+  if (r.empty()) co_return std::nullopt;
+  co_return tenant_from(r, 0);
+}
+
+awaitable<std::vector<std::string>> databases_with_prefix(connection& c, const std::string& prefix) {
+  auto r = co_await c.exec_prepared(databases_with_prefix_sql, params(prefix));
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.string(i, 0));
+  co_return out;
 }
 
 }  // namespace tenantd::db::master

@@ -28,6 +28,12 @@ awaitable<std::vector<tenant_record>> list_tenants(connection& c, const std::opt
 awaitable<bool> insert_provisioning_tenant(connection& c, const std::string& id, const std::string& name,
                                            const std::string& database_name);
 awaitable<void> set_tenant_status(connection& c, const std::string& id, const std::string& status);
+// Moves a tenant to `to` only if its status is one of `from` (comma-separated, e.g.
+// "active,suspended"); nullopt if no such tenant or it was in another state.
+awaitable<std::optional<tenant_record>> transition_tenant(connection& c, const std::string& id, const std::string& from,
+                                                          const std::string& to, const std::string& reason);
+// Names of databases starting with `prefix` (LIKE-escaped here).
+awaitable<std::vector<std::string>> databases_with_prefix(connection& c, const std::string& prefix);
 awaitable<void> set_tenant_schema_version(connection& c, const std::string& id, int version,
                                           const std::optional<std::string>& error);
 awaitable<void> delete_tenant_row(connection& c, const std::string& id);

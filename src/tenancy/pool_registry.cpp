@@ -1,6 +1,7 @@
 // Pool registry: lazy per-tenant pools, a global budget and LRU eviction of idle connections.
 #include "tenancy/pool_registry.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace tenantd::tenancy {
@@ -38,6 +39,8 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
   options.max_size = settings_.pool_size;
   options.acquire_timeout = settings_.acquire_timeout;
   options.idle_timeout = settings_.idle_timeout;
+  options.connection.slow_query_threshold = settings_.slow_query_threshold;
+  options.connection.label = "tenant=" + tenant.id + " database=" + tenant.database_name;
   const std::string name = tenant.database_name;
   options.reserve_slot = [this, name] { return reserve_slot(name); };
   options.release_slot = [this] { used_.fetch_sub(1); };
@@ -74,7 +77,27 @@ bool pool_registry::evict_idle_except(const std::string& requester) {
       oldest = p;
     }
   }
-  return oldest && oldest->close_one_idle();
+  if (!oldest || !oldest->close_one_idle()) return false;
+  evictions_.fetch_add(1);
+  return true;
+}
+
+std::vector<tenant_pool_stats> pool_registry::busiest(std::size_t n) const {
+  std::vector<tenant_pool_stats> all;
+  {
+    std::lock_guard lock(mutex_);
+    all.reserve(pools_.size());
+    for (const auto& [name, p] : pools_) all.push_back({name, p->stats()});
+  }
+  const auto busier = [](const tenant_pool_stats& a, const tenant_pool_stats& b) {
+    if (a.stats.open != b.stats.open) return a.stats.open > b.stats.open;
+    if (a.stats.waiters != b.stats.waiters) return a.stats.waiters > b.stats.waiters;
+    return a.database < b.database;
+  };
+  const auto keep = std::min(n, all.size());
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(), busier);
+  all.resize(keep);
+  return all;
 }
 
 void pool_registry::drop(const std::string& database_name) {

@@ -8,10 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "db/pool.hpp"
 #include "domain/records.hpp"
@@ -28,6 +30,13 @@ struct tenant_connection_settings {
   std::chrono::milliseconds acquire_timeout{2000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds statement_timeout{5000};
+  std::chrono::milliseconds slow_query_threshold{0};  // log statements slower than this (0 = off)
+};
+
+// One tenant pool's connection counts, for metrics.
+struct tenant_pool_stats {
+  std::string database;
+  db::pool_stats stats;
 };
 
 // libpq conninfo for a database on the tenant server, with timeouts and keepalives.
@@ -49,6 +58,10 @@ class pool_registry {
 
   std::size_t connections_in_use_or_idle() const noexcept { return used_.load(); }
   std::size_t pool_count() const;
+  // Idle connections of other tenants closed to make room under the budget, since start.
+  std::uint64_t evictions() const noexcept { return evictions_.load(); }
+  // The `n` pools with the most open connections (then waiters), busiest first.
+  std::vector<tenant_pool_stats> busiest(std::size_t n) const;
   const tenant_connection_settings& settings() const noexcept { return settings_; }
 
  private:
@@ -60,6 +73,7 @@ class pool_registry {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<db::pool>> pools_;
   std::atomic<std::size_t> used_{0};
+  std::atomic<std::uint64_t> evictions_{0};
 };
 
 }  // namespace tenantd::tenancy

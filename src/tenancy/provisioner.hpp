@@ -1,12 +1,17 @@
 // Creates and drops tenant databases. CREATE DATABASE is not transactional, so creation is
-// a small state machine recorded in master: a 'provisioning' row, the database, its grants,
-// its migrations, an optional caller step (e.g. the owner account), then 'active'. Any
-// failure drops the database and the row: no active tenant without a migrated database and
-// no orphan database is left behind.
+// a small state machine recorded in master: a 'provisioning' row, the database (a copy of
+// the migrated, schema-only template database), its grants, an optional caller step (e.g.
+// the owner account), then 'active'. Any failure drops the database and the row: no active
+// tenant without a migrated database and no orphan database is left behind. A process that
+// dies half-way leaves a 'provisioning' row whose advisory lock is free; reconcile() (see
+// lifecycle.hpp) finishes the rollback.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,7 +28,15 @@ struct provisioning_settings {
   std::string database_prefix{"tenant_"};
   std::string master_user;  // the role that runs CREATE DATABASE (owner unless tenant user differs)
   tenant_connection_settings tenant;
+  bool use_template{true};  // false: CREATE from template0 and replay every migration (slower)
+  // Test-only fault injection (TENANTD_FAULT_POINT): the process kills itself with SIGKILL
+  // right after the named step: after_row, after_database, after_migrate, after_ready.
+  std::string fault_point;
 };
+
+// The advisory-lock key a provisioning holds for a tenant id (so a reconciler can tell a
+// live provisioning from a dead one).
+std::int64_t provisioning_lock_key(const std::string& tenant_id);
 
 class provisioner {
  public:
@@ -43,16 +56,29 @@ class provisioner {
   // Drops the database if it exists (terminating its connections) and deletes the row.
   boost::asio::awaitable<void> remove(const std::string& id);
 
+  // Creates the template database if missing and migrates it to the latest tenant migration
+  // (IS_TEMPLATE, connections disallowed between runs). Serialized with tenant creation
+  // across processes by an advisory lock. Returns the template's schema version.
+  boost::asio::awaitable<int> prepare_template();
+  std::string template_name() const { return settings_.database_prefix + "template"; }
+
+  // DROP DATABASE IF EXISTS ... WITH (FORCE).
+  boost::asio::awaitable<void> drop_database(const std::string& database);
+  // Applies pending tenant migrations to one database; returns its version afterwards.
+  boost::asio::awaitable<int> migrate_database(const std::string& database);
+
   int latest_version() const noexcept { return migrations_.empty() ? 0 : migrations_.back().version; }
+  const std::vector<db::migration>& migrations() const noexcept { return migrations_; }
+  const provisioning_settings& settings() const noexcept { return settings_; }
 
  private:
-  boost::asio::awaitable<void> create_database(const std::string& database);
-  boost::asio::awaitable<void> drop_database(const std::string& database);
-  boost::asio::awaitable<int> migrate_database(const std::string& database);
+  boost::asio::awaitable<void> create_database(db::connection& master_conn, const std::string& database);
+  void fault(std::string_view step) const;
 
   std::shared_ptr<db::pool> master_;
   provisioning_settings settings_;
   std::vector<db::migration> migrations_;
+  std::atomic<int> template_version_{0};  // version prepare_template() last left the template at
 };
 
 }  // namespace tenantd::tenancy

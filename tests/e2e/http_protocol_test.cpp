@@ -327,7 +327,8 @@ class http_cors : public e2e_test {
 
 TEST_F(http_cors, allowed_origin_gets_cors_headers_everywhere) {
   const std::string origin = "https://app.example.com";
-  const auto pre = client().request("OPTIONS", "/api/users",
+  // PUT lives on /api/users/:id (the preflight's path), not on /api/users.
+  const auto pre = client().request("OPTIONS", "/api/users/3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f",
                                     {{"Origin", origin},
                                      {"Access-Control-Request-Method", "PUT"},
                                      {"Access-Control-Request-Headers", "authorization,content-type"}});
@@ -342,6 +343,12 @@ TEST_F(http_cors, allowed_origin_gets_cors_headers_everywhere) {
   const std::string max_age = pre.header_or_empty("access-control-max-age");
   EXPECT_TRUE(!max_age.empty() && std::all_of(max_age.begin(), max_age.end(), ::isdigit) && std::stol(max_age) > 0)
       << pre.describe();
+
+  const auto post_pre = client().request("OPTIONS", "/api/users",
+                                         {{"Origin", origin}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(post_pre.status, 204u) << post_pre.describe();
+  EXPECT_NE(post_pre.header_or_empty("access-control-allow-methods").find("POST"), std::string::npos)
+      << post_pre.describe();
 
   const auto other = client().get("/", {{"Origin", "https://admin.example.com"}});
   EXPECT_EQ(other.header_or_empty("access-control-allow-origin"), "https://admin.example.com");

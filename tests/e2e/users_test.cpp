@@ -68,7 +68,9 @@ TEST_F(users, create_get_update_and_list_newest_first) {
   const auto emails = emails_of(list);
   EXPECT_EQ(emails, (std::vector<std::string>{"c@crud.example", "b@crud.example", "a@crud.example",
                                               owner_email("crud_co")}));
-  for (const auto& u : json_field(v, "items").as_array()) expect_user_shape(u, "crud_co");
+  const auto items = json_field(v, "items");
+  ASSERT_TRUE(items.is_array()) << list.body;
+  for (const auto& u : items.as_array()) expect_user_shape(u, "crud_co");
 
   const auto one = get("/api/users/" + ids[1], owner.token);
   ASSERT_EQ(one.status, 200u) << one.describe();

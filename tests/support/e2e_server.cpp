@@ -117,6 +117,8 @@ void e2e_server::start(const env_overrides& overrides) {
   std::string arg1 = "serve";
   std::vector<char*> argv{arg0.data(), arg1.data(), nullptr};
 
+  // A restarted server appends to the same log: look for its listening line after this point.
+  const std::size_t log_offset = log_text().size();
   const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0) throw std::runtime_error("cannot open " + log_path_);
   const pid_t parent = ::getpid();
@@ -143,7 +145,8 @@ void e2e_server::start(const env_overrides& overrides) {
   const auto deadline = clock_type::now() + std::chrono::seconds(30);
   for (;;) {
     std::smatch m;
-    const std::string text = log_text();
+    const std::string full = log_text();
+    const std::string text = full.size() > log_offset ? full.substr(log_offset) : std::string();
     if (std::regex_search(text, m, listening)) {
       port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
       return;

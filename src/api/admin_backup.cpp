@@ -1,0 +1,99 @@
+// Platform-admin backup and restore of one tenant, into and out of BACKUP_DIR. The dispatcher
+// has checked the admin token (access_kind::admin); names never leave BACKUP_DIR.
+#include <boost/json/array.hpp>
+#include <sodium.h>
+
+#include <cctype>
+
+#include <ctime>
+#include <filesystem>
+
+#include "api/dto.hpp"
+#include "api/handlers.hpp"
+#include "api/problem.hpp"
+#include "domain/validation.hpp"
+#include "tenancy/backup.hpp"
+
+namespace tenantd::api::handlers {
+namespace {
+
+constexpr std::string_view backup_suffix = ".tenantd-backup";
+
+// A backup file name: 1-200 of [A-Za-z0-9._-], not starting with '.', ending in the suffix.
+bool valid_backup_name(std::string_view name) {
+  if (name.size() <= backup_suffix.size() || name.size() > 200 || name.front() == '.') return false;
+  if (name.substr(name.size() - backup_suffix.size()) != backup_suffix) return false;
+  for (const unsigned char c : name)
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-')) return false;
+  return name.find("..") == std::string_view::npos;
+}
+
+// <tenant>-<UTC time>-<random>.tenantd-backup
+std::string new_backup_name(const std::string& tenant_id) {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
+  static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string suffix;
+  for (int i = 0; i < 6; ++i) suffix += alphabet[randombytes_uniform(sizeof alphabet - 1)];
+  return tenant_id + "-" + stamp + "-" + suffix + std::string(backup_suffix);
+}
+
+}  // namespace
+
+// POST /admin/tenants/:id/backup
+awaitable<response> admin_backup_tenant(context& ctx) {
+  const auto& id = ctx.params.at(0);
+  if (validation::check_tenant_id(id))
+    co_return problem(make_error(errc::tenant_not_found, "no such tenant"), ctx.request_id);
+  const std::filesystem::path dir(ctx.svc.settings.backup_dir);
+  std::filesystem::create_directories(dir);  // throws (-> 500, logged) when it cannot
+  const auto name = new_backup_name(id);
+  const auto path = (dir / name).string();
+  auto made = co_await tenancy::backup_tenant(ctx.svc.master, *ctx.svc.provisioner, id, path);
+  if (!made) {
+    auto failure = made.err();
+    if (failure.code == errc::not_found) failure.code = errc::tenant_not_found;
+    co_return problem(failure, ctx.request_id);
+  }
+  boost::json::object out{{"backup", name},
+                          {"tenant", id},
+                          {"bytes", made->bytes},
+                          {"members", made->members},
+                          {"created_at", made->created_at}};
+  co_return json_response(201, out);
+}
+
+// POST /admin/tenants/:id/restore   {"backup": "<name>", "as": "new_id"?}
+awaitable<response> admin_restore_tenant(context& ctx) {
+  body_reader body(ctx.body);
+  auto name = body.string("backup", true);
+  auto as = body.string("as", false);
+  if (name && !valid_backup_name(*name)) body.add_error("backup", "must name a file in the backup directory");
+  if (as) {
+    if (auto message = validation::check_tenant_id(*as)) body.add_error("as", *message);
+  }
+  if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
+  // The backup's own id is in the file; the path id names the tenant restored unless "as" is given.
+  const auto& id = ctx.params.at(0);
+  if (!as) {
+    if (auto message = validation::check_tenant_id(id))
+      co_return problem(make_error(errc::invalid_input, "tenant id: " + *message), ctx.request_id);
+  }
+  const auto target = as.value_or(id);
+  const auto path = (std::filesystem::path(ctx.svc.settings.backup_dir) / *name).string();
+  auto restored = co_await tenancy::restore_tenant(ctx.svc.master, *ctx.svc.provisioner, path, target);
+  if (!restored) co_return problem(restored.err(), ctx.request_id);
+  auto out = to_json(restored->tenant);
+  out["database"] = restored->tenant.database_name;
+  out["schema_version"] = restored->tenant.schema_version;
+  out["members"] = restored->members;
+  boost::json::array skipped;
+  for (const auto& email : restored->skipped_members) skipped.push_back(boost::json::string(email));
+  out["skipped_members"] = std::move(skipped);
+  co_return json_response(201, out);
+}
+
+}  // namespace tenantd::api::handlers

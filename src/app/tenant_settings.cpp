@@ -1,0 +1,33 @@
+// Tenant settings shared by serve, migrate and tenants.
+#include "app/tenant_settings.hpp"
+
+namespace tenantd::app {
+
+std::vector<db::migration> tenant_migrations(const config& cfg, const std::string& directory_override) {
+  const std::string& directory = directory_override.empty() ? cfg.tenant_migrations_dir : directory_override;
+  if (!directory.empty()) return db::load_migrations(directory);
+  return db::parse_migrations(db::embedded_tenant_migrations());
+}
+
+tenancy::tenant_connection_settings tenant_connection(const config& cfg) {
+  return {cfg.tenant.host,
+          cfg.tenant.port,
+          cfg.tenant.user,
+          cfg.tenant.password,
+          cfg.tenant_pool_size,
+          cfg.tenant_pool_max_connections,
+          cfg.pool_acquire_timeout,
+          cfg.pool_idle_timeout,
+          cfg.statement_timeout};
+}
+
+tenancy::provisioning_settings provisioning(const config& cfg) {
+  tenancy::provisioning_settings s;
+  s.database_prefix = cfg.tenant_db_prefix;
+  s.master_user = cfg.master.user;
+  s.tenant = tenant_connection(cfg);
+  s.use_template = cfg.tenant_provisioning_template;
+  return s;
+}
+
+}  // namespace tenantd::app

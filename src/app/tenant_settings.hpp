@@ -1,0 +1,21 @@
+// The tenant-side settings every subcommand derives the same way from a configuration:
+// which tenant migrations apply, how tenant databases are reached, how they are provisioned.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "app/config.hpp"
+#include "db/migrator.hpp"
+#include "tenancy/pool_registry.hpp"
+#include "tenancy/provisioner.hpp"
+
+namespace tenantd::app {
+
+// TENANT_MIGRATIONS_DIR (or `directory_override` when non-empty), else the built-in ones.
+// Throws db::migration_error for malformed files.
+std::vector<db::migration> tenant_migrations(const config& cfg, const std::string& directory_override = {});
+
+tenancy::tenant_connection_settings tenant_connection(const config& cfg);
+tenancy::provisioning_settings provisioning(const config& cfg);
+
+}  // namespace tenantd::app

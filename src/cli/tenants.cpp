@@ -1,0 +1,212 @@
+// The tenants subcommands: each runs one coroutine on a small io_context with a master pool,
+// the provisioner and the lifecycle service (no tenant pools, no HTTP).
+#include "cli/tenants.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "app/application.hpp"
+#include "app/tenant_settings.hpp"
+#include "db/migrator.hpp"
+#include "db/pool.hpp"
+#include "domain/validation.hpp"
+#include "tenancy/backup.hpp"
+#include "tenancy/lifecycle.hpp"
+#include "tenancy/provisioner.hpp"
+
+namespace tenantd::cli {
+namespace net = boost::asio;
+
+namespace {
+
+struct services {
+  std::shared_ptr<db::pool> master;
+  tenancy::provisioner& provisioner;
+  tenancy::lifecycle& lifecycle;
+};
+
+void print_tenant(const tenant_record& t) {
+  std::cout << "id:             " << t.id << "\n"
+            << "name:           " << t.name << "\n"
+            << "status:         " << t.status << "\n"
+            << "registration:   " << t.registration << "\n"
+            << "database:       " << t.database_name << "\n"
+            << "schema version: " << t.schema_version << "\n"
+            << "created at:     " << t.created_at << "\n"
+            << "updated at:     " << t.updated_at << "\n";
+}
+
+void print_list(const char* title, const std::vector<std::string>& items) {
+  std::cout << title << ": " << (items.empty() ? "none" : std::to_string(items.size())) << "\n";
+  for (const auto& item : items) std::cout << "  " << item << "\n";
+}
+
+// Prints a refused operation; exit code 1.
+int refused(const std::string& action, const error& e) {
+  std::cerr << "tenantd tenants " << action << ": " << to_string(e.code) << ": " << e.detail << "\n";
+  return 1;
+}
+
+// Brings master up to date first (as serve and migrate do, under the same advisory lock),
+// so the commands work on a fresh installation too.
+net::awaitable<void> migrate_master(db::pool& master) {
+  const db::migrate_options locked{.advisory_lock_key = 0x74656e616e7464, .target_version = std::nullopt};
+  const auto migrations = db::parse_migrations(db::embedded_master_migrations());
+  auto conn = co_await master.acquire();
+  co_await db::apply_migrations(*conn, migrations, locked);
+}
+
+net::awaitable<int> run_action(services& s, const tenants_command& c) {
+  co_await migrate_master(*s.master);
+  if (c.action == "list") {
+    const auto status = c.status.empty() ? std::nullopt : std::optional(c.status);
+    auto tenants = co_await s.lifecycle.list(status);
+    std::cout << std::left << std::setw(42) << "ID" << std::setw(12) << "STATUS" << std::setw(8) << "SCHEMA"
+              << "NAME\n";
+    for (const auto& t : tenants)
+      std::cout << std::setw(42) << t.id << std::setw(12) << t.status << std::setw(8) << t.schema_version << t.name
+                << "\n";
+    std::cout << tenants.size() << " tenant(s)\n";
+    co_return 0;
+  }
+  if (c.action == "show") {
+    auto t = co_await s.lifecycle.find(c.id);
+    if (!t) co_return refused(c.action, make_error(errc::not_found, "no tenant " + c.id));
+    print_tenant(*t);
+    co_return 0;
+  }
+  if (c.action == "create") {
+    if (auto problem = validation::check_tenant_id(c.id))
+      co_return refused(c.action, make_error(errc::invalid_input, "id: " + *problem));
+    auto created = co_await s.provisioner.create(c.id, c.name);
+    if (!created) co_return refused(c.action, created.err());
+    std::cout << "created tenant " << created->id << " (database " << created->database_name << ", schema version "
+              << created->schema_version << ")\n";
+    co_return 0;
+  }
+  if (c.action == "suspend" || c.action == "resume" || c.action == "delete") {
+    result<tenant_record> changed = make_error(errc::internal);
+    if (c.action == "suspend")
+      changed = co_await s.lifecycle.suspend(c.id, c.reason);
+    else if (c.action == "resume")
+      changed = co_await s.lifecycle.resume(c.id);
+    else
+      changed = co_await s.lifecycle.remove(c.id);
+    if (!changed) co_return refused(c.action, changed.err());
+    std::cout << "tenant " << changed->id << ": " << changed->status << "\n";
+    co_return 0;
+  }
+  if (c.action == "backup") {
+    auto made = co_await tenancy::backup_tenant(s.master, s.provisioner, c.id, c.out);
+    if (!made) co_return refused(c.action, made.err());
+    std::cout << "tenant " << c.id << ": backup written to " << made->path << " (" << made->bytes << " bytes, "
+              << made->members << " members, " << made->invitations << " pending invitations)\n";
+    co_return 0;
+  }
+  if (c.action == "restore") {
+    const auto as = c.as.empty() ? std::nullopt : std::optional(c.as);
+    auto restored = co_await tenancy::restore_tenant(s.master, s.provisioner, c.file, as);
+    if (!restored) co_return refused(c.action, restored.err());
+    std::cout << "tenant " << restored->tenant.id << ": restored (schema version " << restored->tenant.schema_version
+              << ", " << restored->members << " members, " << restored->invitations << " pending invitations)\n";
+    for (const auto& email : restored->skipped_members)
+      std::cout << "  skipped member " << email << ": the email belongs to another account\n";
+    co_return 0;
+  }
+  if (c.action == "reconcile") {
+    auto report = co_await s.lifecycle.reconcile();
+    print_list("rolled back", report.rolled_back);
+    print_list("deletions finished", report.deleted);
+    print_list("in progress (left alone)", report.in_progress);
+    co_return 0;
+  }
+  if (c.action == "check") {
+    auto report = co_await s.lifecycle.check();
+    print_list("orphan databases", report.orphan_databases);
+    print_list("missing databases", report.missing_databases);
+    print_list("unfinished tenants", report.unfinished);
+    std::cout << (report.clean() ? "clean\n" : "NOT clean (tenantd tenants reconcile finishes or rolls back "
+                                               "unfinished tenants)\n");
+    co_return report.clean() ? 0 : 1;
+  }
+  std::cerr << "tenantd tenants: unknown action " << c.action << "\n";
+  co_return 2;
+}
+
+}  // namespace
+
+CLI::App* add_tenants_command(CLI::App& app, tenants_command& c) {
+  auto* tenants = app.add_subcommand("tenants", "Tenant lifecycle: list, create, suspend, back up, restore...");
+  tenants->require_subcommand(1);
+  const auto action = [&c](CLI::App* sub) { sub->callback([&c, sub] { c.action = sub->get_name(); }); };
+  auto* list = tenants->add_subcommand("list", "List tenants");
+  list->add_option("--status", c.status, "Only tenants in this status");
+  action(list);
+  auto* show = tenants->add_subcommand("show", "Show one tenant");
+  show->add_option("id", c.id, "Tenant id")->required();
+  action(show);
+  auto* create = tenants->add_subcommand("create", "Create a tenant (no owner)");
+  create->add_option("id", c.id, "Tenant id")->required();
+  create->add_option("name", c.name, "Display name")->required();
+  action(create);
+  auto* suspend = tenants->add_subcommand("suspend", "Suspend a tenant (logins and requests get 403)");
+  suspend->add_option("id", c.id, "Tenant id")->required();
+  suspend->add_option("--reason", c.reason, "Recorded with the status");
+  action(suspend);
+  auto* resume = tenants->add_subcommand("resume", "Resume a suspended tenant");
+  resume->add_option("id", c.id, "Tenant id")->required();
+  action(resume);
+  auto* remove = tenants->add_subcommand("delete", "Drop a tenant's database and mark it deleted");
+  remove->add_option("id", c.id, "Tenant id")->required();
+  action(remove);
+  auto* backup = tenants->add_subcommand("backup", "Write a backup of one tenant (database + master rows)");
+  backup->add_option("id", c.id, "Tenant id")->required();
+  backup->add_option("--out", c.out, "Backup file to write")->required();
+  action(backup);
+  auto* restore = tenants->add_subcommand("restore", "Restore a tenant from a backup file");
+  restore->add_option("file", c.file, "Backup file")->required();
+  restore->add_option("--as", c.as, "Restore under this tenant id instead of the original one");
+  action(restore);
+  action(tenants->add_subcommand("reconcile", "Finish or roll back half-done creations and deletions"));
+  action(tenants->add_subcommand("check", "Compare master with pg_database; exit 1 unless clean"));
+  return tenants;
+}
+
+int run_tenants(const app::config& cfg, const tenants_command& command) {
+  std::vector<db::migration> migrations;
+  try {
+    migrations = app::tenant_migrations(cfg);
+  } catch (const std::exception& e) {
+    std::cerr << "tenantd: configuration error: TENANT_MIGRATIONS_DIR: " << e.what() << "\n";
+    return 2;
+  }
+  net::io_context io;
+  db::pool_options options;
+  options.connection.conninfo = app::master_conninfo(cfg);
+  options.connection.connect_timeout = std::chrono::seconds(10);
+  options.connection.query_timeout = std::chrono::minutes(10);
+  options.max_size = 4;
+  options.acquire_timeout = std::chrono::seconds(30);
+  auto master = db::pool::create(io.get_executor(), options);
+  tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations));
+  // The lifecycle NOTIFYs every server process itself; nothing else to tell in this one.
+  tenancy::lifecycle lifecycle(master, provisioner, nullptr, [](const std::string&) {});
+  services s{master, provisioner, lifecycle};
+  auto done = net::co_spawn(io, run_action(s, command), net::use_future);
+  io.run();
+  try {
+    return done.get();
+  } catch (const std::exception& e) {
+    std::cerr << "tenantd tenants " << command.action << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace tenantd::cli

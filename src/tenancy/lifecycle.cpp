@@ -1,0 +1,139 @@
+// Suspend, resume, delete, reconcile and check. Status changes are conditional updates
+// (only from the allowed states) published on the invalidation channel in the same
+// transaction, so they reach every server process at commit.
+#include "tenancy/lifecycle.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "db/master_repository.hpp"
+
+namespace tenantd::tenancy {
+namespace master = db::master;
+
+lifecycle::lifecycle(std::shared_ptr<db::pool> master, provisioner& provisioning, pool_registry* pools,
+                     std::function<void(const std::string&)> on_change)
+    : master_(std::move(master)), provisioning_(provisioning), pools_(pools), on_change_(std::move(on_change)) {}
+
+void lifecycle::publish_local(const std::string& payload) {
+  if (on_change_) on_change_(payload);
+}
+
+boost::asio::awaitable<std::vector<tenant_record>> lifecycle::list(const std::optional<std::string>& status) {
+  auto conn = co_await master_->acquire();
+  co_return co_await master::list_tenants(*conn, status);
+}
+
+boost::asio::awaitable<std::optional<tenant_record>> lifecycle::find(const std::string& id) {
+  auto conn = co_await master_->acquire();
+  co_return co_await master::find_tenant(*conn, id);
+}
+
+boost::asio::awaitable<result<tenant_record>> lifecycle::set_status(const std::string& id, const std::string& allowed,
+                                                                    const std::string& to, const std::string& reason) {
+  auto conn = co_await master_->acquire();
+  co_await conn->exec("BEGIN");
+  auto changed = co_await master::transition_tenant(*conn, id, allowed, to, reason);
+  if (!changed) {
+    co_await conn->exec("ROLLBACK");
+    auto current = co_await master::find_tenant(*conn, id);
+    if (!current) co_return make_error(errc::not_found, "no such tenant");
+    co_return make_error(errc::tenant_exists, "the tenant is " + current->status + "; it cannot become " + to);
+  }
+  const std::string payload = "tenant:" + id;
+  co_await master::notify_invalidation(*conn, payload);
+  co_await conn->exec("COMMIT");
+  publish_local(payload);
+  co_return *changed;
+}
+
+boost::asio::awaitable<result<tenant_record>> lifecycle::suspend(const std::string& id, const std::string& reason) {
+  const std::string from = "active", to = "suspended";
+  auto changed = co_await set_status(id, from, to, reason);
+  if (changed && pools_) pools_->drop(changed->database_name);
+  spdlog::info("tenant {}: suspended{}", id, reason.empty() ? "" : " (" + reason + ")");
+  co_return changed;
+}
+
+boost::asio::awaitable<result<tenant_record>> lifecycle::resume(const std::string& id) {
+  const std::string from = "suspended", to = "active", no_reason;
+  auto changed = co_await set_status(id, from, to, no_reason);
+  if (changed) spdlog::info("tenant {}: resumed", id);
+  co_return changed;
+}
+
+boost::asio::awaitable<result<tenant_record>> lifecycle::remove(const std::string& id) {
+  const std::string from = "active,suspended,failed,deleting", to = "deleting", then = "deleted", no_reason;
+  auto deleting = co_await set_status(id, from, to, no_reason);
+  if (!deleting) co_return deleting;
+  if (pools_) pools_->drop(deleting->database_name);
+  co_await provisioning_.drop_database(deleting->database_name);
+  auto deleted = co_await set_status(id, to, then, no_reason);
+  if (deleted) spdlog::info("tenant {}: deleted (database {} dropped)", id, deleting->database_name);
+  co_return deleted;
+}
+
+boost::asio::awaitable<reconcile_report> lifecycle::reconcile() {
+  reconcile_report report;
+  std::vector<tenant_record> unfinished;
+  {
+    auto conn = co_await master_->acquire();
+    for (const char* status : {"provisioning", "failed", "deleting"}) {
+      auto rows = co_await master::list_tenants(*conn, std::string(status));
+      unfinished.insert(unfinished.end(), rows.begin(), rows.end());
+    }
+  }
+  for (const auto& t : unfinished) {
+    if (t.status == "deleting") {
+      auto done = co_await remove(t.id);
+      if (done) report.deleted.push_back(t.id);
+      continue;
+    }
+    // A live provisioning holds the tenant's advisory lock; a free lock means its process died.
+    auto conn = co_await master_->acquire();
+    const auto key = std::to_string(provisioning_lock_key(t.id));
+    const std::string try_lock = "SELECT pg_try_advisory_lock(" + key + ")";
+    const std::string unlock = "SELECT pg_advisory_unlock(" + key + ")";
+    auto locked = co_await conn->exec(try_lock);
+    if (!locked.boolean(0, 0)) {
+      report.in_progress.push_back(t.id);
+      continue;
+    }
+    std::exception_ptr failure;
+    try {
+      co_await provisioning_.drop_database(t.database_name);
+      co_await master::delete_tenant_row(*conn, t.id);
+      report.rolled_back.push_back(t.id);
+      spdlog::warn("tenant {}: half-done provisioning rolled back (database {} dropped)", t.id, t.database_name);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    co_await conn->exec(unlock);
+    if (failure) std::rethrow_exception(failure);
+  }
+  co_return report;
+}
+
+boost::asio::awaitable<check_report> lifecycle::check() {
+  check_report report;
+  auto conn = co_await master_->acquire();
+  const auto& prefix = provisioning_.settings().database_prefix;
+  auto databases = co_await master::databases_with_prefix(*conn, prefix);
+  auto tenants = co_await master::list_tenants(*conn, std::nullopt);
+  std::erase(databases, provisioning_.template_name());
+  for (const auto& db_name : databases) {
+    const bool owned = std::any_of(tenants.begin(), tenants.end(), [&](const tenant_record& t) {
+      return t.database_name == db_name && t.status != "deleted";
+    });
+    if (!owned) report.orphan_databases.push_back(db_name);
+  }
+  for (const auto& t : tenants) {
+    const bool exists = std::find(databases.begin(), databases.end(), t.database_name) != databases.end();
+    if ((t.status == "active" || t.status == "suspended") && !exists) report.missing_databases.push_back(t.id);
+    if (t.status == "provisioning" || t.status == "deleting" || t.status == "failed") report.unfinished.push_back(t.id);
+  }
+  co_return report;
+}
+
+}  // namespace tenantd::tenancy

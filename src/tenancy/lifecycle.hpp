@@ -1,0 +1,63 @@
+// Tenant lifecycle after creation: suspend, resume, delete (deleting -> deleted, the row
+// kept so an id is never silently handed to someone else), reconcile half-done work, and
+// check master against pg_database. Every status change is published on the invalidation
+// channel, so all server processes see it within a second.
+#pragma once
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/pool.hpp"
+#include "domain/error.hpp"
+#include "domain/records.hpp"
+#include "tenancy/pool_registry.hpp"
+#include "tenancy/provisioner.hpp"
+
+namespace tenantd::tenancy {
+
+struct reconcile_report {
+  std::vector<std::string> rolled_back;   // dead 'provisioning' tenants: database dropped, row removed
+  std::vector<std::string> deleted;       // 'deleting' tenants finished
+  std::vector<std::string> in_progress;   // provisioning by a live process: left alone
+};
+
+struct check_report {
+  std::vector<std::string> orphan_databases;   // databases with the prefix and no live tenant row
+  std::vector<std::string> missing_databases;  // active/suspended tenants whose database is gone
+  std::vector<std::string> unfinished;         // tenants in provisioning/deleting/failed
+  bool clean() const noexcept { return orphan_databases.empty() && missing_databases.empty() && unfinished.empty(); }
+};
+
+class lifecycle {
+ public:
+  // pools may be null (CLI use); on_change receives invalidation payloads for this process.
+  lifecycle(std::shared_ptr<db::pool> master, provisioner& provisioning, pool_registry* pools,
+            std::function<void(const std::string&)> on_change);
+
+  boost::asio::awaitable<std::vector<tenant_record>> list(const std::optional<std::string>& status);
+  boost::asio::awaitable<std::optional<tenant_record>> find(const std::string& id);
+  // errc::not_found, or errc::conflict-like errc::tenant_exists when the state forbids it.
+  boost::asio::awaitable<result<tenant_record>> suspend(const std::string& id, const std::string& reason);
+  boost::asio::awaitable<result<tenant_record>> resume(const std::string& id);
+  // active|suspended|failed -> deleting -> database dropped -> deleted.
+  boost::asio::awaitable<result<tenant_record>> remove(const std::string& id);
+  boost::asio::awaitable<reconcile_report> reconcile();
+  boost::asio::awaitable<check_report> check();
+
+ private:
+  // `allowed`: the states it may leave, comma-separated ("active,suspended").
+  boost::asio::awaitable<result<tenant_record>> set_status(const std::string& id, const std::string& allowed,
+                                                           const std::string& to, const std::string& reason);
+  void publish_local(const std::string& payload);
+
+  std::shared_ptr<db::pool> master_;
+  provisioner& provisioning_;
+  pool_registry* pools_;
+  std::function<void(const std::string&)> on_change_;
+};
+
+}  // namespace tenantd::tenancy
