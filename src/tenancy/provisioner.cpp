@@ -94,8 +94,12 @@ boost::asio::awaitable<void> provisioner::create_database(db::connection& master
 
 boost::asio::awaitable<void> provisioner::drop_database(const std::string& database) {
   auto conn = co_await master_->acquire();
-  const std::string sql = "DROP DATABASE IF EXISTS " + conn->escape_identifier(database) + " WITH (FORCE)";
-  co_await conn->exec(sql);
+  co_await drop_database(*conn, database);
+}
+
+boost::asio::awaitable<void> provisioner::drop_database(db::connection& master_conn, const std::string& database) {
+  const std::string sql = "DROP DATABASE IF EXISTS " + master_conn.escape_identifier(database) + " WITH (FORCE)";
+  co_await master_conn.exec(sql);
 }
 
 boost::asio::awaitable<int> provisioner::migrate_database(const std::string& database) {
@@ -204,9 +208,12 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
   // failed, or CREATE timed out on our side), so it is dropped then too, unless it was there
   // before us (created since the database_exists check).
   try {
-    if (database_created || (failure && !database_foreign)) co_await drop_database(database);
-    auto conn = co_await master_->acquire();
-    co_await db::master::delete_tenant_row(*conn, id);
+    // The lock connection does the rollback while it is usable (no second connection needed).
+    db::pooled_connection spare;
+    if (lock_conn->broken() || !lock_conn->idle_in_no_transaction()) spare = co_await master_->acquire();
+    db::connection& conn = spare ? *spare : *lock_conn;
+    if (database_created || (failure && !database_foreign)) co_await drop_database(conn, database);
+    co_await db::master::delete_tenant_row(conn, id);
   } catch (const std::exception& e) {
     spdlog::error("tenant {}: rollback after failed provisioning did not finish: {}", id, e.what());
   }

@@ -64,6 +64,7 @@ class provisioner {
 
   // DROP DATABASE IF EXISTS ... WITH (FORCE).
   boost::asio::awaitable<void> drop_database(const std::string& database);
+  boost::asio::awaitable<void> drop_database(db::connection& master_conn, const std::string& database);
   // Applies pending tenant migrations to one database; returns its version afterwards.
   boost::asio::awaitable<int> migrate_database(const std::string& database);
 
