@@ -100,7 +100,9 @@ std::int64_t unix_now() {
 
 }  // namespace
 
-std::string master_conninfo(const config& cfg) {
+std::string master_conninfo(const config& cfg) { return master_conninfo(cfg, cfg.statement_timeout); }
+
+std::string master_conninfo(const config& cfg, std::chrono::milliseconds statement_timeout) {
   const std::vector<std::pair<std::string, std::string>> keywords{
       {"host", cfg.master.host},
       {"port", cfg.master.port},
@@ -108,7 +110,7 @@ std::string master_conninfo(const config& cfg) {
       {"password", cfg.master.password},
       {"dbname", cfg.master_database_name},
       {"application_name", "tenantd"},
-      {"options", "-c statement_timeout=" + std::to_string(cfg.statement_timeout.count()) + " -c TimeZone=UTC"},
+      {"options", "-c statement_timeout=" + std::to_string(statement_timeout.count()) + " -c TimeZone=UTC"},
       {"keepalives", "1"},
       {"keepalives_idle", "10"},
       {"keepalives_interval", "5"},
@@ -131,6 +133,13 @@ int serve(const config& cfg) {
   master_options.connection.slow_query_threshold = cfg.slow_query;
   master_options.connection.label = "master";
   auto master = db::pool::create(io.get_executor(), master_options);
+  // CREATE/DROP DATABASE and template maintenance run on their own small pool without the
+  // request statement timeout: under I/O load a DROP DATABASE can take longer than 5 s.
+  db::pool_options ddl_options = master_options;
+  ddl_options.connection.conninfo = master_conninfo(cfg, std::chrono::minutes(10));
+  ddl_options.connection.query_timeout = std::chrono::minutes(10);
+  ddl_options.max_size = 4;
+  auto ddl = db::pool::create(io.get_executor(), ddl_options);
 
   tenancy::tenant_connection_settings tenant_settings{cfg.tenant.host,
                                                       cfg.tenant.port,
@@ -148,7 +157,7 @@ int serve(const config& cfg) {
   auto tenant_migrations = app::tenant_migrations(cfg);  // TENANT_MIGRATIONS_DIR or built-in
   tenancy::provisioning_settings provisioning{cfg.tenant_db_prefix, cfg.master.user, tenant_settings,
                                               cfg.tenant_provisioning_template, cfg.fault_point};
-  tenancy::provisioner provisioner(master, provisioning, tenant_migrations);
+  tenancy::provisioner provisioner(ddl, provisioning, tenant_migrations);
 
   auth::password_hasher hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads,
                                cfg.argon2_max_queue);
@@ -337,6 +346,7 @@ int serve(const config& cfg) {
           }
           pools.shutdown();
           master->shutdown();
+          ddl->shutdown();
           io.stop();
         },
         net::detached);

@@ -2,6 +2,9 @@
 // tenant pools, caches and their invalidation listener, password hashing, the dispatcher
 // and the HTTP server; handles SIGINT/SIGTERM (drain, then exit; a second signal exits at once).
 #pragma once
+#include <chrono>
+#include <string>
+
 #include "app/config.hpp"
 
 namespace tenantd::app {
@@ -9,7 +12,10 @@ namespace tenantd::app {
 // Runs the server until a signal stops it; returns the process exit code.
 int serve(const config& cfg);
 
-// The master database connection string (libpq keyword/value) for a configuration.
+// The master database connection string (libpq keyword/value) for a configuration, with
+// STATEMENT_TIMEOUT_MS or the given statement timeout (DDL such as CREATE/DROP DATABASE
+// needs far longer than a request's budget; 0 disables it).
 std::string master_conninfo(const config& cfg);
+std::string master_conninfo(const config& cfg, std::chrono::milliseconds statement_timeout);
 
 }  // namespace tenantd::app

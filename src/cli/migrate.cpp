@@ -149,7 +149,7 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
                                                  const std::vector<db::migration>& migrations, unsigned jobs) {
   auto executor = co_await net::this_coro::executor;
   db::connection_options master_options;
-  master_options.conninfo = app::master_conninfo(cfg);
+  master_options.conninfo = app::master_conninfo(cfg, 10min);  // template DDL and migrations: no request budget
   master_options.connect_timeout = 10s;
   master_options.query_timeout = 10min;
   master_options.label = "master";

@@ -189,7 +189,7 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
   }
   net::io_context io;
   db::pool_options options;
-  options.connection.conninfo = app::master_conninfo(cfg);
+  options.connection.conninfo = app::master_conninfo(cfg, std::chrono::minutes(10));  // DDL: no request budget
   options.connection.connect_timeout = std::chrono::seconds(10);
   options.connection.query_timeout = std::chrono::minutes(10);
   options.max_size = 4;

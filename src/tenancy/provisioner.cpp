@@ -48,7 +48,8 @@ void provisioner::fault(std::string_view step) const {
   ::kill(::getpid(), SIGKILL);
 }
 
-boost::asio::awaitable<void> provisioner::create_database(db::connection& master_conn, const std::string& database) {
+boost::asio::awaitable<int> provisioner::create_database(db::connection& master_conn, const std::string& database) {
+  int version = 0;
   auto* conn = &master_conn;
   const auto quoted = conn->escape_identifier(database);
   const bool from_template = settings_.use_template;
@@ -64,7 +65,17 @@ boost::asio::awaitable<void> provisioner::create_database(db::connection& master
     const auto unlock = lock_sql(template_lock_key, false);
     co_await conn->exec(lock);
     std::exception_ptr failure;
-    for (int attempt = 1;; ++attempt) {
+    try {
+      // Under the template lock: the version the template really has (another process may
+      // have migrated it since this one started).
+      const std::string name = template_name();
+      std::array<db::param, 1> p{db::param(name)};
+      auto r = co_await conn->exec_params("SELECT schema_version FROM template_state WHERE database_name = $1", p);
+      version = r.empty() ? template_version_.load() : static_cast<int>(r.int64(0, 0));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    for (int attempt = 1; !failure; ++attempt) {
       bool busy = false;
       try {
         co_await conn->exec(sql);
@@ -90,6 +101,7 @@ boost::asio::awaitable<void> provisioner::create_database(db::connection& master
   co_await conn->exec(revoke);
   co_await conn->exec(grant);
   fault("after_grants");
+  co_return version;
 }
 
 boost::asio::awaitable<void> provisioner::drop_database(const std::string& database) {
@@ -138,6 +150,12 @@ boost::asio::awaitable<int> provisioner::prepare_template() {
     version = co_await migrate_database(name);
     const std::string close = "ALTER DATABASE " + quoted + " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true";
     co_await conn->exec(close);
+    const auto version_text = std::to_string(version);
+    std::array<db::param, 2> p{db::param(name), db::param(version_text)};
+    co_await conn->exec_params(
+        "INSERT INTO template_state (database_name, schema_version) VALUES ($1, $2::int) "
+        "ON CONFLICT (database_name) DO UPDATE SET schema_version = EXCLUDED.schema_version, migrated_at = now()",
+        p);
   } catch (...) {
     failure = std::current_exception();
   }
@@ -179,9 +197,9 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
   bool database_created = false;
   bool database_foreign = false;  // CREATE DATABASE found one already there: never ours to drop
   try {
-    co_await create_database(*lock_conn, database);
+    const int template_version = co_await create_database(*lock_conn, database);
     database_created = true;
-    const int version = settings_.use_template ? template_version_.load() : co_await migrate_database(database);
+    const int version = settings_.use_template ? template_version : co_await migrate_database(database);
     co_await db::master::set_tenant_schema_version(*lock_conn, id, version, std::nullopt);
     auto tenant = tenant_record{id, name, "provisioning", "invite", database, std::nullopt, version, {}, {}};
     if (on_ready) {

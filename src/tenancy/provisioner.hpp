@@ -73,7 +73,8 @@ class provisioner {
   const provisioning_settings& settings() const noexcept { return settings_; }
 
  private:
-  boost::asio::awaitable<void> create_database(db::connection& master_conn, const std::string& database);
+  // Returns the schema version the new database starts at (the template's, when copied).
+  boost::asio::awaitable<int> create_database(db::connection& master_conn, const std::string& database);
   void fault(std::string_view step) const;
 
   std::shared_ptr<db::pool> master_;
