@@ -59,9 +59,9 @@ struct context {
   const request& req;
   services& svc;
   std::string request_id;
-  std::optional<principal> caller;       // set on protected routes
-  boost::json::value body;               // a JSON object on routes that take a body
-  std::vector<std::string> params;       // path parameters in pattern order
+  std::optional<principal> caller;  // set on protected routes
+  boost::json::value body;          // a JSON object on routes that take a body
+  std::vector<std::string> params;  // path parameters in pattern order
   std::string client_address;
 
   const principal& who() const { return *caller; }

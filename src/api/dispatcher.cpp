@@ -57,11 +57,10 @@ std::optional<std::string_view> bearer_token(const request& req) {
 }  // namespace
 
 std::string choose_request_id(const request& req) {
-  if (auto id = req.header("x-request-id"); id && req.header_count("x-request-id") == 1 && !id->empty() &&
-                                            id->size() <= 128) {
-    const bool clean = std::all_of(id->begin(), id->end(), [](unsigned char c) {
-      return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-    });
+  if (auto id = req.header("x-request-id");
+      id && req.header_count("x-request-id") == 1 && !id->empty() && id->size() <= 128) {
+    const bool clean = std::all_of(id->begin(), id->end(),
+                                   [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '_' || c == '-'; });
     if (clean) return std::string(*id);
   }
   return new_request_id();
@@ -80,7 +79,8 @@ bool is_json_content_type(std::string_view value) noexcept {
   const auto eq = params.find('=');
   if (eq == std::string_view::npos || !iequals(params.substr(0, eq), "charset")) return false;
   auto charset = params.substr(eq + 1);
-  if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') charset = charset.substr(1, charset.size() - 2);
+  if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"')
+    charset = charset.substr(1, charset.size() - 2);
   return iequals(charset, "utf-8") || iequals(charset, "utf8");
 }
 
@@ -89,8 +89,8 @@ dispatcher::dispatcher(services& svc, std::function<void(const access_entry&)> o
 
 void dispatcher::finish(const request& req, response& res, const std::string& request_id) const {
   res.set_header("X-Request-Id", request_id);
-  const bool cacheable = std::any_of(res.headers.begin(), res.headers.end(),
-                                     [](const auto& h) { return h.first == "Cache-Control"; });
+  const bool cacheable =
+      std::any_of(res.headers.begin(), res.headers.end(), [](const auto& h) { return h.first == "Cache-Control"; });
   if (!cacheable) res.set_header("Cache-Control", "no-store");  // static assets set their own
   if (auto origin = allowed_origin(req, svc_.settings.cors_origins)) {
     res.set_header("Access-Control-Allow-Origin", *origin);
@@ -115,7 +115,8 @@ boost::asio::awaitable<response> dispatcher::handle(request& req) {
     res = co_await route_request(ctx, route_name);
   } catch (const db::unavailable_error& e) {
     spdlog::warn("request {}: database unavailable: {}", ctx.request_id, e.what());
-    res = problem(make_error(errc::unavailable, "the service is temporarily unavailable; retry shortly"), ctx.request_id);
+    res =
+        problem(make_error(errc::unavailable, "the service is temporarily unavailable; retry shortly"), ctx.request_id);
   } catch (const auth::hasher_busy&) {
     spdlog::warn("request {}: password hashing queue full", ctx.request_id);
     res = problem(make_error(errc::unavailable, "the service is busy; retry shortly"), ctx.request_id);
@@ -164,8 +165,8 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
                        req.path);
   if (!m.found) {
     if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
-    auto res = problem(make_error(errc::method_not_allowed, "this method is not allowed on this resource"),
-                       ctx.request_id);
+    auto res =
+        problem(make_error(errc::method_not_allowed, "this method is not allowed on this resource"), ctx.request_id);
     res.set_header("Allow", m.allow);
     co_return res;
   }
@@ -183,9 +184,9 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
     if (!who) co_return problem(who.err(), ctx.request_id);
     ctx.caller = std::move(*who);
     if (r.needs && !has(ctx.caller->permissions, *r.needs))
-      co_return problem(make_error(errc::forbidden, "this requires the " + std::string(to_string(*r.needs)) +
-                                                        " permission"),
-                        ctx.request_id);
+      co_return problem(
+          make_error(errc::forbidden, "this requires the " + std::string(to_string(*r.needs)) + " permission"),
+          ctx.request_id);
   }
 
   if (r.access == access_kind::admin) {

@@ -6,8 +6,12 @@
 namespace tenantd::api {
 
 boost::json::object to_json(const user_record& u, const std::string& tenant_id) {
-  return {{"id", u.id},           {"email", u.email},           {"first_name", u.first_name},
-          {"last_name", u.last_name}, {"tenant_id", tenant_id}, {"created_at", u.created_at},
+  return {{"id", u.id},
+          {"email", u.email},
+          {"first_name", u.first_name},
+          {"last_name", u.last_name},
+          {"tenant_id", tenant_id},
+          {"created_at", u.created_at},
           {"updated_at", u.updated_at}};
 }
 
@@ -21,8 +25,8 @@ boost::json::object to_json(const tenant_record& t) {
 }
 
 boost::json::object to_public_json(const tenant_record& t) {
-  return {{"id", t.id}, {"name", t.name}, {"status", t.status}, {"created_at", t.created_at},
-          {"updated_at", t.updated_at}};
+  return {
+      {"id", t.id}, {"name", t.name}, {"status", t.status}, {"created_at", t.created_at}, {"updated_at", t.updated_at}};
 }
 
 boost::json::array to_json(const std::vector<std::string>& strings) {

@@ -17,8 +17,8 @@
 namespace tenantd::api {
 
 boost::json::object to_json(const user_record& u, const std::string& tenant_id);
-boost::json::object to_json(const tenant_record& t);           // the /api/tenant shape
-boost::json::object to_public_json(const tenant_record& t);    // the POST /tenants shape
+boost::json::object to_json(const tenant_record& t);         // the /api/tenant shape
+boost::json::object to_public_json(const tenant_record& t);  // the POST /tenants shape
 boost::json::array to_json(const std::vector<std::string>& strings);
 // token, token_type, expires_in, refresh_token
 void add_tokens(boost::json::object& out, const identity::token_bundle& tokens);

@@ -7,9 +7,9 @@ namespace tenantd::api::handlers {
 
 using boost::asio::awaitable;
 
-awaitable<response> service_info(context& ctx);   // GET /
-awaitable<response> healthz(context& ctx);        // GET /healthz
-awaitable<response> readyz(context& ctx);         // GET /readyz
+awaitable<response> service_info(context& ctx);  // GET /
+awaitable<response> healthz(context& ctx);       // GET /healthz
+awaitable<response> readyz(context& ctx);        // GET /readyz
 
 awaitable<response> create_tenant(context& ctx);  // POST /tenants
 
@@ -18,15 +18,15 @@ awaitable<response> login(context& ctx);             // POST /auth/login
 awaitable<response> refresh(context& ctx);           // POST /auth/refresh
 awaitable<response> logout(context& ctx);            // POST /auth/logout
 
-awaitable<response> me(context& ctx);              // GET /api/me
-awaitable<response> list_users(context& ctx);      // GET /api/users
-awaitable<response> create_user(context& ctx);     // POST /api/users
-awaitable<response> get_user(context& ctx);        // GET /api/users/:id
-awaitable<response> update_user(context& ctx);     // PUT|PATCH /api/users/:id
-awaitable<response> delete_user(context& ctx);     // DELETE /api/users/:id
+awaitable<response> me(context& ctx);           // GET /api/me
+awaitable<response> list_users(context& ctx);   // GET /api/users
+awaitable<response> create_user(context& ctx);  // POST /api/users
+awaitable<response> get_user(context& ctx);     // GET /api/users/:id
+awaitable<response> update_user(context& ctx);  // PUT|PATCH /api/users/:id
+awaitable<response> delete_user(context& ctx);  // DELETE /api/users/:id
 
-awaitable<response> get_tenant(context& ctx);      // GET /api/tenant
-awaitable<response> update_tenant(context& ctx);   // PUT /api/tenant
+awaitable<response> get_tenant(context& ctx);     // GET /api/tenant
+awaitable<response> update_tenant(context& ctx);  // PUT /api/tenant
 
 awaitable<response> list_members(context& ctx);       // GET /api/members
 awaitable<response> create_invitation(context& ctx);  // POST /api/invitations

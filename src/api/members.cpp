@@ -8,7 +8,7 @@ namespace tenantd::api::handlers {
 namespace {
 
 boost::json::object to_json(const identity::member_view& m) {
-  return {{"user_id", m.user_id},       {"email", m.email}, {"first_name", m.first_name},
+  return {{"user_id", m.user_id},     {"email", m.email}, {"first_name", m.first_name},
           {"last_name", m.last_name}, {"role", m.role},   {"joined_at", m.joined_at}};
 }
 

@@ -10,11 +10,11 @@
 namespace tenantd::api {
 
 struct request {
-  std::string method;   // as sent, e.g. "GET"
-  std::string target;   // raw request-target, e.g. "/api/users?page=2"
-  std::string path;     // target up to '?', not percent-decoded
-  std::string query;    // after '?', without it; "" if none
-  unsigned version{11}; // 10 or 11
+  std::string method;                                        // as sent, e.g. "GET"
+  std::string target;                                        // raw request-target, e.g. "/api/users?page=2"
+  std::string path;                                          // target up to '?', not percent-decoded
+  std::string query;                                         // after '?', without it; "" if none
+  unsigned version{11};                                      // 10 or 11
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, order kept
   std::string body;
   std::string remote_address;  // peer IP as text
@@ -37,11 +37,14 @@ struct response {
   std::string content_type{"application/json; charset=utf-8"};  // "" means no body type
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
-  bool close{false};  // close the connection after sending
+  bool close{false};                                         // close the connection after sending
 
   void set_header(std::string name, std::string value) {
     for (auto& h : headers)
-      if (h.first == name) { h.second = std::move(value); return; }
+      if (h.first == name) {
+        h.second = std::move(value);
+        return;
+      }
     headers.emplace_back(std::move(name), std::move(value));
   }
 };

@@ -138,7 +138,8 @@ TEST(openapi, path_parameters_are_declared) {
     collect(paths.at(openapi_path(r.pattern)).as_object());
     collect(*op);
     std::set<std::string> expected;
-    for (std::size_t colon = r.pattern.find(':'); colon != std::string_view::npos; colon = r.pattern.find(':', colon + 1))
+    for (std::size_t colon = r.pattern.find(':'); colon != std::string_view::npos;
+         colon = r.pattern.find(':', colon + 1))
       expected.emplace(r.pattern.substr(colon + 1, r.pattern.find('/', colon) - colon - 1));
     EXPECT_EQ(declared, expected) << r.method << " " << r.pattern;
   }
@@ -150,12 +151,12 @@ TEST(openapi, security_matches_the_access_rule) {
     if (!op) continue;
     const auto& security = op->at("security").as_array();
     const bool anonymous_allowed =
-        security.empty() || std::any_of(security.begin(), security.end(), [](const json::value& s) {
-          return s.as_object().empty();
-        });
+        security.empty() ||
+        std::any_of(security.begin(), security.end(), [](const json::value& s) { return s.as_object().empty(); });
     EXPECT_EQ(anonymous_allowed, r.access == access_kind::open) << r.method << " " << r.pattern;
     if (r.access == access_kind::member) {
-      EXPECT_TRUE(security.size() == 1 && security[0].as_object().contains("bearerAuth")) << r.method << " " << r.pattern;
+      EXPECT_TRUE(security.size() == 1 && security[0].as_object().contains("bearerAuth"))
+          << r.method << " " << r.pattern;
     }
   }
 }

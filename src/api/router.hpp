@@ -14,9 +14,9 @@
 namespace tenantd::api {
 
 enum class access_kind {
-  open,       // no authentication
-  member,     // bearer access token of a tenant member
-  admin,      // Authorization: Bearer <ADMIN_TOKEN> (platform operator)
+  open,    // no authentication
+  member,  // bearer access token of a tenant member
+  admin,   // Authorization: Bearer <ADMIN_TOKEN> (platform operator)
 };
 
 enum class body_kind {
@@ -35,10 +35,10 @@ struct route {
 };
 
 struct route_match {
-  const route* found{nullptr};        // set when method and path match
+  const route* found{nullptr};  // set when method and path match
   std::vector<std::string> params;
-  bool path_known{false};             // some route has this path (405 when !found)
-  std::string allow;                  // methods for this path, "GET, PUT"
+  bool path_known{false};  // some route has this path (405 when !found)
+  std::string allow;       // methods for this path, "GET, PUT"
 };
 
 route_match match_route(std::span<const route> routes, std::string_view method, std::string_view path);

@@ -10,7 +10,8 @@ namespace tenantd::api::handlers {
 awaitable<response> me(context& ctx) {
   const auto& who = ctx.who();
   auto tenant = co_await ctx.svc.tenants->find(who.tenant_id);
-  if (!tenant) co_return problem(make_error(errc::unauthorized, "the access token is missing or invalid"), ctx.request_id);
+  if (!tenant)
+    co_return problem(make_error(errc::unauthorized, "the access token is missing or invalid"), ctx.request_id);
   std::optional<user_record> user;
   {
     auto conn = co_await ctx.svc.pools->pool_for(*tenant)->acquire();

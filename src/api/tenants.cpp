@@ -54,8 +54,8 @@ awaitable<response> create_tenant(context& ctx) {
 
   auto out = to_public_json(*created);
   if (granted) {
-    auto tokens = co_await ctx.svc.accounts->start_session(granted->user.id, created->id, granted->role,
-                                                           ctx.client_address);
+    auto tokens =
+        co_await ctx.svc.accounts->start_session(granted->user.id, created->id, granted->role, ctx.client_address);
     auto user = to_json(granted->user, created->id);
     user["role"] = granted->role;
     out["owner"] = std::move(user);

@@ -42,11 +42,15 @@ result<user_query> parse_user_query(std::string_view query) {
     }
     seen.push_back(key);
     if (key == "page") {
-      if (auto v = parse_int(value, 1, 1000000)) q.page = *v;
-      else errors.push_back({"page", "must be a whole number of at least 1"});
+      if (auto v = parse_int(value, 1, 1000000))
+        q.page = *v;
+      else
+        errors.push_back({"page", "must be a whole number of at least 1"});
     } else if (key == "page_size") {
-      if (auto v = parse_int(value, 1, 100)) q.page_size = *v;
-      else errors.push_back({"page_size", "must be a whole number from 1 to 100"});
+      if (auto v = parse_int(value, 1, 100))
+        q.page_size = *v;
+      else
+        errors.push_back({"page_size", "must be a whole number from 1 to 100"});
     } else if (key == "email" || key == "q") {
       if (!validation::is_clean_utf8(value) || value.size() > 254) {
         errors.push_back({key, "must be valid UTF-8 of at most 254 bytes"});
@@ -79,10 +83,9 @@ awaitable<response> list_users(context& ctx) {
   auto page = co_await db::users::list(*conn, *query);
   boost::json::array items;
   for (const auto& u : page.items) items.push_back(to_json(u, ctx.who().tenant_id));
-  co_return json_response(200, {{"items", std::move(items)},
-                                {"page", query->page},
-                                {"page_size", query->page_size},
-                                {"total", page.total}});
+  co_return json_response(
+      200,
+      {{"items", std::move(items)}, {"page", query->page}, {"page_size", query->page_size}, {"total", page.total}});
 }
 
 // POST /api/users
@@ -99,7 +102,8 @@ awaitable<response> create_user(context& ctx) {
       co_return problem(make_error(errc::forbidden, "setting a role requires the members:manage permission"),
                         ctx.request_id);
     role = body.string("role", true);
-    if (role && !ctx.svc.accounts->roles().find(*role)) body.add_error("role", "must be one of owner, admin, member, viewer");
+    if (role && !ctx.svc.accounts->roles().find(*role))
+      body.add_error("role", "must be one of owner, admin, member, viewer");
   }
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
   if (role && *role == "owner" && ctx.who().role != "owner")

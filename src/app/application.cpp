@@ -141,15 +141,10 @@ int serve(const config& cfg) {
   ddl_options.max_size = 4;
   auto ddl = db::pool::create(io.get_executor(), ddl_options);
 
-  tenancy::tenant_connection_settings tenant_settings{cfg.tenant.host,
-                                                      cfg.tenant.port,
-                                                      cfg.tenant.user,
-                                                      cfg.tenant.password,
-                                                      cfg.tenant_pool_size,
-                                                      cfg.tenant_pool_max_connections,
-                                                      cfg.pool_acquire_timeout,
-                                                      cfg.pool_idle_timeout,
-                                                      cfg.statement_timeout};
+  tenancy::tenant_connection_settings tenant_settings{
+      cfg.tenant.host,          cfg.tenant.port,       cfg.tenant.user,
+      cfg.tenant.password,      cfg.tenant_pool_size,  cfg.tenant_pool_max_connections,
+      cfg.pool_acquire_timeout, cfg.pool_idle_timeout, cfg.statement_timeout};
   tenant_settings.slow_query_threshold = cfg.slow_query;
   tenancy::pool_registry pools(io.get_executor(), tenant_settings);
   tenancy::directory tenants(master, 30s);
@@ -256,7 +251,8 @@ int serve(const config& cfg) {
     metrics_server.emplace(
         io, metrics_options,
         [&telemetry](api::request& req) -> net::awaitable<api::response> {
-          if (req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD")) co_return co_await telemetry.respond();
+          if (req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD"))
+            co_return co_await telemetry.respond();
           api::response res;
           res.status = 404;
           res.content_type = "text/plain; charset=utf-8";

@@ -121,9 +121,8 @@ config load_config(const environment& env) {
   {
     const auto& p = c.tenant_db_prefix;
     const bool ok = p.size() <= 20 && !p.empty() && std::islower(static_cast<unsigned char>(p[0])) &&
-                    std::all_of(p.begin(), p.end(), [](unsigned char ch) {
-                      return std::islower(ch) || std::isdigit(ch) || ch == '_';
-                    });
+                    std::all_of(p.begin(), p.end(),
+                                [](unsigned char ch) { return std::islower(ch) || std::isdigit(ch) || ch == '_'; });
     if (!ok) throw config_error("TENANT_DB_PREFIX: 1-20 characters of [a-z0-9_], starting with a letter");
   }
 
@@ -164,8 +163,7 @@ config load_config(const environment& env) {
   c.log_format = one_of(env, "LOG_FORMAT", "text", {"text", "json"});
   if (!get(env, "METRICS_PORT").empty()) {
     c.metrics_port = get_int<std::uint16_t>(env, "METRICS_PORT", 0, 0, 65535);
-    if (*c.metrics_port != 0 && *c.metrics_port == c.port)
-      throw config_error("METRICS_PORT: must differ from PORT");
+    if (*c.metrics_port != 0 && *c.metrics_port == c.port) throw config_error("METRICS_PORT: must differ from PORT");
   }
   c.slow_query = std::chrono::milliseconds(get_int<long long>(env, "SLOW_QUERY_MS", 500, 0, 3600000));
   c.shutdown_timeout = std::chrono::seconds(get_int<long long>(env, "SHUTDOWN_TIMEOUT", 30, 1, 3600));
@@ -186,7 +184,8 @@ config load_config(const environment& env) {
   c.tenant_pool_max_connections = get_int<std::size_t>(env, "TENANT_POOL_MAX_CONNECTIONS", 64, 1, 100000);
   if (c.tenant_pool_max_connections < c.tenant_pool_size)
     throw config_error("TENANT_POOL_MAX_CONNECTIONS: must be at least TENANT_POOL_SIZE");
-  c.pool_acquire_timeout = std::chrono::milliseconds(get_int<long long>(env, "POOL_ACQUIRE_TIMEOUT_MS", 2000, 10, 600000));
+  c.pool_acquire_timeout =
+      std::chrono::milliseconds(get_int<long long>(env, "POOL_ACQUIRE_TIMEOUT_MS", 2000, 10, 600000));
   c.pool_idle_timeout = std::chrono::seconds(get_int<long long>(env, "POOL_IDLE_TIMEOUT_S", 60, 1, 86400));
   c.statement_timeout = std::chrono::milliseconds(get_int<long long>(env, "STATEMENT_TIMEOUT_MS", 5000, 10, 3600000));
 

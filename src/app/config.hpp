@@ -27,14 +27,14 @@ struct database_endpoint {
 
 struct config {
   std::string master_database_url;
-  database_endpoint master;          // parsed from the URL
+  database_endpoint master;  // parsed from the URL
   std::string master_database_name;
-  database_endpoint tenant;          // DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD, defaulting to master's
+  database_endpoint tenant;  // DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD, defaulting to master's
   std::string tenant_db_prefix{"tenant_"};
   bool tenant_provisioning_template{true};  // TENANT_PROVISIONING=template|migrations
   std::string fault_point;                  // TENANTD_FAULT_POINT (tests only): see provisioner.hpp
-  std::string tenant_migrations_dir;   // TENANT_MIGRATIONS_DIR: tenant migrations from here, not the embedded ones
-  std::string backup_dir{"./backups"}; // BACKUP_DIR: where POST /admin/tenants/:id/backup writes
+  std::string tenant_migrations_dir;        // TENANT_MIGRATIONS_DIR: tenant migrations from here, not the embedded ones
+  std::string backup_dir{"./backups"};      // BACKUP_DIR: where POST /admin/tenants/:id/backup writes
 
   std::string jwt_secret;
   std::string jwt_key_id;
@@ -45,16 +45,16 @@ struct config {
   std::uint16_t port{8000};
   std::string log_level{"info"};
   std::string log_format{"text"};
-  std::optional<std::uint16_t> metrics_port;          // unset: /metrics on the main port
-  std::chrono::milliseconds slow_query{500};          // SLOW_QUERY_MS; 0 = off
+  std::optional<std::uint16_t> metrics_port;  // unset: /metrics on the main port
+  std::chrono::milliseconds slow_query{500};  // SLOW_QUERY_MS; 0 = off
   std::chrono::seconds shutdown_timeout{30};
 
   bool tenant_signup_open{true};
   std::string admin_token;
 
-  int login_max_failures_per_account{10};   // per 15 minutes
-  int login_max_failures_per_client{30};    // per minute
-  int tenant_creates_per_client{30};        // per hour
+  int login_max_failures_per_account{10};  // per 15 minutes
+  int login_max_failures_per_client{30};   // per minute
+  int tenant_creates_per_client{30};       // per hour
 
   unsigned threads{0};  // 0 = hardware concurrency
   std::size_t master_pool_size{8};
@@ -80,6 +80,7 @@ environment read_environment(const std::string& dotenv_path = ".env");
 config load_config(const environment& env);
 
 // The seed README's example secret, which must never be used.
-inline constexpr const char* example_jwt_secret = "your-super-secret-jwt-key-here-make-it-long-and-random-at-least-32-characters";
+inline constexpr const char* example_jwt_secret =
+    "your-super-secret-jwt-key-here-make-it-long-and-random-at-least-32-characters";
 
 }  // namespace tenantd::app

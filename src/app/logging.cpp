@@ -23,12 +23,16 @@ void append_escaped(spdlog::memory_buf_t& dest, std::string_view text, bool json
       case '\n': dest.append(std::string_view("\\n")); break;
       case '\r': dest.append(std::string_view("\\r")); break;
       case '"':
-        if (json) dest.append(std::string_view("\\\""));
-        else dest.push_back(c);
+        if (json)
+          dest.append(std::string_view("\\\""));
+        else
+          dest.push_back(c);
         break;
       case '\\':
-        if (json) dest.append(std::string_view("\\\\"));
-        else dest.push_back(c);
+        if (json)
+          dest.append(std::string_view("\\\\"));
+        else
+          dest.push_back(c);
         break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -99,10 +103,10 @@ void log_access(const api::access_entry& e) {
   const double ms = static_cast<double>(e.duration.count()) / 1000.0;
   const auto dash = [](std::string_view v) { return v.empty() ? std::string_view("-") : v; };
   if (!json_mode) {
-    spdlog::info("access method={} route={} status={} duration_ms={:.3f} bytes={} request_id={} tenant={} user={} "
-                 "client={}",
-                 e.method, e.route, e.status, ms, e.bytes, e.request_id, dash(e.tenant_id), dash(e.user_id),
-                 e.client_address);
+    spdlog::info(
+        "access method={} route={} status={} duration_ms={:.3f} bytes={} request_id={} tenant={} user={} "
+        "client={}",
+        e.method, e.route, e.status, ms, e.bytes, e.request_id, dash(e.tenant_id), dash(e.user_id), e.client_address);
     return;
   }
   spdlog::memory_buf_t fields;

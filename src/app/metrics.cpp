@@ -110,10 +110,14 @@ std::string escape_label_value(std::string_view value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -132,8 +136,8 @@ Series& request_metrics::series(std::map<std::string, std::unique_ptr<Series>>& 
 
 void request_metrics::observe(std::string_view route, std::string_view method, unsigned status,
                               std::chrono::microseconds duration) {
-  const std::string route_label = "route=\"" + escape_label_value(route) + "\",method=\"" +
-                                  std::string(bounded_method(method)) + "\"";
+  const std::string route_label =
+      "route=\"" + escape_label_value(route) + "\",method=\"" + std::string(bounded_method(method)) + "\"";
   const std::string status_label = route_label + ",status=\"" + std::to_string(status) + "\"";
   series(requests_, status_label).count.fetch_add(1, std::memory_order_relaxed);
   auto& h = series(durations_, route_label);
@@ -183,8 +187,10 @@ void metrics::observe(const api::access_entry& entry) {
   const bool matched = !entry.route.empty() && entry.route != "-";
   requests_.observe(matched ? entry.route : std::string_view("unmatched"), entry.method, entry.status, entry.duration);
   if (entry.route == "/tenants" && entry.method == "POST") {
-    if (entry.status == 201) tenants_created_.fetch_add(1, std::memory_order_relaxed);
-    else if (entry.status >= 500) tenant_creations_failed_.fetch_add(1, std::memory_order_relaxed);
+    if (entry.status == 201)
+      tenants_created_.fetch_add(1, std::memory_order_relaxed);
+    else if (entry.status >= 500)
+      tenant_creations_failed_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
@@ -249,10 +255,11 @@ boost::asio::awaitable<std::string> metrics::render() {
     std::lock_guard lock(tenant_counts_mutex_);
     if (tenant_counts_loaded_) {
       header(out, "tenantd_tenants", "gauge", "Tenants in the master database by status (refreshed every 15 s).");
-      std::map<std::string, std::int64_t> all{{"provisioning", 0}, {"active", 0}, {"suspended", 0},
+      std::map<std::string, std::int64_t> all{{"provisioning", 0}, {"active", 0},   {"suspended", 0},
                                               {"failed", 0},       {"deleting", 0}, {"deleted", 0}};
       for (const auto& [status, n] : tenant_counts_) all[status] = n;
-      for (const auto& [status, n] : all) sample(out, "tenantd_tenants", "status=\"" + escape_label_value(status) + "\"", n);
+      for (const auto& [status, n] : all)
+        sample(out, "tenantd_tenants", "status=\"" + escape_label_value(status) + "\"", n);
     }
   }
   header(out, "tenantd_tenant_provisioning_total", "counter",
@@ -271,9 +278,9 @@ boost::asio::awaitable<std::string> metrics::render() {
   gauge(out, "process_start_time_seconds", "Start time of the process since the Unix epoch in seconds.",
         process_start_seconds(started_seconds));
   gauge(out, "tenantd_uptime_seconds", "Seconds since the server started.",
-        static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                                   started_steady_)
-                                .count()) /
+        static_cast<double>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_steady_)
+                .count()) /
             1000.0);
   header(out, "tenantd_build_info", "gauge", "Always 1; the version is in the label.");
   sample(out, "tenantd_build_info", "version=\"" + escape_label_value(sources_.version) + "\"", 1);

@@ -60,7 +60,7 @@ class request_metrics {
   Series& series(std::map<std::string, std::unique_ptr<Series>>& family, const std::string& key);
 
   mutable std::shared_mutex mutex_;
-  std::map<std::string, std::unique_ptr<counter_series>> requests_;      // key: rendered labels
+  std::map<std::string, std::unique_ptr<counter_series>> requests_;     // key: rendered labels
   std::map<std::string, std::unique_ptr<histogram_series>> durations_;  // key: rendered labels
 };
 
@@ -72,8 +72,8 @@ struct metrics_sources {
   std::function<std::size_t()> requests_in_flight;
   std::function<std::size_t()> open_connections;
   std::string version;
-  std::size_t busiest_tenants{10};                        // per-tenant pool series kept
-  std::chrono::seconds tenant_count_max_age{15};         // master is asked at most this often
+  std::size_t busiest_tenants{10};                // per-tenant pool series kept
+  std::chrono::seconds tenant_count_max_age{15};  // master is asked at most this often
 };
 
 class metrics {

@@ -26,9 +26,9 @@ TEST(request_metrics, counts_by_route_method_and_status) {
 
 TEST(request_metrics, histogram_buckets_are_cumulative) {
   request_metrics m;
-  m.observe("/", "GET", 200, std::chrono::microseconds(500));      // <= 0.001
-  m.observe("/", "GET", 200, std::chrono::microseconds(3000));     // <= 0.005
-  m.observe("/", "GET", 200, std::chrono::seconds(20));            // only +Inf
+  m.observe("/", "GET", 200, std::chrono::microseconds(500));   // <= 0.001
+  m.observe("/", "GET", 200, std::chrono::microseconds(3000));  // <= 0.005
+  m.observe("/", "GET", 200, std::chrono::seconds(20));         // only +Inf
   std::string out;
   m.render(out);
   const std::string base = "tenantd_http_request_duration_seconds_bucket{route=\"/\",method=\"GET\",le=";
@@ -37,8 +37,7 @@ TEST(request_metrics, histogram_buckets_are_cumulative) {
   EXPECT_NE(out.find(base + "\"0.005\"} 2\n"), std::string::npos);
   EXPECT_NE(out.find(base + "\"10\"} 2\n"), std::string::npos);
   EXPECT_NE(out.find(base + "\"+Inf\"} 3\n"), std::string::npos);
-  EXPECT_NE(out.find("tenantd_http_request_duration_seconds_count{route=\"/\",method=\"GET\"} 3\n"),
-            std::string::npos);
+  EXPECT_NE(out.find("tenantd_http_request_duration_seconds_count{route=\"/\",method=\"GET\"} 3\n"), std::string::npos);
   EXPECT_NE(out.find("tenantd_http_request_duration_seconds_sum{route=\"/\",method=\"GET\"} 20.0035\n"),
             std::string::npos);
 }

@@ -10,15 +10,9 @@ std::vector<db::migration> tenant_migrations(const config& cfg, const std::strin
 }
 
 tenancy::tenant_connection_settings tenant_connection(const config& cfg) {
-  return {cfg.tenant.host,
-          cfg.tenant.port,
-          cfg.tenant.user,
-          cfg.tenant.password,
-          cfg.tenant_pool_size,
-          cfg.tenant_pool_max_connections,
-          cfg.pool_acquire_timeout,
-          cfg.pool_idle_timeout,
-          cfg.statement_timeout};
+  return {cfg.tenant.host,          cfg.tenant.port,       cfg.tenant.user,
+          cfg.tenant.password,      cfg.tenant_pool_size,  cfg.tenant_pool_max_connections,
+          cfg.pool_acquire_timeout, cfg.pool_idle_timeout, cfg.statement_timeout};
 }
 
 tenancy::provisioning_settings provisioning(const config& cfg) {

@@ -55,19 +55,20 @@ net::awaitable<void> check_master_migrations(db::connection& conn, report& r) {
   const int current = applied.empty() ? 0 : applied.back().version;
   std::vector<std::string> changed;
   for (const auto& a : applied) {
-    auto it = std::find_if(embedded.begin(), embedded.end(), [&](const db::migration& m) { return m.version == a.version; });
+    auto it =
+        std::find_if(embedded.begin(), embedded.end(), [&](const db::migration& m) { return m.version == a.version; });
     if (it != embedded.end() && it->checksum != a.checksum) changed.push_back("V" + std::to_string(a.version));
   }
   if (!changed.empty())
     r.add(verdict::fail, "master migrations", "applied migrations changed since they ran: " + join(changed),
           "restore the original SQL of those files; never edit an applied migration, add a new one");
   else if (current > latest)
-    r.add(verdict::fail, "master migrations",
-          "database at version " + std::to_string(current) + ", newer than this binary (" + std::to_string(latest) + ")",
-          "run the newer tenantd binary that migrated it");
+    r.add(
+        verdict::fail, "master migrations",
+        "database at version " + std::to_string(current) + ", newer than this binary (" + std::to_string(latest) + ")",
+        "run the newer tenantd binary that migrated it");
   else if (current < latest)
-    r.add(verdict::warn, "master migrations",
-          "at version " + std::to_string(current) + " of " + std::to_string(latest),
+    r.add(verdict::warn, "master migrations", "at version " + std::to_string(current) + " of " + std::to_string(latest),
           "start `tenantd serve` or run `tenantd migrate` to apply the pending ones");
   else
     r.add(verdict::ok, "master migrations", "at version " + std::to_string(current) + " (latest)");
@@ -102,8 +103,8 @@ net::awaitable<void> check_tenants(db::connection& conn, const app::config& cfg,
     if (live && !databases.contains(t.database_name)) missing.push_back(t.id + " -> " + t.database_name);
   }
   if (behind.empty())
-    r.add(verdict::ok, "tenant schemas", std::to_string(tenants.size()) + " tenants, none behind version " +
-                                             std::to_string(latest));
+    r.add(verdict::ok, "tenant schemas",
+          std::to_string(tenants.size()) + " tenants, none behind version " + std::to_string(latest));
   else
     r.add(verdict::warn, "tenant schemas",
           std::to_string(behind.size()) + " tenants behind version " + std::to_string(latest) + ": " + join(behind),
@@ -123,7 +124,8 @@ net::awaitable<void> check_tenants(db::connection& conn, const app::config& cfg,
   if (missing.empty())
     r.add(verdict::ok, "tenant databases", "every active or suspended tenant has its database");
   else
-    r.add(verdict::fail, "tenant databases", std::to_string(missing.size()) + " tenants have no database: " + join(missing),
+    r.add(verdict::fail, "tenant databases",
+          std::to_string(missing.size()) + " tenants have no database: " + join(missing),
           "restore the database from a backup, or delete the tenant");
 }
 
@@ -185,8 +187,8 @@ int run_doctor(const app::environment& env, std::ostream& out) {
     r.add(verdict::fail, "configuration", e.what(), "set that variable in the environment or .env (see .env.example)");
     return 1;
   }
-  r.add(verdict::ok, "configuration", "loaded (master database " + cfg.master_database_name + ", tenant prefix '" +
-                                          cfg.tenant_db_prefix + "')");
+  r.add(verdict::ok, "configuration",
+        "loaded (master database " + cfg.master_database_name + ", tenant prefix '" + cfg.tenant_db_prefix + "')");
   net::io_context io;
   auto done = net::co_spawn(io, check_database(cfg, r), net::use_future);
   io.run();

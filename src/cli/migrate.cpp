@@ -58,9 +58,8 @@ class progress {
     }
     constexpr std::size_t width = 40;
     const std::size_t filled = total_ == 0 ? width : done_ * width / total_;
-    std::cout << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done_ << "/"
-              << total_ << " tenants" << (failed_ != 0 ? ", " + std::to_string(failed_) + " failed" : "")
-              << std::flush;
+    std::cout << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done_ << "/" << total_
+              << " tenants" << (failed_ != 0 ? ", " + std::to_string(failed_) + " failed" : "") << std::flush;
   }
   void end() {
     if (tty_ && done_ != 0) std::cout << "\n";
@@ -168,7 +167,8 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
 
   std::vector<outcome> outcomes;
   for (const auto& wanted : options.tenants) {
-    const auto it = std::find_if(tenants.begin(), tenants.end(), [&](const tenant_record& t) { return t.id == wanted; });
+    const auto it =
+        std::find_if(tenants.begin(), tenants.end(), [&](const tenant_record& t) { return t.id == wanted; });
     if (it == tenants.end() || (it->status != "active" && it->status != "suspended"))
       outcomes.push_back({wanted, result_kind::failed, "not an active or suspended tenant"});
   }
@@ -191,7 +191,8 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
     for (const auto& t : pending) {
       std::string names;
       for (const auto& m : migrations)
-        if (m.version > t.schema_version) names += (names.empty() ? "" : ", ") + ("V" + std::to_string(m.version) + "__" + m.name);
+        if (m.version > t.schema_version)
+          names += (names.empty() ? "" : ", ") + ("V" + std::to_string(m.version) + "__" + m.name);
       std::cout << "tenant " << t.id << ": would migrate " << t.schema_version << " -> " << latest << " (" << names
                 << ")\n";
       outcomes.push_back({t.id, result_kind::would_migrate, {}});
@@ -209,8 +210,8 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
     const int template_version = co_await provisioner.prepare_template();
     std::cout << "template " << provisioner.template_name() << ": version " << template_version << "\n";
   }
-  std::cout << pending.size() << " tenant(s) to migrate to version " << latest << ", " << tenants.size() - pending.size()
-            << " up to date, " << jobs << " at a time\n"
+  std::cout << pending.size() << " tenant(s) to migrate to version " << latest << ", "
+            << tenants.size() - pending.size() << " up to date, " << jobs << " at a time\n"
             << std::flush;
 
   progress shown(pending.size(), ::isatty(STDOUT_FILENO) == 1);
@@ -220,7 +221,8 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
     const auto canaries = rest.first(std::min<std::size_t>(options.canary, rest.size()));
     rest = rest.subspan(canaries.size());
     auto done = co_await migrate_batch(f, canaries);
-    const bool failed = std::any_of(done.begin(), done.end(), [](const outcome& o) { return o.result == result_kind::failed; });
+    const bool failed =
+        std::any_of(done.begin(), done.end(), [](const outcome& o) { return o.result == result_kind::failed; });
     outcomes.insert(outcomes.end(), done.begin(), done.end());
     if (failed) {
       shown.end();
@@ -238,7 +240,8 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
 }  // namespace
 
 CLI::App* add_migrate_command(CLI::App& app, migrate_options& options) {
-  auto* migrate = app.add_subcommand("migrate", "Apply pending master and tenant migrations to the template and every tenant");
+  auto* migrate =
+      app.add_subcommand("migrate", "Apply pending master and tenant migrations to the template and every tenant");
   migrate->add_option("--tenant", options.tenants, "Only this tenant (repeatable)");
   migrate->add_option("--jobs", options.jobs, "Tenants migrated in parallel (default: cores)")
       ->check(CLI::Range(1U, 1000U));
@@ -285,8 +288,7 @@ int run_migrate(const app::config& cfg, const migrate_options& options) {
     std::cout << "tenants: " << would << " would be migrated, " << up_to_date << " already up to date\n";
     return failed == 0 ? 0 : 1;
   }
-  std::cout << "tenants: " << migrated << " migrated, " << up_to_date << " already up to date, " << failed
-            << " failed";
+  std::cout << "tenants: " << migrated << " migrated, " << up_to_date << " already up to date, " << failed << " failed";
   if (skipped != 0) std::cout << ", " << skipped << " not attempted";
   std::cout << "\n";
   return failed == 0 ? 0 : 1;

@@ -132,8 +132,9 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
     print_list("orphan databases", report.orphan_databases);
     print_list("missing databases", report.missing_databases);
     print_list("unfinished tenants", report.unfinished);
-    std::cout << (report.clean() ? "clean\n" : "NOT clean (tenantd tenants reconcile finishes or rolls back "
-                                               "unfinished tenants)\n");
+    std::cout << (report.clean() ? "clean\n"
+                                 : "NOT clean (tenantd tenants reconcile finishes or rolls back "
+                                   "unfinished tenants)\n");
     co_return report.clean() ? 0 : 1;
   }
   std::cerr << "tenantd tenants: unknown action " << c.action << "\n";

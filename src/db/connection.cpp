@@ -79,7 +79,8 @@ struct connection::impl {
     if (took < options.slow_query_threshold) return;
     constexpr std::size_t shown = 80;
     std::string text(what.substr(0, shown));
-    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
+    std::replace_if(
+        text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; }, ' ');
     spdlog::warn("slow query: {} ms {} statement=\"{}{}\"", took.count(), options.label.empty() ? "-" : options.label,
                  text, what.size() > shown ? "..." : "");
   }
@@ -117,9 +118,9 @@ struct connection::impl {
       if (::poll(&ready, 1, 0) > 0) co_return true;
       const auto now = clock_type::now();
       if (now >= deadline) co_return false;
-      const auto outcome = co_await detail::with_deadline(
-          [&](auto handler) { socket.async_wait(type, std::move(handler)); },
-          std::min(deadline, now + recheck_interval));
+      const auto outcome =
+          co_await detail::with_deadline([&](auto handler) { socket.async_wait(type, std::move(handler)); },
+                                         std::min(deadline, now + recheck_interval));
       if (!outcome.timed_out && outcome.ec) throw boost::system::system_error(outcome.ec);
       if (!outcome.timed_out) co_return true;
     }
@@ -155,9 +156,7 @@ struct connection::impl {
       switch (PQresultStatus(raw)) {
         case PGRES_TUPLES_OK:
         case PGRES_COMMAND_OK:
-        case PGRES_EMPTY_QUERY:
-          last = std::move(result);
-          break;
+        case PGRES_EMPTY_QUERY: last = std::move(result); break;
         case PGRES_FATAL_ERROR:
         case PGRES_NONFATAL_ERROR:
         case PGRES_BAD_RESPONSE:
@@ -226,11 +225,11 @@ net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_exec
     if (polling == PGRES_POLLING_FAILED) state->fail("cannot connect to the database");
     state->bind_socket();
     const auto type = polling == PGRES_POLLING_READING ? net::posix::descriptor_base::wait_read
-                                                        : net::posix::descriptor_base::wait_write;
+                                                       : net::posix::descriptor_base::wait_write;
     if (!co_await state->wait_socket(type, deadline)) {
       state->broken = true;
-      throw unavailable_error("connecting to the database timed out after " +
-                              std::to_string(connect_timeout.count()) + " ms");
+      throw unavailable_error("connecting to the database timed out after " + std::to_string(connect_timeout.count()) +
+                              " ms");
     }
     polling = PQconnectPoll(raw);
   }

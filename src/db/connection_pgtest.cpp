@@ -273,8 +273,7 @@ TEST(Connection, ResumesOnAMultiThreadedIoContext) {
 TEST(MakeConninfo, QuotesAndEscapesValues) {
   const std::vector<std::pair<std::string, std::string>> keywords{
       {"host", "db.internal"}, {"password", "it's a \\ secret"}, {"application_name", "tenantd"}};
-  EXPECT_EQ(make_conninfo(keywords),
-            "host='db.internal' password='it\\'s a \\\\ secret' application_name='tenantd'");
+  EXPECT_EQ(make_conninfo(keywords), "host='db.internal' password='it\\'s a \\\\ secret' application_name='tenantd'");
 }
 
 }  // namespace

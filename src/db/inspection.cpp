@@ -9,11 +9,10 @@ using boost::asio::awaitable;
 namespace {
 constexpr statement tenants_by_status_sql{"i_tenants_by_status",
                                           "SELECT status, count(*) FROM tenants GROUP BY status"};
-constexpr statement role_privileges_sql{"i_role_privileges",
-                                        "SELECT rolname, rolcreatedb, rolsuper FROM pg_roles WHERE rolname = current_user"};
+constexpr statement role_privileges_sql{
+    "i_role_privileges", "SELECT rolname, rolcreatedb, rolsuper FROM pg_roles WHERE rolname = current_user"};
 constexpr statement databases_with_prefix_sql{
-    "i_databases_with_prefix",
-    "SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname"};
+    "i_databases_with_prefix", "SELECT datname FROM pg_database WHERE left(datname, length($1)) = $1 ORDER BY datname"};
 }  // namespace
 
 awaitable<std::map<std::string, std::int64_t>> count_tenants_by_status(connection& c) {

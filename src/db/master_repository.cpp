@@ -7,8 +7,9 @@ namespace tenantd::db::master {
 namespace {
 
 #define TENANTD_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define TENANT_COLUMNS \
-  "id, name, status, registration, database_name, db_server, schema_version, " TENANTD_UTC("created_at") ", " TENANTD_UTC("updated_at")
+#define TENANT_COLUMNS                                                                      \
+  "id, name, status, registration, database_name, db_server, schema_version, " TENANTD_UTC( \
+      "created_at") ", " TENANTD_UTC("updated_at")
 
 tenant_record tenant_from(const result_set& r, int row) {
   tenant_record t;
@@ -46,8 +47,7 @@ constexpr statement insert_tenant_sql{
     "INSERT INTO tenants (id, name, status, database_name) VALUES ($1, $2, 'provisioning', $3) "
     "ON CONFLICT DO NOTHING RETURNING id"};
 constexpr statement set_status_sql{
-    "m_set_status",
-    "UPDATE tenants SET status = $2, status_changed_at = now(), updated_at = now() WHERE id = $1"};
+    "m_set_status", "UPDATE tenants SET status = $2, status_changed_at = now(), updated_at = now() WHERE id = $1"};
 constexpr statement set_version_sql{
     "m_set_version",
     "UPDATE tenants SET schema_version = $2::int, last_migration_at = now(), last_migration_error = $3 WHERE id = $1"};
@@ -69,8 +69,8 @@ constexpr statement set_password_sql{
 
 constexpr statement find_membership_sql{"m_find_membership",
                                         "SELECT role FROM memberships WHERE tenant_id = $1 AND account_id = $2"};
-constexpr statement insert_membership_sql{
-    "m_insert_membership", "INSERT INTO memberships (tenant_id, account_id, role) VALUES ($1, $2, $3)"};
+constexpr statement insert_membership_sql{"m_insert_membership",
+                                          "INSERT INTO memberships (tenant_id, account_id, role) VALUES ($1, $2, $3)"};
 constexpr statement delete_membership_sql{"m_delete_membership",
                                           "DELETE FROM memberships WHERE tenant_id = $1 AND account_id = $2"};
 constexpr statement count_members_sql{"m_count_members", "SELECT count(*) FROM memberships WHERE tenant_id = $1"};
@@ -81,18 +81,15 @@ constexpr statement memberships_of_sql{
     "SELECT m.tenant_id, m.role FROM memberships m JOIN tenants t ON t.id = m.tenant_id "
     "WHERE m.account_id = $1 AND t.status IN ('active', 'suspended') ORDER BY m.tenant_id"};
 
-constexpr statement insert_session_sql{
-    "m_insert_session",
-    "INSERT INTO sessions (id, account_id, tenant_id, expires_at, client_address) "
-    "VALUES ($1, $2, $3, now() + make_interval(secs => $4::bigint), $5)"};
-constexpr statement insert_refresh_sql{
-    "m_insert_refresh",
-    "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
-    "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3::bigint))"};
-constexpr statement end_sessions_sql{
-    "m_end_sessions",
-    "UPDATE sessions SET ended_at = now(), end_reason = $3 "
-    "WHERE tenant_id = $1 AND account_id = $2 AND ended_at IS NULL RETURNING id"};
+constexpr statement insert_session_sql{"m_insert_session",
+                                       "INSERT INTO sessions (id, account_id, tenant_id, expires_at, client_address) "
+                                       "VALUES ($1, $2, $3, now() + make_interval(secs => $4::bigint), $5)"};
+constexpr statement insert_refresh_sql{"m_insert_refresh",
+                                       "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
+                                       "VALUES (decode($1, 'hex'), $2, now() + make_interval(secs => $3::bigint))"};
+constexpr statement end_sessions_sql{"m_end_sessions",
+                                     "UPDATE sessions SET ended_at = now(), end_reason = $3 "
+                                     "WHERE tenant_id = $1 AND account_id = $2 AND ended_at IS NULL RETURNING id"};
 
 constexpr statement load_access_sql{
     "m_load_access",
@@ -112,8 +109,7 @@ constexpr statement list_members_sql{
     "SELECT a.id, a.email, a.first_name, a.last_name, m.role, " TENANTD_UTC("m.created_at") " "
     "FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.tenant_id = $1 ORDER BY m.created_at, a.id"};
 constexpr statement update_role_sql{
-    "m_update_role",
-    "UPDATE memberships SET role = $3, updated_at = now() WHERE tenant_id = $1 AND account_id = $2"};
+    "m_update_role", "UPDATE memberships SET role = $3, updated_at = now() WHERE tenant_id = $1 AND account_id = $2"};
 constexpr statement insert_invitation_sql{
     "m_insert_invitation",
     "INSERT INTO invitations (id, tenant_id, email, role, token_hash, invited_by, expires_at) "
@@ -123,18 +119,17 @@ constexpr statement lock_invitation_sql{
     "m_lock_invitation",
     "SELECT id, tenant_id, email, role, accepted_at IS NULL AND expires_at > now() FROM invitations "
     "WHERE token_hash = decode($1, 'hex') FOR UPDATE"};
-constexpr statement accept_invitation_sql{
-    "m_accept_invitation", "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1"};
+constexpr statement accept_invitation_sql{"m_accept_invitation",
+                                          "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1"};
 constexpr statement lock_refresh_sql{
     "m_lock_refresh",
     "SELECT s.id, s.account_id, s.tenant_id, rt.used_at IS NOT NULL, rt.expires_at <= now(), "
     "       s.ended_at IS NOT NULL OR s.expires_at <= now() "
     "FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id "
     "WHERE rt.token_hash = decode($1, 'hex') FOR UPDATE OF rt, s"};
-constexpr statement mark_refresh_sql{
-    "m_mark_refresh", "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, 'hex')"};
-constexpr statement touch_session_sql{"m_touch_session",
-                                      "UPDATE sessions SET last_refreshed_at = now() WHERE id = $1"};
+constexpr statement mark_refresh_sql{"m_mark_refresh",
+                                     "UPDATE refresh_tokens SET used_at = now() WHERE token_hash = decode($1, 'hex')"};
+constexpr statement touch_session_sql{"m_touch_session", "UPDATE sessions SET last_refreshed_at = now() WHERE id = $1"};
 constexpr statement end_session_sql{
     "m_end_session", "UPDATE sessions SET ended_at = now(), end_reason = $2 WHERE id = $1 AND ended_at IS NULL"};
 
@@ -345,8 +340,8 @@ awaitable<void> accept_invitation(connection& c, const std::string& id, const st
 awaitable<std::optional<refresh_row>> lock_refresh_token(connection& c, const std::string& token_hash_hex) {
   auto r = co_await c.exec_prepared(lock_refresh_sql, params(token_hash_hex));
   if (r.empty()) co_return std::nullopt;
-  co_return refresh_row{r.string(0, 0), r.string(0, 1), r.string(0, 2), r.boolean(0, 3), r.boolean(0, 4),
-                        r.boolean(0, 5)};
+  co_return refresh_row{r.string(0, 0),  r.string(0, 1),  r.string(0, 2),
+                        r.boolean(0, 3), r.boolean(0, 4), r.boolean(0, 5)};
 }
 
 awaitable<void> mark_refresh_token_used(connection& c, const std::string& token_hash_hex) {

@@ -86,8 +86,8 @@ TEST(MasterRepository, TenantLifecycle) {
     EXPECT_EQ(found->schema_version, 3);
     const std::optional<std::string> failure = "V004 failed";
     co_await master::set_tenant_schema_version(*c, id, 3, failure);
-    const auto error_rows = test::admin_query("SELECT last_migration_error, last_migration_at IS NOT NULL FROM tenants",
-                                              db.name());
+    const auto error_rows =
+        test::admin_query("SELECT last_migration_error, last_migration_at IS NOT NULL FROM tenants", db.name());
     EXPECT_EQ(error_rows.at(0).at(0), "V004 failed");
     EXPECT_EQ(error_rows.at(0).at(1), "t");
 
@@ -174,7 +174,9 @@ TEST(MasterRepository, ListTenantsFiltersByStatusInIdOrder) {
     const std::optional<std::string> suspended = "suspended";
     const auto suspendeds = co_await master::list_tenants(*c, suspended);
     EXPECT_EQ(suspendeds.size(), 1U);
-    if (!suspendeds.empty()) { EXPECT_EQ(suspendeds[0].id, "sss"); }
+    if (!suspendeds.empty()) {
+      EXPECT_EQ(suspendeds[0].id, "sss");
+    }
   });
 }
 
@@ -319,7 +321,8 @@ TEST(MasterRepository, SessionsRefreshTokensAndEndSessions) {
     co_await master::insert_session(*c, s3, ada.id, t2, 3600, address);
 
     const auto lifetime = test::admin_query(
-        "SELECT round(extract(epoch FROM expires_at - created_at)), client_address FROM sessions WHERE id = '" + s1 + "'",
+        "SELECT round(extract(epoch FROM expires_at - created_at)), client_address FROM sessions WHERE id = '" + s1 +
+            "'",
         db.name());
     EXPECT_EQ(lifetime.at(0).at(0), "3600");
     EXPECT_EQ(lifetime.at(0).at(1), address);
@@ -487,7 +490,9 @@ TEST(MasterRepository, NotifyInvalidationReachesAListener) {
     while (got.empty() && std::chrono::steady_clock::now() < deadline2)
       got = co_await listener->wait_notifications(500ms);
     EXPECT_EQ(got.size(), 1U);
-    if (!got.empty()) { EXPECT_EQ(got[0].payload, committed); }
+    if (!got.empty()) {
+      EXPECT_EQ(got[0].payload, committed);
+    }
   });
 }
 

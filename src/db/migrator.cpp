@@ -76,8 +76,7 @@ std::vector<migration> parse_migrations(const std::vector<embedded_file>& files)
       throw migration_error("duplicate migration version " + std::to_string(m.version));
     if (m.version != expected)
       throw migration_error("migration versions must run 1.." + std::to_string(migrations.size()) +
-                            " without gaps: expected version " + std::to_string(expected) + ", found " +
-                            describe(m));
+                            " without gaps: expected version " + std::to_string(expected) + ", found " + describe(m));
   }
   return migrations;
 }
@@ -142,8 +141,8 @@ net::awaitable<void> apply_one(connection& conn, const migration& m) {
     co_await conn.exec("COMMIT");
     co_return;
   } catch (const pg_error& e) {
-    failure = std::make_exception_ptr(migration_error("migration " + describe(m) + " failed [" + e.sqlstate() +
-                                                      "]: " + e.what()));
+    failure = std::make_exception_ptr(
+        migration_error("migration " + describe(m) + " failed [" + e.sqlstate() + "]: " + e.what()));
   } catch (...) {
     failure = std::current_exception();
   }

@@ -17,7 +17,7 @@ namespace tenantd::db {
 
 struct migration {
   int version{0};
-  std::string name;      // the part after "__", without ".sql"
+  std::string name;  // the part after "__", without ".sql"
   std::string sql;
   std::string checksum;  // hex SHA-256 of sql
 };

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <fstream>
 
@@ -188,8 +188,8 @@ TEST(Migrator, ConcurrentRunsUnderAnAdvisoryLockApplyEachVersionOnce) {
         auto second = co_await connection::connect(ex, options_for(db));
         migrate_options options;
         options.advisory_lock_key = 4242;
-        auto [ra, rb] = co_await (apply_migrations(*first, migrations, options) &&
-                                  apply_migrations(*second, migrations, options));
+        auto [ra, rb] =
+            co_await (apply_migrations(*first, migrations, options) && apply_migrations(*second, migrations, options));
         auto held = co_await first->exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'");
         EXPECT_EQ(held.int64(0, 0), 0);
         co_return std::pair{ra, rb};

@@ -28,7 +28,7 @@ struct pool_options {
 };
 
 struct pool_stats {
-  std::size_t open{0};     // connections open (idle + in use)
+  std::size_t open{0};  // connections open (idle + in use)
   std::size_t idle{0};
   std::size_t waiters{0};
 };

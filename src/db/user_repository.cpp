@@ -19,18 +19,17 @@ constexpr statement insert_sql{"u_insert",
                                "RETURNING " USER_COLUMNS};
 constexpr statement find_sql{"u_find", "SELECT " USER_COLUMNS " FROM users WHERE id = $1"};
 constexpr statement find_by_email_sql{"u_find_by_email", "SELECT " USER_COLUMNS " FROM users WHERE email = $1"};
-constexpr statement list_sql{
-    "u_list",
-    "SELECT " USER_COLUMNS ", count(*) OVER () FROM users "
-    "WHERE ($1::text IS NULL OR email ILIKE $1) "
-    "  AND ($2::text IS NULL OR email ILIKE $2 OR first_name ILIKE $2 OR last_name ILIKE $2 "
-    "       OR (first_name || ' ' || last_name) ILIKE $2) "
-    "ORDER BY created_at DESC, id DESC LIMIT $3::bigint OFFSET $4::bigint"};
-constexpr statement count_sql{
-    "u_count",
-    "SELECT count(*) FROM users WHERE ($1::text IS NULL OR email ILIKE $1) "
-    "  AND ($2::text IS NULL OR email ILIKE $2 OR first_name ILIKE $2 OR last_name ILIKE $2 "
-    "       OR (first_name || ' ' || last_name) ILIKE $2)"};
+constexpr statement list_sql{"u_list",
+                             "SELECT " USER_COLUMNS
+                             ", count(*) OVER () FROM users "
+                             "WHERE ($1::text IS NULL OR email ILIKE $1) "
+                             "  AND ($2::text IS NULL OR email ILIKE $2 OR first_name ILIKE $2 OR last_name ILIKE $2 "
+                             "       OR (first_name || ' ' || last_name) ILIKE $2) "
+                             "ORDER BY created_at DESC, id DESC LIMIT $3::bigint OFFSET $4::bigint"};
+constexpr statement count_sql{"u_count",
+                              "SELECT count(*) FROM users WHERE ($1::text IS NULL OR email ILIKE $1) "
+                              "  AND ($2::text IS NULL OR email ILIKE $2 OR first_name ILIKE $2 OR last_name ILIKE $2 "
+                              "       OR (first_name || ' ' || last_name) ILIKE $2)"};
 constexpr statement update_sql{
     "u_update",
     "UPDATE users SET email = COALESCE($2, email), first_name = COALESCE($3, first_name), "

@@ -28,7 +28,8 @@ net::awaitable<std::unique_ptr<connection>> migrated_tenant(const test::test_dat
   co_return conn;
 }
 
-user_record user_with(const std::string& email, const std::string& first = "Ada", const std::string& last = "Lovelace") {
+user_record user_with(const std::string& email, const std::string& first = "Ada",
+                      const std::string& last = "Lovelace") {
   return user_record{validation::new_uuid(), email, first, last, {}, {}};
 }
 
@@ -69,10 +70,14 @@ TEST(UserRepository, InsertFindUpdateRemove) {
 
     const auto by_id = co_await users::find(*c, ada.id);
     EXPECT_TRUE(by_id);
-    if (by_id) { EXPECT_EQ(by_id->email, ada.email); }
+    if (by_id) {
+      EXPECT_EQ(by_id->email, ada.email);
+    }
     const auto by_email = co_await users::find_by_email(*c, ada.email);
     EXPECT_TRUE(by_email);
-    if (by_email) { EXPECT_EQ(by_email->id, ada.id); }
+    if (by_email) {
+      EXPECT_EQ(by_email->id, ada.id);
+    }
     const auto unknown = validation::new_uuid();
     const auto got1 = co_await users::find(*c, unknown);
     EXPECT_FALSE(got1);
@@ -123,7 +128,9 @@ TEST(UserRepository, UniqueEmailIsEmailTakenOnInsertAndUpdate) {
     const auto twin = user_with("ada@example.com", "Other", "Person");
     const auto duplicate = co_await users::insert(*c, twin);
     EXPECT_FALSE(duplicate);
-    if (!duplicate) { EXPECT_EQ(duplicate.err().code, errc::email_taken); }
+    if (!duplicate) {
+      EXPECT_EQ(duplicate.err().code, errc::email_taken);
+    }
     const auto got6 = co_await users::find(*c, twin.id);
     EXPECT_FALSE(got6) << "nothing was stored";
 
@@ -131,7 +138,9 @@ TEST(UserRepository, UniqueEmailIsEmailTakenOnInsertAndUpdate) {
     steal.email = ada.email;
     const auto clash = co_await users::update(*c, bob.id, steal);
     EXPECT_FALSE(clash);
-    if (!clash) { EXPECT_EQ(clash.err().code, errc::email_taken); }
+    if (!clash) {
+      EXPECT_EQ(clash.err().code, errc::email_taken);
+    }
     const auto unchanged = co_await users::find(*c, bob.id);
     EXPECT_EQ(unchanged->email, "bob@example.com");
 
@@ -157,7 +166,9 @@ TEST(UserRepository, UpdateOfMissingIdIsNotFound) {
     const auto missing = validation::new_uuid();
     const auto updated = co_await users::update(*c, missing, changes);
     EXPECT_FALSE(updated);
-    if (!updated) { EXPECT_EQ(updated.err().code, errc::not_found); }
+    if (!updated) {
+      EXPECT_EQ(updated.err().code, errc::not_found);
+    }
   });
 }
 

@@ -47,33 +47,32 @@ boost::asio::awaitable<deadline_result> with_deadline(Start start, std::chrono::
   const auto executor = co_await net::this_coro::executor;
   // Named, not a temporary in the co_await expression: GCC 12 destroys such temporaries twice.
   auto initiation = [&start, deadline, executor](auto handler) {
-        auto state = std::make_shared<shared_state>(executor);
-        auto handler_executor = net::get_associated_executor(handler, executor);
-        start(net::bind_cancellation_slot(
-            state->cancel.slot(),
-            net::bind_executor(handler_executor,
-                               [state, handler = std::move(handler)](boost::system::error_code ec) mutable {
-                                 deadline_result result{ec, false};
-                                 {
-                                   std::lock_guard lock(state->mutex);
-                                   state->done = true;
-                                   result.timed_out = state->timed_out;
-                                   state->timer.cancel();
-                                 }
-                                 std::move(handler)(result);
-                               })));
-        std::lock_guard lock(state->mutex);
-        if (state->done) return;
-        state->timer.expires_at(deadline);
-        state->timer.async_wait([state](boost::system::error_code ec) {
-          std::lock_guard timer_lock(state->mutex);
-          if (ec || state->done) return;
-          state->timed_out = true;
-          state->cancel.emit(net::cancellation_type::terminal);  // completions are posted, never run inline
-        });
-      };
+    auto state = std::make_shared<shared_state>(executor);
+    auto handler_executor = net::get_associated_executor(handler, executor);
+    start(net::bind_cancellation_slot(state->cancel.slot(),
+                                      net::bind_executor(handler_executor, [state, handler = std::move(handler)](
+                                                                               boost::system::error_code ec) mutable {
+                                        deadline_result result{ec, false};
+                                        {
+                                          std::lock_guard lock(state->mutex);
+                                          state->done = true;
+                                          result.timed_out = state->timed_out;
+                                          state->timer.cancel();
+                                        }
+                                        std::move(handler)(result);
+                                      })));
+    std::lock_guard lock(state->mutex);
+    if (state->done) return;
+    state->timer.expires_at(deadline);
+    state->timer.async_wait([state](boost::system::error_code ec) {
+      std::lock_guard timer_lock(state->mutex);
+      if (ec || state->done) return;
+      state->timed_out = true;
+      state->cancel.emit(net::cancellation_type::terminal);  // completions are posted, never run inline
+    });
+  };
   co_return co_await net::async_initiate<const net::use_awaitable_t<>, void(deadline_result)>(initiation,
-                                                                                             net::use_awaitable);
+                                                                                              net::use_awaitable);
 }
 
 }  // namespace tenantd::db::detail

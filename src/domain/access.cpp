@@ -38,8 +38,9 @@ std::vector<std::string> permission_names(permission_set set) {
 role_table role_table::defaults() {
   using enum permission;
   role_table t;
-  t.set({"owner", 40, bit(users_read) | bit(users_write) | bit(users_delete) | bit(members_manage) | bit(tenant_read) |
-                          bit(tenant_manage)});
+  t.set({"owner", 40,
+         bit(users_read) | bit(users_write) | bit(users_delete) | bit(members_manage) | bit(tenant_read) |
+             bit(tenant_manage)});
   t.set({"admin", 30, bit(users_read) | bit(users_write) | bit(users_delete) | bit(members_manage) | bit(tenant_read)});
   t.set({"member", 20, bit(users_read) | bit(users_write) | bit(tenant_read)});
   t.set({"viewer", 10, bit(users_read) | bit(tenant_read)});

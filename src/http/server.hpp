@@ -35,8 +35,8 @@ struct server_options {
 // Produces the response for a request the server itself rejects (framing, limits,
 // timeouts), so its body has the same problem+json shape as the dispatcher's errors.
 // `partial` holds whatever of the request was parsed (possibly nothing).
-using error_responder = std::function<api::response(unsigned status, errc code, std::string_view detail,
-                                                    const api::request& partial)>;
+using error_responder =
+    std::function<api::response(unsigned status, errc code, std::string_view detail, const api::request& partial)>;
 using request_handler = std::function<boost::asio::awaitable<api::response>(api::request&)>;
 
 class server {

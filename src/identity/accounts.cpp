@@ -50,14 +50,13 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   const bool usable = locked && (provisioning ? locked->status == "provisioning"
                                               : (locked->status == "active" || locked->status == "suspended"));
   if (!usable) {
-      co_await rollback();
-      co_return make_error(errc::tenant_not_found, "no such tenant");
-    }
-  if (locked->status == "suspended")
-    {
-      co_await rollback();
-      co_return make_error(errc::tenant_suspended, "this tenant is suspended");
-    }
+    co_await rollback();
+    co_return make_error(errc::tenant_not_found, "no such tenant");
+  }
+  if (locked->status == "suspended") {
+    co_await rollback();
+    co_return make_error(errc::tenant_suspended, "this tenant is suspended");
+  }
 
   std::string role;
   std::optional<master::invitation_row> accepted;
@@ -79,16 +78,14 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
     co_return make_error(errc::registration_closed, "this tenant accepts new members by invitation only");
   }
 
-  if (existing && !password_ok)
-    {
-      co_await rollback();
-      co_return make_error(errc::email_taken, "an account with this email exists; use its password to join this tenant");
-    }
-  if (existing && co_await master::find_membership_role(*conn, tenant.id, existing->id))
-    {
-      co_await rollback();
-      co_return make_error(errc::already_member, "this account is already a member");
-    }
+  if (existing && !password_ok) {
+    co_await rollback();
+    co_return make_error(errc::email_taken, "an account with this email exists; use its password to join this tenant");
+  }
+  if (existing && co_await master::find_membership_role(*conn, tenant.id, existing->id)) {
+    co_await rollback();
+    co_return make_error(errc::already_member, "this account is already a member");
+  }
 
   account_record account;
   if (existing) {
@@ -102,8 +99,7 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
       if (!e.is_unique_violation()) throw;
       duplicate = true;
     }
-    if (duplicate)
-      {
+    if (duplicate) {
       co_await rollback();
       co_return make_error(errc::email_taken, "an account with this email already exists");
     }
@@ -112,11 +108,10 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   if (accepted) co_await master::accept_invitation(*conn, accepted->id, account.id);
 
   const user_record user{account.id, who.email, who.first_name, who.last_name, {}, {}};
-  if (auto added = co_await ensure_tenant_user(*locked, user); !added)
-    {
-      co_await rollback();
-      co_return std::move(added).err();
-    }
+  if (auto added = co_await ensure_tenant_user(*locked, user); !added) {
+    co_await rollback();
+    co_return std::move(added).err();
+  }
   const auto payload = "member:" + tenant.id + ":" + account.id;
   co_await master::notify_invalidation(*conn, payload);
   co_await conn->exec("COMMIT");
@@ -185,7 +180,8 @@ awaitable<login_outcome> accounts::login(const std::string& email, const std::st
     out.failure = invalid();
     co_return out;
   } else {
-    out.failure = make_error(errc::tenant_required, "this account belongs to several tenants; choose one with tenant_id");
+    out.failure =
+        make_error(errc::tenant_required, "this account belongs to several tenants; choose one with tenant_id");
     for (const auto& m : memberships) out.tenant_choices.push_back(m.tenant_id);
     co_return out;
   }
@@ -212,9 +208,8 @@ awaitable<login_outcome> accounts::login(const std::string& email, const std::st
   const role_info* role = deps_.roles->find(chosen->role);
   login_success success;
   success.tokens = co_await start_session(account->id, tenant->id, chosen->role, client_address);
-  success.user = user ? *user
-                      : user_record{account->id, account->email, account->first_name, account->last_name,
-                                    account->created_at, account->updated_at};
+  success.user = user ? *user : user_record{account->id,        account->email,      account->first_name,
+                                            account->last_name, account->created_at, account->updated_at};
   success.tenant_id = tenant->id;
   success.role = chosen->role;
   success.permissions = role ? role->permissions : 0;
@@ -243,16 +238,14 @@ awaitable<result<user_record>> accounts::add_login_user(const principal& caller,
   co_await conn->exec("BEGIN");
   auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
   auto locked = co_await master::lock_tenant(*conn, tenant->id);
-  if (!locked || locked->status != "active")
-    {
-      co_await rollback();
-      co_return make_error(errc::tenant_not_found, "no such tenant");
-    }
+  if (!locked || locked->status != "active") {
+    co_await rollback();
+    co_return make_error(errc::tenant_not_found, "no such tenant");
+  }
   account_record account;
   if (existing) {
     account = *existing;
-    if (co_await master::find_membership_role(*conn, tenant->id, account.id))
-      {
+    if (co_await master::find_membership_role(*conn, tenant->id, account.id)) {
       co_await rollback();
       co_return make_error(errc::already_member, "this account is already a member");
     }
@@ -265,19 +258,17 @@ awaitable<result<user_record>> accounts::add_login_user(const principal& caller,
       if (!e.is_unique_violation()) throw;
       duplicate = true;
     }
-    if (duplicate)
-      {
+    if (duplicate) {
       co_await rollback();
       co_return make_error(errc::email_taken, "an account with this email already exists");
     }
   }
   co_await master::insert_membership(*conn, tenant->id, account.id, role);
   const user_record user{account.id, who.email, who.first_name, who.last_name, {}, {}};
-  if (auto added = co_await ensure_tenant_user(*locked, user); !added)
-    {
-      co_await rollback();
-      co_return std::move(added).err();
-    }
+  if (auto added = co_await ensure_tenant_user(*locked, user); !added) {
+    co_await rollback();
+    co_return std::move(added).err();
+  }
   const auto payload = "member:" + tenant->id + ":" + account.id;
   co_await master::notify_invalidation(*conn, payload);
   co_await conn->exec("COMMIT");
@@ -303,21 +294,18 @@ awaitable<status> accounts::remove_member(const principal& caller, const std::st
   (void)co_await master::lock_tenant(*conn, tenant->id);
   auto role = co_await master::find_membership_role(*conn, tenant->id, user_id);
   const std::string payload = "member:" + tenant->id + ":" + user_id;
-  if (!role && (!user || !drop_user_row))
-    {
-      co_await rollback();
-      co_return make_error(errc::not_found, drop_user_row ? "no such user" : "no such member");
-    }
+  if (!role && (!user || !drop_user_row)) {
+    co_await rollback();
+    co_return make_error(errc::not_found, drop_user_row ? "no such user" : "no such member");
+  }
   if (role) {
     const role_info* target = deps_.roles->find(*role);
     const role_info* actor = deps_.roles->find(caller.role);
-    if (target && actor && target->rank > actor->rank)
-      {
+    if (target && actor && target->rank > actor->rank) {
       co_await rollback();
       co_return make_error(errc::forbidden, "only an owner may remove an owner");
     }
-    if (*role == "owner" && co_await master::count_role(*conn, tenant->id, "owner") <= 1)
-      {
+    if (*role == "owner" && co_await master::count_role(*conn, tenant->id, "owner") <= 1) {
       co_await rollback();
       co_return make_error(errc::last_owner, "a tenant must keep at least one owner");
     }
@@ -336,7 +324,8 @@ awaitable<status> accounts::remove_member(const principal& caller, const std::st
   co_return ok();
 }
 
-awaitable<result<tenant_record>> accounts::update_tenant(const principal& caller, const std::optional<std::string>& name,
+awaitable<result<tenant_record>> accounts::update_tenant(const principal& caller,
+                                                         const std::optional<std::string>& name,
                                                          const std::optional<std::string>& registration) {
   auto conn = co_await deps_.master->acquire();
   if (!name && !registration) {

@@ -33,11 +33,11 @@ struct dependencies {
   auth::password_hasher* hasher{nullptr};
   const auth::jwt_codec* jwt{nullptr};
   const role_table* roles{nullptr};
-  std::int64_t access_token_ttl{3600};           // seconds
-  std::int64_t session_ttl{30 * 24 * 3600};      // seconds a session (refresh token) lives
-  int latest_tenant_schema{0};                   // tenants newer than this are refused
-  std::int64_t invitation_ttl{7 * 24 * 3600};    // seconds an invitation stays valid
-  std::function<std::int64_t()> now;             // Unix seconds (injectable)
+  std::int64_t access_token_ttl{3600};         // seconds
+  std::int64_t session_ttl{30 * 24 * 3600};    // seconds a session (refresh token) lives
+  int latest_tenant_schema{0};                 // tenants newer than this are refused
+  std::int64_t invitation_ttl{7 * 24 * 3600};  // seconds an invitation stays valid
+  std::function<std::int64_t()> now;           // Unix seconds (injectable)
 };
 
 struct person {

@@ -46,8 +46,9 @@ class AccountsTest : public ::testing::Test {
       co_await migrate(t1_conninfo, db::embedded_tenant_migrations());
       co_await migrate(t2_conninfo, db::embedded_tenant_migrations());
     });
-    exec("INSERT INTO tenants (id, name, status, database_name, schema_version) VALUES ('" + t1_ + "', 'One', 'active', '" +
-         t1_db_.name() + "', 1), ('" + t2_ + "', 'Two', 'active', '" + t2_db_.name() + "', 1)");
+    exec("INSERT INTO tenants (id, name, status, database_name, schema_version) VALUES ('" + t1_ +
+         "', 'One', 'active', '" + t1_db_.name() + "', 1), ('" + t2_ + "', 'Two', 'active', '" + t2_db_.name() +
+         "', 1)");
   }
 
   void exec(const std::string& sql) { test::admin_exec(sql, master_.name()); }
@@ -441,8 +442,7 @@ TEST_F(AccountsTest, RemoveMemberKeepsTheLastOwner) {
     EXPECT_TRUE(result);
     EXPECT_TRUE(role_in(t1_, ada_user->user.id).empty());
     EXPECT_TRUE(tenant_user(t1_db_, ada_user->user.id).empty());
-    EXPECT_EQ(query("SELECT count(*) FROM sessions WHERE account_id = '" + ada_user->user.id +
-                    "' AND ended_at IS NULL")
+    EXPECT_EQ(query("SELECT count(*) FROM sessions WHERE account_id = '" + ada_user->user.id + "' AND ended_at IS NULL")
                   .at(0)
                   .at(0),
               "0");

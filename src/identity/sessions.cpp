@@ -6,8 +6,8 @@
 #include <array>
 
 #include "db/master_repository.hpp"
-#include "domain/validation.hpp"
 #include "db/user_repository.hpp"
+#include "domain/validation.hpp"
 #include "identity/accounts.hpp"
 
 namespace tenantd::identity {
@@ -146,8 +146,8 @@ awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
   } else {
     auto account = co_await db::master::find_account(*conn, row->account_id);
     if (account)
-      success.user = user_record{account->id, account->email, account->first_name, account->last_name,
-                                 account->created_at, account->updated_at};
+      success.user = user_record{account->id,        account->email,      account->first_name,
+                                 account->last_name, account->created_at, account->updated_at};
   }
   success.tenant_id = row->tenant_id;
   success.role = *role;

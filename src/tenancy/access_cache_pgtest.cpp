@@ -205,7 +205,9 @@ TEST_F(AccessCacheTest, EntriesExpireAfterTheTtl) {
     EXPECT_EQ(row->role, std::optional<std::string>("member"));
     exec("UPDATE memberships SET role = 'viewer' WHERE tenant_id = '" + t1_ + "'");
     row = co_await cache.lookup(t1_, account_, session_);
-    if (clock_type::now() - loaded < 150ms) { EXPECT_EQ(row->role, std::optional<std::string>("member")); }
+    if (clock_type::now() - loaded < 150ms) {
+      EXPECT_EQ(row->role, std::optional<std::string>("member"));
+    }
     const auto deadline = clock_type::now() + 5s;
     while (row->role != std::optional<std::string>("viewer") && clock_type::now() < deadline) {
       net::steady_timer timer(ex, 20ms);

@@ -75,8 +75,7 @@ struct program_run {
 // posix_spawn + waitpid (blocking: call it from a worker thread). The password reaches the
 // child only through PGPASSWORD in its environment; stdin and stdout are /dev/null, stderr
 // is captured; no descriptor of ours leaks into the child.
-program_run run_program(const std::string& program, const std::vector<std::string>& args,
-                        const std::string& password) {
+program_run run_program(const std::string& program, const std::vector<std::string>& args, const std::string& password) {
   char err_path[] = "/tmp/tenantd-pgtool-XXXXXX";
   const int err_fd = ::mkostemp(err_path, O_CLOEXEC);
   if (err_fd < 0) throw std::runtime_error(std::string("mkstemp: ") + std::strerror(errno));
@@ -342,8 +341,8 @@ net::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db::pool> m
     auto invitations = co_await conn->exec_params(invitations_sql, id_param);
     json::array invitation_rows;
     for (int i = 0; i < invitations.rows(); ++i) {
-      json::object row{{"id", invitations.string(i, 0)},        {"email", invitations.string(i, 1)},
-                       {"role", invitations.string(i, 2)},      {"token_hash", invitations.string(i, 3)},
+      json::object row{{"id", invitations.string(i, 0)},         {"email", invitations.string(i, 1)},
+                       {"role", invitations.string(i, 2)},       {"token_hash", invitations.string(i, 3)},
                        {"created_at", invitations.string(i, 5)}, {"expires_at", invitations.string(i, 6)}};
       row["invited_by"] = invitations.is_null(i, 4) ? json::value(nullptr) : json::value(invitations.string(i, 4));
       invitation_rows.push_back(std::move(row));
@@ -372,7 +371,8 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
   const auto rows = decode_rows(loaded.rows);
   if (!rows) co_return make_error(errc::invalid_input, path + " holds metadata this version cannot read");
   const std::string id = as_id.value_or(rows->id);
-  if (auto problem = validation::check_tenant_id(id)) co_return make_error(errc::invalid_input, "tenant id: " + *problem);
+  if (auto problem = validation::check_tenant_id(id))
+    co_return make_error(errc::invalid_input, "tenant id: " + *problem);
   const std::string database = provisioning.database_name(id);
   const auto& settings = provisioning.settings();
 
@@ -431,15 +431,14 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
                              lock_conn->escape_identifier(settings.tenant.user));
 
     auto args = connection_args(settings.tenant);
-    args.insert(args.end(), {"--no-owner", "--exit-on-error", "--single-transaction", "--dbname", database,
-                             dump.path});
+    args.insert(args.end(), {"--no-owner", "--exit-on-error", "--single-transaction", "--dbname", database, dump.path});
     const auto tenant_settings = settings.tenant;
     const auto program = find_pg_program("pg_restore");
     auto run = [=] { return run_program(program, args, tenant_settings.password); };
     const auto restored = co_await offload(std::move(run));
     if (restored.exit_code != 0)
-      throw std::runtime_error("pg_restore into " + database + " failed (exit " +
-                               std::to_string(restored.exit_code) + "): " + restored.errors);
+      throw std::runtime_error("pg_restore into " + database + " failed (exit " + std::to_string(restored.exit_code) +
+                               "): " + restored.errors);
 
     int version = 0;
     {
@@ -470,10 +469,10 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
       ++report.members;
     }
     for (const auto& i : rows->invitations) {
-      const std::array<db::param, 7> p{db::param(i.id),         db::param(id),
-                                       db::param(i.email),      db::param(i.role),
-                                       db::param(i.token_hash), i.invited_by.empty() ? db::param() : db::param(i.invited_by),
-                                       db::param(i.expires_at)};
+      const std::array<db::param, 7> p{
+          db::param(i.id),        db::param(id),           db::param(i.email),
+          db::param(i.role),      db::param(i.token_hash), i.invited_by.empty() ? db::param() : db::param(i.invited_by),
+          db::param(i.expires_at)};
       auto inserted = co_await conn->exec_params(
           "INSERT INTO invitations (id, tenant_id, email, role, token_hash, invited_by, expires_at) "
           "VALUES ($1, $2, $3, $4, decode($5, 'hex'), (SELECT a.id FROM accounts a WHERE a.id = $6::uuid), "

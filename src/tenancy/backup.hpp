@@ -33,8 +33,8 @@ struct backup_summary {
 
 struct restore_report {
   tenant_record tenant;
-  std::size_t members{0};                     // memberships restored
-  std::vector<std::string> skipped_members;   // emails taken by another account: not restored
+  std::size_t members{0};                    // memberships restored
+  std::vector<std::string> skipped_members;  // emails taken by another account: not restored
   std::size_t invitations{0};
 };
 
@@ -45,8 +45,9 @@ std::string find_pg_program(const std::string& name);
 // Writes the backup of an active or suspended tenant to `path` (via `path`.partial, renamed
 // at the end). errc::not_found when there is no such tenant (or it has no database).
 // Throws on infrastructure failures (pg_dump's stderr in what()); never leaves `path` half-written.
-boost::asio::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db::pool> master, provisioner& provisioning,
-                                                             const std::string& tenant_id, const std::string& path);
+boost::asio::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db::pool> master,
+                                                             provisioner& provisioning, const std::string& tenant_id,
+                                                             const std::string& path);
 
 // Restores a backup file into `as_id` (or the id recorded in the backup). The id must be
 // free, or 'deleted' with no database left: else errc::tenant_exists. errc::invalid_input

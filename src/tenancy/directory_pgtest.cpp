@@ -30,8 +30,9 @@ class DirectoryTest : public ::testing::Test {
       const db::migrate_options migrate;
       (void)co_await db::apply_migrations(*conn, migrations, migrate);
     });
-    exec("INSERT INTO tenants (id, name, status, database_name, schema_version) VALUES "
-         "('acme', 'Acme', 'active', 'tenant_acme', 1), ('globex', 'Globex', 'suspended', 'tenant_globex', 1)");
+    exec(
+        "INSERT INTO tenants (id, name, status, database_name, schema_version) VALUES "
+        "('acme', 'Acme', 'active', 'tenant_acme', 1), ('globex', 'Globex', 'suspended', 'tenant_globex', 1)");
   }
 
   void exec(const std::string& sql) { test::admin_exec(sql, master_.name()); }
@@ -61,7 +62,9 @@ TEST_F(DirectoryTest, FindsTenantsWhateverTheirStatus) {
     EXPECT_EQ(acme->schema_version, 1);
     const auto globex = co_await tenants.find(globex_);
     EXPECT_TRUE(globex);
-    if (globex) { EXPECT_EQ(globex->status, "suspended"); }
+    if (globex) {
+      EXPECT_EQ(globex->status, "suspended");
+    }
   });
 }
 
@@ -123,7 +126,9 @@ TEST_F(DirectoryTest, EntriesExpireAfterTheTtl) {
     auto acme = co_await tenants.find(acme_);
     exec("UPDATE tenants SET name = 'Later' WHERE id = 'acme'");
     acme = co_await tenants.find(acme_);
-    if (clock_type::now() - loaded < 150ms) { EXPECT_EQ(acme->name, "Acme"); }
+    if (clock_type::now() - loaded < 150ms) {
+      EXPECT_EQ(acme->name, "Acme");
+    }
     const auto deadline = clock_type::now() + 5s;
     while (acme->name != "Later" && clock_type::now() < deadline) {
       net::steady_timer timer(ex, 20ms);

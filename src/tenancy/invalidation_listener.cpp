@@ -26,8 +26,7 @@ boost::asio::awaitable<void> invalidation_listener::run() {
       backoff = std::chrono::milliseconds(200);
       on_payload_("*");
       while (!stopped_) {
-        for (const auto& n : co_await conn->wait_notifications(std::chrono::milliseconds(500)))
-          on_payload_(n.payload);
+        for (const auto& n : co_await conn->wait_notifications(std::chrono::milliseconds(500))) on_payload_(n.payload);
       }
     } catch (const std::exception& e) {
       failed = true;

@@ -20,9 +20,9 @@
 namespace tenantd::tenancy {
 
 struct reconcile_report {
-  std::vector<std::string> rolled_back;   // dead 'provisioning' tenants: database dropped, row removed
-  std::vector<std::string> deleted;       // 'deleting' tenants finished
-  std::vector<std::string> in_progress;   // provisioning by a live process: left alone
+  std::vector<std::string> rolled_back;  // dead 'provisioning' tenants: database dropped, row removed
+  std::vector<std::string> deleted;      // 'deleting' tenants finished
+  std::vector<std::string> in_progress;  // provisioning by a live process: left alone
 };
 
 struct check_report {

@@ -25,8 +25,8 @@ struct tenant_connection_settings {
   std::string port;
   std::string user;
   std::string password;
-  std::size_t pool_size{4};               // per tenant
-  std::size_t max_connections{64};        // all tenants together
+  std::size_t pool_size{4};         // per tenant
+  std::size_t max_connections{64};  // all tenants together
   std::chrono::milliseconds acquire_timeout{2000};
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds statement_timeout{5000};

@@ -220,9 +220,8 @@ TEST(PoolRegistry, TotalOpenNeverExceedsTheBudgetUnderLoad) {
         auto settings = budget_settings(2, 3);
         settings.acquire_timeout = 5s;
         pool_registry registry(ex, settings);
-        std::vector<std::shared_ptr<db::pool>> pools{registry.pool_for(tenant_on(a_db)),
-                                                     registry.pool_for(tenant_on(b_db)),
-                                                     registry.pool_for(tenant_on(c_db))};
+        std::vector<std::shared_ptr<db::pool>> pools{
+            registry.pool_for(tenant_on(a_db)), registry.pool_for(tenant_on(b_db)), registry.pool_for(tenant_on(c_db))};
         std::atomic<int> done{0};
         std::atomic<int> failed{0};
         auto worker = [&](std::size_t which) -> net::awaitable<void> {

@@ -56,8 +56,7 @@ boost::asio::awaitable<int> provisioner::create_database(db::connection& master_
   std::string sql = "CREATE DATABASE " + quoted + " TEMPLATE " +
                     (from_template ? conn->escape_identifier(template_name()) : std::string("template0")) +
                     " ENCODING 'UTF8'";
-  if (settings_.tenant.user != settings_.master_user)
-    sql += " OWNER " + conn->escape_identifier(settings_.tenant.user);
+  if (settings_.tenant.user != settings_.master_user) sql += " OWNER " + conn->escape_identifier(settings_.tenant.user);
   if (from_template) {
     // The source must have no other connection: hold the template lock while copying, and
     // retry when something still touches it (55006, e.g. an operator's psql).
@@ -96,8 +95,8 @@ boost::asio::awaitable<int> provisioner::create_database(db::connection& master_
   }
   fault("after_database");
   const std::string revoke = "REVOKE CONNECT, TEMPORARY ON DATABASE " + quoted + " FROM PUBLIC";
-  const std::string grant = "GRANT CONNECT, TEMPORARY ON DATABASE " + quoted + " TO " +
-                            conn->escape_identifier(settings_.tenant.user);
+  const std::string grant =
+      "GRANT CONNECT, TEMPORARY ON DATABASE " + quoted + " TO " + conn->escape_identifier(settings_.tenant.user);
   co_await conn->exec(revoke);
   co_await conn->exec(grant);
   fault("after_grants");
@@ -139,8 +138,8 @@ boost::asio::awaitable<int> provisioner::prepare_template() {
         create += " OWNER " + conn->escape_identifier(settings_.tenant.user);
       co_await conn->exec(create);
       const std::string revoke = "REVOKE CONNECT, TEMPORARY ON DATABASE " + quoted + " FROM PUBLIC";
-      const std::string grant = "GRANT CONNECT ON DATABASE " + quoted + " TO " +
-                                conn->escape_identifier(settings_.tenant.user);
+      const std::string grant =
+          "GRANT CONNECT ON DATABASE " + quoted + " TO " + conn->escape_identifier(settings_.tenant.user);
       co_await conn->exec(revoke);
       co_await conn->exec(grant);
       spdlog::info("created tenant template database {}", name);

@@ -11,9 +11,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <string_view>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "db/migrator.hpp"

@@ -112,9 +112,9 @@ TEST_F(ProvisionerTest, CreateMakesAMigratedPrivateDatabaseAndAnActiveRow) {
   const auto applied = test::admin_query("SELECT max(version) FROM schema_migrations", database);
   EXPECT_EQ(applied.at(0).at(0), "1");
   const auto& pg = test::pg_cluster();
-  const auto privileges = test::admin_query("SELECT has_database_privilege('public', '" + database +
-                                            "', 'CONNECT'), has_database_privilege('" + pg.app_user + "', '" +
-                                            database + "', 'CONNECT')");
+  const auto privileges =
+      test::admin_query("SELECT has_database_privilege('public', '" + database +
+                        "', 'CONNECT'), has_database_privilege('" + pg.app_user + "', '" + database + "', 'CONNECT')");
   EXPECT_EQ(privileges.at(0).at(0), "f") << "PUBLIC may not connect";
   EXPECT_EQ(privileges.at(0).at(1), "t") << "the tenant role may";
   const auto row = tenant_rows(master_, id);
@@ -134,7 +134,9 @@ TEST_F(ProvisionerTest, DuplicateIdIsTenantExistsAndLeavesTheFirstAlone) {
     const std::string other_name = "Impostor";
     const auto second = co_await p->create(id, other_name, no_step);
     EXPECT_FALSE(second);
-    if (!second) { EXPECT_EQ(second.err().code, errc::tenant_exists); }
+    if (!second) {
+      EXPECT_EQ(second.err().code, errc::tenant_exists);
+    }
   });
   EXPECT_TRUE(database_exists(prefix_ + id));
   const auto row = tenant_rows(master_, id);
@@ -154,14 +156,15 @@ TEST_F(ProvisionerTest, ExistingDatabaseWithoutARowIsTenantExistsAndUntouched) {
     const std::string name = "Orphan";
     const auto created = co_await p->create(id, name, no_step);
     EXPECT_FALSE(created);
-    if (!created) { EXPECT_EQ(created.err().code, errc::tenant_exists); }
+    if (!created) {
+      EXPECT_EQ(created.err().code, errc::tenant_exists);
+    }
   });
   EXPECT_TRUE(database_exists(database));
   const auto kept = test::admin_query("SELECT v FROM precious", database);
   EXPECT_EQ(kept.size(), 1U);
   EXPECT_EQ(kept.at(0).at(0), "keep me");
-  EXPECT_TRUE(test::admin_query("SELECT to_regclass('public.users')", database).at(0).at(0).empty())
-      << "not migrated";
+  EXPECT_TRUE(test::admin_query("SELECT to_regclass('public.users')", database).at(0).at(0).empty()) << "not migrated";
   EXPECT_TRUE(tenant_rows(master_, id).empty());
 }
 
@@ -313,8 +316,10 @@ TEST_F(ProvisionerTest, ConcurrentCreatesOfOneIdYieldOneTenant) {
   EXPECT_EQ(outcomes.size(), 2U);
   int successes = 0, exists = 0;
   for (const auto& o : outcomes) {
-    if (!o) ++successes;
-    else if (*o == errc::tenant_exists) ++exists;
+    if (!o)
+      ++successes;
+    else if (*o == errc::tenant_exists)
+      ++exists;
   }
   EXPECT_EQ(successes, 1);
   EXPECT_EQ(exists, 1);
@@ -322,7 +327,9 @@ TEST_F(ProvisionerTest, ConcurrentCreatesOfOneIdYieldOneTenant) {
   EXPECT_EQ(databases.at(0).at(0), "1");
   const auto row = tenant_rows(master_, id);
   EXPECT_EQ(row.size(), 1U);
-  if (!row.empty()) { EXPECT_EQ(row.at(0).at(0), "active"); }
+  if (!row.empty()) {
+    EXPECT_EQ(row.at(0).at(0), "active");
+  }
 }
 
 TEST_F(ProvisionerTest, RemoveDropsTheDatabaseAndTheRow) {

@@ -19,7 +19,7 @@ std::set<std::string> strings_of(const json::value& v) {
   return out;
 }
 
-const std::set<std::string> owner_permissions = {"users:read",      "users:write", "users:delete",
+const std::set<std::string> owner_permissions = {"users:read",     "users:write", "users:delete",
                                                  "members:manage", "tenant:read", "tenant:manage"};
 
 TEST_F(auth_login, single_tenant_login_returns_the_documented_shape) {
@@ -148,9 +148,8 @@ TEST_F(auth_login, malformed_requests_are_400) {
   EXPECT_EQ(post("/auth/login", json::object{{"email", 5}, {"password", default_password}}).status, 400u);
   EXPECT_EQ(post("/auth/login", json::object{{"email", owner_email("val_co")}, {"password", true}}).status, 400u);
   EXPECT_EQ(post("/auth/login", json::array{owner_email("val_co"), default_password}).status, 400u);
-  EXPECT_EQ(post("/auth/login", json::object{{"email", owner_email("val_co")},
-                                             {"password", default_password},
-                                             {"tenant_id", 7}})
+  EXPECT_EQ(post("/auth/login",
+                 json::object{{"email", owner_email("val_co")}, {"password", default_password}, {"tenant_id", 7}})
                 .status,
             400u);
 }

@@ -68,8 +68,8 @@ TEST_F(auth_register, tenant_comes_from_body_or_header) {
   (void)create_tenant("beta", "Beta");
   (void)create_tenant("gamma", "Gamma");
 
-  const auto by_header = client().send_json("POST", "/auth/register", registration("h@alpha.example"),
-                                            {{"X-Tenant-ID", "alpha"}});
+  const auto by_header =
+      client().send_json("POST", "/auth/register", registration("h@alpha.example"), {{"X-Tenant-ID", "alpha"}});
   ASSERT_EQ(by_header.status, 201u) << by_header.describe();
   EXPECT_EQ(json_string(by_header.json(), "tenant_id"), "alpha");
 
@@ -181,8 +181,10 @@ TEST_F(auth_register, invalid_fields_give_400_naming_the_field) {
                       {"first_name", "Ann"},
                       {"last_name", "Lee"},
                       {"tenant_id", "valid_co"}};
-    if (value.is_null()) body.erase(key);
-    else body[key] = std::move(value);
+    if (value.is_null())
+      body.erase(key);
+    else
+      body[key] = std::move(value);
     return body;
   };
   std::string seven_wide;

@@ -23,8 +23,8 @@ TEST_F(error_hygiene, every_error_is_a_problem_with_the_request_id) {
   responses.emplace_back(400, post("/tenants", json::object{{"id", "X"}, {"name", "Bad"}}));
   responses.emplace_back(409, post("/tenants", json::object{{"id", "prob_co"}, {"name", "Again"}}));
   responses.emplace_back(415, client().request("POST", "/tenants", {{"Content-Type", "text/plain"}}, "{}"));
-  responses.emplace_back(413, client().request("POST", "/tenants", {{"Content-Type", "application/json"}},
-                                               std::string(70 * 1024, ' ')));
+  responses.emplace_back(
+      413, client().request("POST", "/tenants", {{"Content-Type", "application/json"}}, std::string(70 * 1024, ' ')));
   responses.emplace_back(431, client().request("GET", "/", {{"X-Big", std::string(9 * 1024, 'h')}}));
   responses.emplace_back(401, login_response("m@prob.example", "wrong-password-9"));
   for (const auto& [status, r] : responses) {
@@ -73,14 +73,14 @@ TEST_F(error_hygiene, quotes_and_sql_metacharacters_are_plain_data) {
   const auto owner = tenant_with_owner("quote_co");
   const std::string first = "O'Brien \"Bob\"; --";
   const std::string last = "Back\\slash /* x */ ) OR 1=1";
-  const auto r = post("/api/users",
-                      json::object{{"email", "o'brien@quote.example"}, {"first_name", first}, {"last_name", last}},
-                      owner.token);
+  const auto r =
+      post("/api/users", json::object{{"email", "o'brien@quote.example"}, {"first_name", first}, {"last_name", last}},
+           owner.token);
   ASSERT_TRUE(r.status == 201 || r.status == 400) << r.describe();
   if (r.status == 400) {  // an email validator may refuse the quote; names must still round-trip
-    const auto again = post("/api/users", json::object{{"email", "obrien@quote.example"}, {"first_name", first},
-                                                       {"last_name", last}},
-                            owner.token);
+    const auto again =
+        post("/api/users", json::object{{"email", "obrien@quote.example"}, {"first_name", first}, {"last_name", last}},
+             owner.token);
     ASSERT_EQ(again.status, 201u) << again.describe();
   }
   const auto list = get("/api/users?q=%27Brien", owner.token);
@@ -116,7 +116,8 @@ TEST_F(error_hygiene, secrets_never_reach_the_log) {
       {"wrong password", wrong},
       {"access token signature", signature},
       {"refresh token", s.refresh_token},
-      {"tenant-creation token", json_string(created.json(), "token").substr(json_string(created.json(), "token").rfind('.') + 1)},
+      {"tenant-creation token",
+       json_string(created.json(), "token").substr(json_string(created.json(), "token").rfind('.') + 1)},
       {"JWT_SECRET", server().jwt_secret()},
       {"ADMIN_TOKEN", server().admin_token()},
       {"database password", pg_cluster().app_password},

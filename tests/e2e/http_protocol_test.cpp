@@ -81,8 +81,8 @@ TEST_F(http_protocol, wrong_method_is_405_with_allow) {
 
 TEST_F(http_protocol, method_override_headers_are_ignored) {
   const auto owner = tenant_with_owner("ovr_co");
-  const auto made = post("/api/users", json::object{{"email", "keep@ovr.example"}, {"first_name", "K"},
-                                                    {"last_name", "L"}}, owner.token);
+  const auto made = post(
+      "/api/users", json::object{{"email", "keep@ovr.example"}, {"first_name", "K"}, {"last_name", "L"}}, owner.token);
   ASSERT_EQ(made.status, 201u);
   const std::string target = "/api/users/" + json_string(made.json(), "id");
   const auto r = get(target, owner.token, {{"X-HTTP-Method-Override", "DELETE"}, {"X-Method-Override", "DELETE"}});
@@ -102,8 +102,8 @@ TEST_F(http_protocol, content_type_must_be_json) {
                                   R"({"email":"a@b.example","password":"whatever-pw"})"),
                  415, "unsupported_media_type");
 
-  const auto charset = client().request("POST", "/tenants", {{"Content-Type", "application/json; charset=utf-8"}},
-                                        body);
+  const auto charset =
+      client().request("POST", "/tenants", {{"Content-Type", "application/json; charset=utf-8"}}, body);
   EXPECT_EQ(charset.status, 201u) << charset.describe();
   const auto upper = client().request("POST", "/tenants", {{"Content-Type", "Application/JSON"}},
                                       R"({"id":"ctype_two","name":"Ctype"})");
@@ -115,13 +115,16 @@ TEST_F(http_protocol, content_type_is_checked_after_authentication) {
   const std::string body = R"({"email":"x@order.example","first_name":"X","last_name":"Y"})";
   expect_problem(client().request("POST", "/api/users", {{"Content-Type", "text/plain"}}, body), 401, "unauthorized");
   expect_problem(client().request("POST", "/api/users", {}, body), 401, "unauthorized");
-  expect_problem(client().request("POST", "/api/users", {{"Content-Type", "text/plain"}, {"Authorization", "Bearer " + owner.token}}, body),
+  expect_problem(client().request("POST", "/api/users",
+                                  {{"Content-Type", "text/plain"}, {"Authorization", "Bearer " + owner.token}}, body),
                  415, "unsupported_media_type");
-  expect_problem(client().request("PUT", "/api/tenant", {{"Authorization", "Bearer " + owner.token}}, R"({"name":"N"})"),
-                 415, "unsupported_media_type");
+  expect_problem(
+      client().request("PUT", "/api/tenant", {{"Authorization", "Bearer " + owner.token}}, R"({"name":"N"})"), 415,
+      "unsupported_media_type");
   // Permission (403) comes before the body (415).
   const auto member = add_member(owner, "m@order.example");
-  expect_problem(client().request("PUT", "/api/tenant", {{"Content-Type", "text/plain"}, {"Authorization", "Bearer " + member.token}},
+  expect_problem(client().request("PUT", "/api/tenant",
+                                  {{"Content-Type", "text/plain"}, {"Authorization", "Bearer " + member.token}},
                                   R"({"name":"N"})"),
                  403, "forbidden");
 }
@@ -218,7 +221,7 @@ TEST_F(http_protocol, request_id_is_echoed_only_when_well_formed) {
   EXPECT_EQ(get("/", {}, {{"X-Request-Id", max}}).header_or_empty("x-request-id"), max);
   const std::regex shape("^[A-Za-z0-9._-]{1,128}$");
   for (const std::string& bad : {std::string(129, 'r'), std::string("bad id!"), std::string("a/b"),
-                                std::string("\xc3\xa9t\xc3\xa9"), std::string("x;y")}) {
+                                 std::string("\xc3\xa9t\xc3\xa9"), std::string("x;y")}) {
     const auto r = get("/", {}, {{"X-Request-Id", bad}});
     const std::string got = r.header_or_empty("x-request-id");
     EXPECT_NE(got, bad);
@@ -235,10 +238,9 @@ TEST_F(http_protocol, request_id_is_echoed_only_when_well_formed) {
 }
 
 TEST_F(http_protocol, content_length_with_transfer_encoding_is_400_and_closes) {
-  const auto out = client().exchange_raw(
-      raw_request("POST", "/tenants",
-                  "Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n",
-                  "0\r\n\r\nGET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  const auto out = client().exchange_raw(raw_request(
+      "POST", "/tenants", "Content-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+      "0\r\n\r\nGET /nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
   const auto first = out.first_response();
   ASSERT_TRUE(first.has_value()) << "[" << out.bytes << "]";
   EXPECT_EQ(first->status, 400u) << first->describe();
@@ -248,9 +250,9 @@ TEST_F(http_protocol, content_length_with_transfer_encoding_is_400_and_closes) {
 
 TEST_F(http_protocol, bad_transfer_encodings_are_400_and_close) {
   for (const char* te : {"gzip, chunked", "chunked, gzip", "identity", "chunked, chunked", "xchunked"}) {
-    const auto out = client().exchange_raw(raw_request(
-        "POST", "/tenants", std::string("Content-Type: application/json\r\nTransfer-Encoding: ") + te + "\r\n",
-        "0\r\n\r\n"));
+    const auto out = client().exchange_raw(
+        raw_request("POST", "/tenants",
+                    std::string("Content-Type: application/json\r\nTransfer-Encoding: ") + te + "\r\n", "0\r\n\r\n"));
     const auto first = out.first_response();
     ASSERT_TRUE(first.has_value()) << te << ": [" << out.bytes << "]";
     EXPECT_EQ(first->status, 400u) << te << ":\n" << first->describe();
@@ -305,8 +307,9 @@ TEST_F(http_protocol, headers_over_8_kib_are_431) {
 }
 
 TEST_F(http_protocol, keep_alive_serves_several_requests) {
-  const auto out = client().exchange_raw("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
-                                         "GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  const auto out = client().exchange_raw(
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+      "GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(count_responses(out.bytes), 3u) << out.bytes;
   EXPECT_TRUE(out.closed) << "Connection: close must be honoured";
 }
@@ -344,8 +347,8 @@ TEST_F(http_cors, allowed_origin_gets_cors_headers_everywhere) {
   EXPECT_TRUE(!max_age.empty() && std::all_of(max_age.begin(), max_age.end(), ::isdigit) && std::stol(max_age) > 0)
       << pre.describe();
 
-  const auto post_pre = client().request("OPTIONS", "/api/users",
-                                         {{"Origin", origin}, {"Access-Control-Request-Method", "POST"}});
+  const auto post_pre =
+      client().request("OPTIONS", "/api/users", {{"Origin", origin}, {"Access-Control-Request-Method", "POST"}});
   EXPECT_EQ(post_pre.status, 204u) << post_pre.describe();
   EXPECT_NE(post_pre.header_or_empty("access-control-allow-methods").find("POST"), std::string::npos)
       << post_pre.describe();
@@ -361,11 +364,11 @@ TEST_F(http_cors, allowed_origin_gets_cors_headers_everywhere) {
 }
 
 TEST_F(http_cors, other_origins_get_no_cors_headers) {
-  for (const char* origin : {"https://evil.example", "null", "https://app.example.com.evil.example",
-                             "http://app.example.com", "https://xapp.example.com", "https://APP.example.com.evil",
-                             "*"}) {
-    const auto pre = client().request("OPTIONS", "/api/users",
-                                      {{"Origin", origin}, {"Access-Control-Request-Method", "DELETE"}});
+  for (const char* origin :
+       {"https://evil.example", "null", "https://app.example.com.evil.example", "http://app.example.com",
+        "https://xapp.example.com", "https://APP.example.com.evil", "*"}) {
+    const auto pre =
+        client().request("OPTIONS", "/api/users", {{"Origin", origin}, {"Access-Control-Request-Method", "DELETE"}});
     EXPECT_EQ(pre.status, 204u) << origin << ":\n" << pre.describe();
     EXPECT_FALSE(pre.has_header("access-control-allow-origin")) << origin << ":\n" << pre.describe();
     const auto simple = client().get("/", {{"Origin", origin}});

@@ -36,9 +36,9 @@ TEST_F(isolation, a_token_never_reaches_another_tenants_users) {
   EXPECT_EQ(strip(cross), strip(missing)) << "another tenant's id must look exactly like a missing one";
 
   expect_problem(put("/api/users/" + in_b, json::object{{"first_name", "Hacked"}}, a.token), 404, "not_found");
-  expect_problem(client().send_json("PATCH", "/api/users/" + in_b, json::object{{"first_name", "Hacked"}},
-                                    bearer(a.token)),
-                 404, "not_found");
+  expect_problem(
+      client().send_json("PATCH", "/api/users/" + in_b, json::object{{"first_name", "Hacked"}}, bearer(a.token)), 404,
+      "not_found");
   expect_problem(del("/api/users/" + in_b, a.token), 404, "not_found");
   expect_problem(del("/api/users/" + b.user_id, a.token), 404, "not_found");
 
@@ -103,8 +103,8 @@ TEST_F(isolation, tenant_hints_outside_the_token_are_ignored) {
   EXPECT_EQ(get("/api/users/" + sneak, b.token).status, 404u);
   EXPECT_EQ(json_field(get("/api/users", b.token).json(), "total"), json::value(1));
 
-  const auto renamed = put("/api/tenant", json::object{{"name", "A Renamed"}, {"tenant_id", "hint_b"}}, a.token,
-                           pointing_at_b);
+  const auto renamed =
+      put("/api/tenant", json::object{{"name", "A Renamed"}, {"tenant_id", "hint_b"}}, a.token, pointing_at_b);
   ASSERT_EQ(renamed.status, 200u) << renamed.describe();
   EXPECT_EQ(json_string(renamed.json(), "id"), "hint_a");
   EXPECT_EQ(json_string(get("/api/tenant", b.token).json(), "name"), "Tenant hint_b");

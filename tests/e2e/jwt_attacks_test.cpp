@@ -173,8 +173,8 @@ TEST_F(jwt_attacks, s05_claims_cannot_raise_privileges_beyond_the_membership) {
   const auto member = add_member(owner_, "member@jwt.example");
   json::object c = decode_token_part(member.token, 1);
   c["role"] = "owner";
-  c["permissions"] = json::array{"users:read", "users:write", "users:delete", "members:manage", "tenant:read",
-                                 "tenant:manage"};
+  c["permissions"] =
+      json::array{"users:read", "users:write", "users:delete", "members:manage", "tenant:read", "tenant:manage"};
   const std::string forged = resign(decode_token_part(member.token, 0), c);
   const auto r = client().send_json("PUT", "/api/tenant", json::object{{"name", "Escalated"}}, bearer(forged));
   EXPECT_TRUE(r.status == 401 || r.status == 403) << r.describe();
@@ -251,7 +251,8 @@ TEST_F(jwt_attacks, s08_malformed_tokens_and_transports) {
 }
 
 TEST_F(jwt_attacks, missing_token_is_401_with_challenge) {
-  for (const char* target : {"/api/me", "/api/users", "/api/tenant", "/api/users/3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f"}) {
+  for (const char* target :
+       {"/api/me", "/api/users", "/api/tenant", "/api/users/3f1c2a9e-8d7b-4c6a-9e5f-0a1b2c3d4e5f"}) {
     const auto r = client().get(target);
     expect_problem(r, 401, "unauthorized");
     EXPECT_TRUE(r.header_or_empty("www-authenticate").starts_with("Bearer")) << target << ":\n" << r.describe();

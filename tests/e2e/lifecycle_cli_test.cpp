@@ -22,16 +22,17 @@ bool database_exists(const std::string& name) {
 
 // tenants.schema_version and last_migration_error of one tenant, from master.
 std::pair<int, std::string> recorded(const e2e_server& s, const std::string& id) {
-  const auto rows = admin_query("SELECT schema_version, coalesce(last_migration_error, '') FROM tenants WHERE id = '" +
-                                    id + "'",
-                                s.master_database());
+  const auto rows =
+      admin_query("SELECT schema_version, coalesce(last_migration_error, '') FROM tenants WHERE id = '" + id + "'",
+                  s.master_database());
   if (rows.empty()) return {-1, "no row"};
   return {std::stoi(rows[0][0]), rows[0][1]};
 }
 
 bool has_nickname_column(const std::string& database) {
-  return !admin_query("SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'",
-                      database)
+  return !admin_query(
+              "SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'nickname'",
+              database)
               .empty();
 }
 

@@ -44,8 +44,8 @@ TEST_F(lifecycle, suspend_blocks_logins_and_tokens_at_once_and_resume_restores_t
   const auto owner = tenant_with_owner("acme_corp");
   ASSERT_EQ(get("/api/users", owner.token).status, 200u);
 
-  const auto suspended = post("/admin/tenants/acme_corp/suspend", json::object{{"reason", "unpaid"}}, {},
-                              admin(server()));
+  const auto suspended =
+      post("/admin/tenants/acme_corp/suspend", json::object{{"reason", "unpaid"}}, {}, admin(server()));
   ASSERT_EQ(suspended.status, 200u) << suspended.describe();
   EXPECT_EQ(json_string(suspended.json(), "status"), "suspended");
   expect_problem(get("/api/users", owner.token), 403, "tenant_suspended");
@@ -100,20 +100,22 @@ TEST_P(crash_during_provisioning, restart_leaves_no_orphan_and_the_id_can_be_cre
   server().start({{"TENANTD_FAULT_POINT", point}});
   ASSERT_TRUE(server().wait_ready());
   {
-    const std::string body = json::serialize(json::object{
-        {"id", "acme_corp"},
-        {"name", "Acme"},
-        {"owner", json::object{{"email", "owner@acme.example"},
-                               {"password", std::string(default_password)},
-                               {"first_name", "Olive"},
-                               {"last_name", "Owner"}}}});
-    const std::string request = "POST /tenants HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string body =
+        json::serialize(json::object{{"id", "acme_corp"},
+                                     {"name", "Acme"},
+                                     {"owner", json::object{{"email", "owner@acme.example"},
+                                                            {"password", std::string(default_password)},
+                                                            {"first_name", "Olive"},
+                                                            {"last_name", "Owner"}}}});
+    const std::string request =
+        "POST /tenants HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     http_client doomed(server().port());
     const auto exchange = doomed.exchange_raw(request, std::chrono::seconds(20));
     EXPECT_TRUE(exchange.closed) << "the connection should die with the process at " << point;
-    EXPECT_TRUE(exchange.bytes.empty())
-        << "the server answered although it should have died at " << point << ": " << exchange.bytes;
+    EXPECT_TRUE(exchange.bytes.empty()) << "the server answered although it should have died at " << point << ": "
+                                        << exchange.bytes;
   }
   for (int i = 0; i < 100 && server().running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_FALSE(server().running()) << "fault point " << point << " did not kill the server";
@@ -135,9 +137,9 @@ TEST_P(crash_during_provisioning, restart_leaves_no_orphan_and_the_id_can_be_cre
   const auto created = fresh.send_json("POST", "/tenants", again);
   EXPECT_EQ(created.status, 201u) << created.describe();
   EXPECT_TRUE(database_exists(db));
-  const auto login = fresh.send_json("POST", "/auth/login",
-                                     json::object{{"email", "owner@acme.example"},
-                                                  {"password", std::string(default_password)}});
+  const auto login =
+      fresh.send_json("POST", "/auth/login",
+                      json::object{{"email", "owner@acme.example"}, {"password", std::string(default_password)}});
   EXPECT_EQ(login.status, 200u) << login.describe();
 }
 

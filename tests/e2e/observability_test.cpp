@@ -54,17 +54,17 @@ TEST_F(metrics_endpoint, passes_promtool_and_labels_requests_by_route_pattern) {
   EXPECT_NE(body.find("tenantd_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1\n"),
             std::string::npos);
   EXPECT_EQ(body.find("12345"), std::string::npos) << "a raw path became a label";
-  EXPECT_NE(body.find("tenantd_http_request_duration_seconds_bucket{route=\"/auth/login\",method=\"POST\",le=\"+Inf\"}"),
-            std::string::npos);
+  EXPECT_NE(
+      body.find("tenantd_http_request_duration_seconds_bucket{route=\"/auth/login\",method=\"POST\",le=\"+Inf\"}"),
+      std::string::npos);
   EXPECT_NE(body.find("tenantd_tenant_provisioning_total{outcome=\"created\"} 1\n"), std::string::npos);
   EXPECT_NE(body.find("tenantd_tenants{status=\"active\"} 1\n"), std::string::npos);
   EXPECT_NE(body.find("tenantd_tenant_pool_database_connections{database=\"" + server().tenant_database("metrics_co")),
             std::string::npos);
   for (const char* name : {"tenantd_http_requests_in_flight ", "tenantd_master_pool_connections ",
                            "tenantd_tenant_pool_budget_connections 64\n", "tenantd_tenant_pool_evictions_total 0\n",
-                           "tenantd_password_hash_queue_depth ", "process_resident_memory_bytes ",
-                           "process_open_fds ", "process_start_time_seconds ", "tenantd_uptime_seconds ",
-                           "tenantd_build_info{version=\""})
+                           "tenantd_password_hash_queue_depth ", "process_resident_memory_bytes ", "process_open_fds ",
+                           "process_start_time_seconds ", "tenantd_uptime_seconds ", "tenantd_build_info{version=\""})
     EXPECT_NE(body.find(name), std::string::npos) << name;
 
   const auto path = std::filesystem::temp_directory_path() / (unique_name("metrics_") + ".txt");
@@ -139,8 +139,7 @@ TEST_F(json_logs, every_line_is_json_and_access_lines_have_fields) {
         EXPECT_EQ(json_string(v, "tenant_id"), owner.tenant_id);
         EXPECT_EQ(json_string(v, "user_id"), owner.user_id);
       }
-      if (json_string(v, "msg").starts_with("slow query:") &&
-          json_string(v, "msg").find("master") != std::string::npos)
+      if (json_string(v, "msg").starts_with("slow query:") && json_string(v, "msg").find("master") != std::string::npos)
         found_slow = true;
     }
     if (!(found_access && found_slow)) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -19,7 +19,8 @@ TEST_F(login_limits, repeated_failures_lock_only_that_account) {
   set_registration(login("victim@lock.example").token, "open");
   (void)register_user("lock_co", "bystander@lock.example");
 
-  for (int i = 0; i < 3; ++i) expect_problem(login_response("victim@lock.example", "wrong-password-x"), 401, "invalid_credentials");
+  for (int i = 0; i < 3; ++i)
+    expect_problem(login_response("victim@lock.example", "wrong-password-x"), 401, "invalid_credentials");
   const auto locked = login_response("victim@lock.example", "wrong-password-x");
   expect_problem(locked, 429, "too_many_attempts");
   EXPECT_TRUE(locked.has_header("retry-after")) << locked.describe();
@@ -40,8 +41,8 @@ TEST_F(tenant_create_limits, too_many_creations_are_429) {
   const auto third = create_tenant_response("limit_three", "Three");
   EXPECT_EQ(third.status, 429u) << third.describe();
   EXPECT_TRUE(third.has_header("retry-after")) << third.describe();
-  const auto rows = admin_query("SELECT count(*) FROM pg_database WHERE datname = '" +
-                                server().tenant_database("limit_three") + "'");
+  const auto rows =
+      admin_query("SELECT count(*) FROM pg_database WHERE datname = '" + server().tenant_database("limit_three") + "'");
   EXPECT_EQ(rows.at(0).at(0), "0") << "a refused creation made a database";
 }
 

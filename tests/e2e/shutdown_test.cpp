@@ -54,8 +54,7 @@ attempt read_response(int fd) {
       std::string head = data.substr(0, head_end);
       for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       std::size_t length = 0;
-      if (const auto p = head.find("content-length:"); p != std::string::npos)
-        length = std::stoul(head.substr(p + 15));
+      if (const auto p = head.find("content-length:"); p != std::string::npos) length = std::stoul(head.substr(p + 15));
       if (data.size() >= head_end + 4 + length) {
         a.result = outcome::complete;
         a.status = static_cast<unsigned>(std::stoul(data.substr(9, 3)));
@@ -106,10 +105,11 @@ attempt one_request(std::uint16_t port, const std::string& request) {
 }
 
 std::string login_request(const session& s) {
-  const std::string body = R"({"email":")" + s.email + R"(","password":")" + s.password + R"(","tenant_id":")" +
-                           s.tenant_id + R"("})";
+  const std::string body =
+      R"({"email":")" + s.email + R"(","password":")" + s.password + R"(","tenant_id":")" + s.tenant_id + R"("})";
   return "POST /auth/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
-         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 std::size_t requests_in_flight(std::uint16_t port) {
@@ -156,8 +156,8 @@ TEST_F(graceful_shutdown, in_flight_requests_finish_and_the_process_exits_0) {
   const auto owner = tenant_with_owner("shutdown_co");
   const auto port = server().port();
   const std::string login = login_request(owner);
-  const std::string me = "GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " +
-                         owner.token + "\r\n\r\n";
+  const std::string me =
+      "GET /api/me HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + owner.token + "\r\n\r\n";
 
   std::mutex mutex;
   std::vector<attempt> attempts;
@@ -207,16 +207,18 @@ TEST_F(graceful_shutdown, in_flight_requests_finish_and_the_process_exits_0) {
   for (auto& t : threads) t.join();
 
   ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << "status " << *status << "; log:\n" << server().log_tail();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << "status " << *status << "; log:\n"
+                                                               << server().log_tail();
   EXPECT_LT(took, std::chrono::seconds(20));
 
   std::size_t completed = 0, completed_after = 0;
   for (const auto& a : attempts) {
     if (a.result == outcome::complete) {
       ++completed;
-      if (a.connected_at < signalled) EXPECT_TRUE(a.status >= 200 && a.status < 500) << a.status;
-      else ++completed_after;
+      if (a.connected_at < signalled)
+        EXPECT_TRUE(a.status >= 200 && a.status < 500) << a.status;
+      else
+        ++completed_after;
       EXPECT_LT(a.status, 500u);
       continue;
     }

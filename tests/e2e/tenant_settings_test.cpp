@@ -33,9 +33,9 @@ TEST_F(tenant_settings, owner_changes_name_and_registration) {
   ASSERT_EQ(name_only.status, 200u) << name_only.describe();
   EXPECT_EQ(json_string(name_only.json(), "registration"), "open") << "an absent field stays as it was";
 
-  const auto ignored = put("/api/tenant",
-                           json::object{{"id", "other_co"}, {"status", "suspended"}, {"created_at", "2000-01-01T00:00:00Z"}},
-                           owner.token);
+  const auto ignored = put(
+      "/api/tenant", json::object{{"id", "other_co"}, {"status", "suspended"}, {"created_at", "2000-01-01T00:00:00Z"}},
+      owner.token);
   ASSERT_EQ(ignored.status, 200u) << ignored.describe();
   EXPECT_EQ(json_string(ignored.json(), "id"), "chg_co");
   EXPECT_EQ(json_string(ignored.json(), "status"), "active");
@@ -48,14 +48,11 @@ TEST_F(tenant_settings, owner_changes_name_and_registration) {
 
 TEST_F(tenant_settings, invalid_values_are_400_and_change_nothing) {
   const auto owner = tenant_with_owner("inv_co");
-  for (const json::object& body : {json::object{{"registration", "closed"}},
-                                   json::object{{"registration", "OPEN"}},
-                                   json::object{{"registration", 1}},
-                                   json::object{{"name", ""}},
-                                   json::object{{"name", "   "}},
-                                   json::object{{"name", std::string(201, 'n')}},
-                                   json::object{{"name", nullptr}},
-                                   json::object{{"name", "Fine"}, {"registration", "sometimes"}}}) {
+  for (const json::object& body :
+       {json::object{{"registration", "closed"}}, json::object{{"registration", "OPEN"}},
+        json::object{{"registration", 1}}, json::object{{"name", ""}}, json::object{{"name", "   "}},
+        json::object{{"name", std::string(201, 'n')}}, json::object{{"name", nullptr}},
+        json::object{{"name", "Fine"}, {"registration", "sometimes"}}}) {
     const auto r = put("/api/tenant", body, owner.token);
     EXPECT_EQ(r.status, 400u) << json::serialize(body) << ":\n" << r.describe();
   }

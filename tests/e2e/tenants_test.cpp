@@ -75,7 +75,7 @@ TEST_F(tenants, invalid_ids_are_rejected_without_creating_anything) {
       "acme;drop",
       "acme\\x",
       "../etc/passwd",
-      "acm\xc3\xa9",           // é
+      "acm\xc3\xa9",                           // é
       "\xef\xbd\x81\xef\xbd\x82\xef\xbd\x83",  // fullwidth abc
       "acme\ncorp",
   };
@@ -83,15 +83,14 @@ TEST_F(tenants, invalid_ids_are_rejected_without_creating_anything) {
     const auto r = create_tenant_response(id, "Bad Tenant");
     EXPECT_EQ(r.status, 400u) << "id [" << id << "]:\n" << r.describe();
   }
-  for (const json::value& id : {json::value(123), json::value(nullptr), json::value(json::array{"abc"}),
-                                json::value(true)}) {
+  for (const json::value& id :
+       {json::value(123), json::value(nullptr), json::value(json::array{"abc"}), json::value(true)}) {
     const auto r = post("/tenants", json::object{{"id", id}, {"name", "Typed"}});
     EXPECT_EQ(r.status, 400u) << "id " << json::serialize(id) << ":\n" << r.describe();
   }
   const auto missing = post("/tenants", json::object{{"name", "No Id"}});
   EXPECT_EQ(missing.status, 400u) << missing.describe();
-  EXPECT_TRUE(databases_with_prefix(server().tenant_db_prefix()).empty())
-      << "a rejected id left a database behind";
+  EXPECT_TRUE(databases_with_prefix(server().tenant_db_prefix()).empty()) << "a rejected id left a database behind";
 }
 
 TEST_F(tenants, id_boundaries_are_accepted) {
@@ -163,8 +162,10 @@ TEST_F(tenants, concurrent_creates_of_one_id_give_exactly_one_winner) {
 }
 
 TEST_F(tenants, owner_gets_a_working_token) {
-  const json::object owner{
-      {"email", "  Boss@Globex.Example "}, {"password", "boss-password"}, {"first_name", "Hank"}, {"last_name", "Scorpio"}};
+  const json::object owner{{"email", "  Boss@Globex.Example "},
+                           {"password", "boss-password"},
+                           {"first_name", "Hank"},
+                           {"last_name", "Scorpio"}};
   const auto r = create_tenant_response("globex", "Globex", owner);
   ASSERT_EQ(r.status, 201u) << r.describe();
   const auto v = r.json();
@@ -193,12 +194,11 @@ TEST_F(tenants, owner_gets_a_working_token) {
 }
 
 TEST_F(tenants, invalid_owner_is_rejected_and_leaves_the_id_free) {
-  const json::object owner{{"email", "not-an-email"}, {"password", "boss-password"}, {"first_name", "A"},
-                           {"last_name", "B"}};
+  const json::object owner{
+      {"email", "not-an-email"}, {"password", "boss-password"}, {"first_name", "A"}, {"last_name", "B"}};
   const auto r = create_tenant_response("owner_bad", "Owner Bad", owner);
   EXPECT_EQ(r.status, 400u) << r.describe();
-  const json::object short_pw{{"email", "a@b.example"}, {"password", "short"}, {"first_name", "A"},
-                              {"last_name", "B"}};
+  const json::object short_pw{{"email", "a@b.example"}, {"password", "short"}, {"first_name", "A"}, {"last_name", "B"}};
   EXPECT_EQ(create_tenant_response("owner_bad", "Owner Bad", short_pw).status, 400u);
   EXPECT_EQ(create_tenant_response("owner_bad", "Owner Bad").status, 201u)
       << "a rejected request must not reserve the id";
@@ -211,8 +211,8 @@ class tenants_closed_signup : public e2e_test {
 
 TEST_F(tenants_closed_signup, needs_the_admin_token) {
   expect_problem(create_tenant_response("closed_co", "Closed"), 403, "signup_closed");
-  const auto wrong = post("/tenants", json::object{{"id", "closed_co"}, {"name", "Closed"}},
-                          "not-the-admin-token-but-long-enough");
+  const auto wrong =
+      post("/tenants", json::object{{"id", "closed_co"}, {"name", "Closed"}}, "not-the-admin-token-but-long-enough");
   expect_problem(wrong, 403, "signup_closed");
   const auto lower = client().send_json("POST", "/tenants", json::object{{"id", "closed_co"}, {"name", "Closed"}},
                                         {{"Authorization", "Basic " + server().admin_token()}});

@@ -66,8 +66,8 @@ TEST_F(users, create_get_update_and_list_newest_first) {
   EXPECT_EQ(json_field(v, "page"), json::value(1));
   EXPECT_EQ(json_field(v, "page_size"), json::value(25));
   const auto emails = emails_of(list);
-  EXPECT_EQ(emails, (std::vector<std::string>{"c@crud.example", "b@crud.example", "a@crud.example",
-                                              owner_email("crud_co")}));
+  EXPECT_EQ(emails,
+            (std::vector<std::string>{"c@crud.example", "b@crud.example", "a@crud.example", owner_email("crud_co")}));
   const auto items = json_field(v, "items");
   ASSERT_TRUE(items.is_array()) << list.body;
   for (const auto& u : items.as_array()) expect_user_shape(u, "crud_co");
@@ -268,8 +268,8 @@ TEST_F(users, update_changes_only_allowed_fields) {
   EXPECT_EQ(json_string(after, "created_at"), json_string(before, "created_at"));
   EXPECT_GE(json_string(after, "updated_at"), json_string(before, "updated_at"));
 
-  const auto patched = client().send_json("PATCH", "/api/users/" + id, json::object{{"last_name", "Underwood"}},
-                                          bearer(owner.token));
+  const auto patched =
+      client().send_json("PATCH", "/api/users/" + id, json::object{{"last_name", "Underwood"}}, bearer(owner.token));
   ASSERT_EQ(patched.status, 200u) << patched.describe();
   EXPECT_EQ(json_string(patched.json(), "first_name"), "Uma");
   EXPECT_EQ(json_string(patched.json(), "last_name"), "Underwood");
@@ -291,8 +291,8 @@ TEST_F(users, update_changes_only_allowed_fields) {
 
   // A member changing their own record cannot promote themselves.
   const auto member = add_member(owner, "self@upd.example");
-  const auto self = put("/api/users/" + member.user_id, json::object{{"role", "owner"}, {"first_name", "Selfie"}},
-                        member.token);
+  const auto self =
+      put("/api/users/" + member.user_id, json::object{{"role", "owner"}, {"first_name", "Selfie"}}, member.token);
   EXPECT_EQ(self.status, 200u) << self.describe();
   EXPECT_EQ(json_string(get("/api/me", member.token).json(), "role"), "member");
   EXPECT_EQ(put("/api/tenant", json::object{{"name", "Hijacked"}}, member.token).status, 403u);

@@ -48,8 +48,8 @@ TEST_F(walkthrough, tenant_owner_users_crud_and_login) {
   EXPECT_EQ(json_string(me.json(), "role"), "owner");
   EXPECT_EQ(json_string(json_field(me.json(), "user"), "email"), "owner@acme.example");
 
-  const auto made = post("/api/users", json::object{{"email", "john@acme.example"}, {"first_name", "John"},
-                                                    {"last_name", "Doe"}}, token);
+  const auto made = post(
+      "/api/users", json::object{{"email", "john@acme.example"}, {"first_name", "John"}, {"last_name", "Doe"}}, token);
   ASSERT_EQ(made.status, 201u) << made.describe();
   const std::string john = json_string(made.json(), "id");
   ASSERT_TRUE(is_uuid(john)) << made.body;
@@ -83,7 +83,8 @@ TEST_F(walkthrough, sigterm_stops_the_server_cleanly) {
   const auto status = server().stop();
   ASSERT_TRUE(status.has_value());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
-      << "tenantd did not exit 0 on SIGTERM (status " << *status << "); log:\n" << server().log_tail();
+      << "tenantd did not exit 0 on SIGTERM (status " << *status << "); log:\n"
+      << server().log_tail();
 }
 
 }  // namespace

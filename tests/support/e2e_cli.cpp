@@ -30,8 +30,10 @@ cli_result run_cli(const e2e_server& server, const std::vector<std::string>& arg
   env["LOG_LEVEL"] = "warn";
   env["LOG_FORMAT"] = "text";
   for (const auto& [k, v] : extra) {
-    if (v) env[k] = *v;
-    else env.erase(k);
+    if (v)
+      env[k] = *v;
+    else
+      env.erase(k);
   }
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);

@@ -60,9 +60,11 @@ void e2e_test::TearDown() {
   if (was_running) (void)server_->stop();
   const std::string log = server_->log_text();
   for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"}) {
-    EXPECT_EQ(log.find(marker), std::string::npos) << "tenantd log reports " << marker << ":\n" << server_->log_tail(200);
+    EXPECT_EQ(log.find(marker), std::string::npos) << "tenantd log reports " << marker << ":\n"
+                                                   << server_->log_tail(200);
   }
-  if (HasFailure()) std::cerr << "---- tenantd log tail (" << server_->log_path() << ") ----\n" << server_->log_tail() << "\n";
+  if (HasFailure())
+    std::cerr << "---- tenantd log tail (" << server_->log_path() << ") ----\n" << server_->log_tail() << "\n";
   client_.reset();
   server_.reset();
 }
@@ -93,9 +95,8 @@ boost::json::value e2e_test::create_tenant(std::string_view id, std::string_view
   return r.json();
 }
 
-http_response e2e_test::register_response(std::string_view tenant_id, std::string_view email,
-                                          std::string_view password, std::string_view first_name,
-                                          std::string_view last_name) const {
+http_response e2e_test::register_response(std::string_view tenant_id, std::string_view email, std::string_view password,
+                                          std::string_view first_name, std::string_view last_name) const {
   boost::json::object body{
       {"email", email}, {"password", password}, {"first_name", first_name}, {"last_name", last_name}};
   if (!tenant_id.empty()) body["tenant_id"] = tenant_id;

@@ -31,7 +31,8 @@ constexpr auto io_timeout = std::chrono::seconds(30);
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 
@@ -161,7 +162,7 @@ std::string read_response_bytes_and_parse(const socket_handle& sock, bool head, 
 
 // Text that betrays SQL or PostgreSQL internals when it appears in a response body.
 constexpr std::array<std::string_view, 13> leak_markers = {
-    "SELECT ",      "INSERT ",  "UPDATE ",       "DELETE FROM", "ERROR:",    "duplicate key", "violates",
+    "SELECT ",      "INSERT ",  "UPDATE ",       "DELETE FROM", "ERROR:",     "duplicate key", "violates",
     "syntax error", "SQLSTATE", "postgresql://", "libpq",       "constraint", "relation \""};
 
 bool has_pg_identifier(std::string_view text) {
@@ -235,10 +236,11 @@ http_response http_client::request(std::string_view method, std::string_view tar
   return response;
 }
 
-http_response http_client::send_json(std::string_view method, std::string_view target,
-                                     const boost::json::value& body, const header_list& headers) const {
+http_response http_client::send_json(std::string_view method, std::string_view target, const boost::json::value& body,
+                                     const header_list& headers) const {
   header_list all = headers;
-  const bool typed = std::any_of(all.begin(), all.end(), [](const auto& h) { return iequals(h.first, "Content-Type"); });
+  const bool typed =
+      std::any_of(all.begin(), all.end(), [](const auto& h) { return iequals(h.first, "Content-Type"); });
   if (!typed) all.emplace_back("Content-Type", "application/json");
   return request(method, target, all, boost::json::serialize(body));
 }
@@ -265,7 +267,8 @@ void check_response_hygiene(std::string_view method, std::string_view target, st
                             const http_response& r, bool allow_server_error) {
   const std::string where = std::string(method) + " " + std::string(target);
   EXPECT_TRUE(allow_server_error || (r.status != 500 && (r.status < 500 || r.status == 503)))
-      << where << " answered a server error:\n" << r.describe();
+      << where << " answered a server error:\n"
+      << r.describe();
   EXPECT_TRUE(r.has_header("x-request-id")) << where << " has no X-Request-Id:\n" << r.describe();
   if (const auto server = r.header("server")) {
     EXPECT_TRUE(std::none_of(server->begin(), server->end(), [](unsigned char c) { return std::isdigit(c); }))
@@ -281,13 +284,15 @@ void check_response_hygiene(std::string_view method, std::string_view target, st
   if (method == "HEAD" || r.status < 400 || target.starts_with("/readyz")) {
     if (!r.body.empty() && r.status < 400) {
       EXPECT_TRUE(r.header_or_empty("content-type").starts_with("application/json"))
-          << where << " 2xx body is not application/json:\n" << r.describe();
+          << where << " 2xx body is not application/json:\n"
+          << r.describe();
     }
     return;
   }
   // Errors are RFC 9457 problem details whose request_id is the X-Request-Id.
   EXPECT_TRUE(r.header_or_empty("content-type").starts_with("application/problem+json"))
-      << where << " error is not application/problem+json:\n" << r.describe();
+      << where << " error is not application/problem+json:\n"
+      << r.describe();
   boost::system::error_code ec;
   const auto v = boost::json::parse(r.body, ec);
   if (ec || !v.is_object()) {
@@ -302,7 +307,8 @@ void check_response_hygiene(std::string_view method, std::string_view target, st
   }
   const auto* st = o.if_contains("status");
   EXPECT_TRUE(st != nullptr && st->is_int64() && st->as_int64() == static_cast<std::int64_t>(r.status))
-      << where << " problem status differs from the HTTP status:\n" << r.describe();
+      << where << " problem status differs from the HTTP status:\n"
+      << r.describe();
   const auto* rid = o.if_contains("request_id");
   if (rid != nullptr && rid->is_string()) {
     EXPECT_EQ(std::string(rid->as_string()), r.header_or_empty("x-request-id"))
@@ -321,8 +327,8 @@ void expect_problem(const http_response& r, unsigned status, std::string_view co
   }
   if (!code.empty()) {
     const auto* c = v.as_object().if_contains("code");
-    EXPECT_TRUE(c != nullptr && c->is_string() && c->as_string() == code)
-        << "expected code " << code << ":\n" << r.describe();
+    EXPECT_TRUE(c != nullptr && c->is_string() && c->as_string() == code) << "expected code " << code << ":\n"
+                                                                          << r.describe();
   }
 }
 

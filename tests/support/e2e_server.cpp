@@ -98,8 +98,10 @@ void e2e_server::start(const env_overrides& overrides) {
   env["LOGIN_MAX_FAILURES_PER_CLIENT"] = "1000";
   env["TENANT_CREATES_PER_CLIENT"] = "1000";
   for (const auto& [k, v] : overrides) {
-    if (v) env[k] = *v;
-    else env.erase(k);
+    if (v)
+      env[k] = *v;
+    else
+      env.erase(k);
   }
   if (const auto it = env.find("JWT_SECRET"); it != env.end()) jwt_secret_ = it->second;
   if (const auto it = env.find("ADMIN_TOKEN"); it != env.end()) admin_token_ = it->second;

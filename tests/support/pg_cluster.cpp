@@ -45,8 +45,8 @@ struct result_deleter {
 
 std::unique_ptr<PGconn, conn_deleter> connect_admin(const std::string& dbname) {
   const auto& c = pg_cluster();
-  const std::string conninfo = "host=" + c.socket_dir + " port=" + std::to_string(c.port) + " user=" + c.superuser +
-                               " dbname=" + dbname;
+  const std::string conninfo =
+      "host=" + c.socket_dir + " port=" + std::to_string(c.port) + " user=" + c.superuser + " dbname=" + dbname;
   std::unique_ptr<PGconn, conn_deleter> conn(PQconnectdb(conninfo.c_str()));
   if (PQstatus(conn.get()) != CONNECTION_OK)
     throw std::runtime_error("admin connect failed: " + std::string(PQerrorMessage(conn.get())));

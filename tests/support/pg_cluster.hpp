@@ -8,13 +8,13 @@
 namespace tenantd::test {
 
 struct pg_cluster_info {
-  std::string host;          // 127.0.0.1
+  std::string host;  // 127.0.0.1
   int port{0};
-  std::string socket_dir;    // unix socket directory (superuser connects here, trust auth)
-  std::string superuser;     // "postgres"
-  std::string app_user;      // LOGIN CREATEDB, not superuser
+  std::string socket_dir;  // unix socket directory (superuser connects here, trust auth)
+  std::string superuser;   // "postgres"
+  std::string app_user;    // LOGIN CREATEDB, not superuser
   std::string app_password;
-  std::string bin_dir;       // /usr/lib/postgresql/15/bin
+  std::string bin_dir;  // /usr/lib/postgresql/15/bin
   std::string data_dir;
 };
 
@@ -30,8 +30,8 @@ void admin_exec(const std::string& sql, const std::string& dbname = "postgres");
 std::vector<std::vector<std::string>> admin_query(const std::string& sql, const std::string& dbname = "postgres");
 
 // Connection strings for the app role (TCP, password auth).
-std::string app_conninfo(const std::string& dbname);   // keyword/value form
-std::string app_url(const std::string& dbname);        // postgresql://user:pw@host:port/db
+std::string app_conninfo(const std::string& dbname);  // keyword/value form
+std::string app_url(const std::string& dbname);       // postgresql://user:pw@host:port/db
 
 // A database owned by the app role, created fresh and dropped (WITH FORCE) on destruction.
 class test_database {

@@ -6,8 +6,8 @@
 #include <boost/asio/use_future.hpp>
 
 #include <chrono>
-#include <stdexcept>
 #include <future>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
