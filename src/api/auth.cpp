@@ -101,10 +101,7 @@ awaitable<response> logout(context& ctx) {
   const bool all = body.as_bool("all", false);
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
   co_await ctx.svc.accounts->logout(ctx.who(), all);
-  response res;
-  res.status = 204;
-  res.content_type.clear();
-  co_return res;
+  co_return no_content();
 }
 
 }  // namespace tenantd::api::handlers

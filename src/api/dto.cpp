@@ -1,6 +1,8 @@
 // Record -> JSON mapping and the validating body reader.
 #include "api/dto.hpp"
 
+#include <cctype>
+
 #include "domain/validation.hpp"
 
 namespace tenantd::api {
@@ -40,6 +42,13 @@ void add_tokens(boost::json::object& out, const identity::token_bundle& tokens) 
   out["token_type"] = "Bearer";
   out["expires_in"] = tokens.expires_in;
   out["refresh_token"] = tokens.refresh_token;
+}
+
+result<std::string> uuid_param(const std::vector<std::string>& params) {
+  std::string id = params.at(0);
+  if (!validation::is_uuid(id)) return make_error(errc::invalid_id, "the user id must be a UUID");
+  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return id;
 }
 
 body_reader::body_reader(const boost::json::value& body) : object_(body.if_object()) {}

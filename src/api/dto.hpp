@@ -23,6 +23,9 @@ boost::json::array to_json(const std::vector<std::string>& strings);
 // token, token_type, expires_in, refresh_token
 void add_tokens(boost::json::object& out, const identity::token_bundle& tokens);
 
+// The first path parameter as a canonical lower-case UUID, or errc::invalid_id.
+result<std::string> uuid_param(const std::vector<std::string>& params);
+
 class body_reader {
  public:
   explicit body_reader(const boost::json::value& body);

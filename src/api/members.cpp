@@ -12,13 +12,6 @@ boost::json::object to_json(const identity::member_view& m) {
           {"last_name", m.last_name}, {"role", m.role},   {"joined_at", m.joined_at}};
 }
 
-result<std::string> member_id_param(const context& ctx) {
-  std::string id = ctx.params.at(0);
-  if (!validation::is_uuid(id)) return make_error(errc::invalid_id, "the user id must be a UUID");
-  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return id;
-}
-
 std::optional<std::string> read_role(body_reader& body, const context& ctx) {
   auto role = body.string("role", true);
   if (role && !ctx.svc.accounts->roles().find(*role)) {
@@ -54,7 +47,7 @@ awaitable<response> create_invitation(context& ctx) {
 
 // PUT /api/members/:user_id
 awaitable<response> update_member(context& ctx) {
-  auto id = member_id_param(ctx);
+  auto id = uuid_param(ctx.params);
   if (!id) co_return problem(id.err(), ctx.request_id);
   body_reader body(ctx.body);
   auto role = read_role(body, ctx);
@@ -66,14 +59,11 @@ awaitable<response> update_member(context& ctx) {
 
 // DELETE /api/members/:user_id
 awaitable<response> delete_member(context& ctx) {
-  auto id = member_id_param(ctx);
+  auto id = uuid_param(ctx.params);
   if (!id) co_return problem(id.err(), ctx.request_id);
   auto removed = co_await ctx.svc.accounts->remove_member(ctx.who(), *id, false);
   if (!removed) co_return problem(removed.err(), ctx.request_id);
-  response res;
-  res.status = 204;
-  res.content_type.clear();
-  co_return res;
+  co_return no_content();
 }
 
 }  // namespace tenantd::api::handlers

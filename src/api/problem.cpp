@@ -57,6 +57,13 @@ std::string_view status_title(unsigned status) noexcept {
   }
 }
 
+response no_content() {
+  response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
 response json_response(unsigned status, const boost::json::value& body) {
   response r;
   r.status = status;

@@ -17,6 +17,9 @@ std::string_view status_title(unsigned status) noexcept;
 response problem(const error& e, const std::string& request_id, const boost::json::object& extra = {});
 response problem(unsigned status, errc code, std::string detail, const std::string& request_id);
 
+// 204 No Content.
+response no_content();
+
 // A JSON response with the given status.
 response json_response(unsigned status, const boost::json::value& body);
 

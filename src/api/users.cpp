@@ -65,14 +65,6 @@ result<user_query> parse_user_query(std::string_view query) {
   return q;
 }
 
-// The :id parameter as a canonical lower-case UUID, or errc::invalid_id.
-result<std::string> user_id_param(const context& ctx) {
-  std::string id = ctx.params.at(0);
-  if (!validation::is_uuid(id)) return make_error(errc::invalid_id, "the user id must be a UUID");
-  for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return id;
-}
-
 }  // namespace
 
 // GET /api/users
@@ -129,7 +121,7 @@ awaitable<response> create_user(context& ctx) {
 
 // GET /api/users/:id
 awaitable<response> get_user(context& ctx) {
-  auto id = user_id_param(ctx);
+  auto id = uuid_param(ctx.params);
   if (!id) co_return problem(id.err(), ctx.request_id);
   auto conn = co_await tenant_db(ctx);
   auto user = co_await db::users::find(*conn, *id);
@@ -139,7 +131,7 @@ awaitable<response> get_user(context& ctx) {
 
 // PUT /api/users/:id, PATCH /api/users/:id
 awaitable<response> update_user(context& ctx) {
-  auto id = user_id_param(ctx);
+  auto id = uuid_param(ctx.params);
   if (!id) co_return problem(id.err(), ctx.request_id);
   body_reader body(ctx.body);
   user_changes changes;
@@ -155,14 +147,11 @@ awaitable<response> update_user(context& ctx) {
 
 // DELETE /api/users/:id
 awaitable<response> delete_user(context& ctx) {
-  auto id = user_id_param(ctx);
+  auto id = uuid_param(ctx.params);
   if (!id) co_return problem(id.err(), ctx.request_id);
   auto removed = co_await ctx.svc.accounts->remove_member(ctx.who(), *id, true);
   if (!removed) co_return problem(removed.err(), ctx.request_id);
-  response res;
-  res.status = 204;
-  res.content_type.clear();
-  co_return res;
+  co_return no_content();
 }
 
 }  // namespace tenantd::api::handlers

@@ -19,6 +19,16 @@ void accounts::invalidate_local(const std::string& payload) {
   if (payload.rfind("tenant:", 0) == 0) deps_.tenants->invalidate(payload.substr(7));
 }
 
+awaitable<bool> accounts::insert_new_account(db::connection& conn, const account_record& account) {
+  try {
+    co_await master::insert_account(conn, account);
+    co_return true;
+  } catch (const db::pg_error& e) {
+    if (!e.is_unique_violation()) throw;
+  }
+  co_return false;  // the email was taken meanwhile
+}
+
 awaitable<status> accounts::ensure_tenant_user(const tenant_record& tenant, const user_record& user) {
   auto conn = co_await deps_.pools->pool_for(tenant)->acquire();
   if (co_await db::users::find(*conn, user.id)) co_return ok();
@@ -92,14 +102,7 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
     account = *existing;
   } else {
     account = account_record{validation::new_uuid(), who.email, new_hash, who.first_name, who.last_name, {}, {}};
-    bool duplicate = false;
-    try {
-      co_await master::insert_account(*conn, account);
-    } catch (const db::pg_error& e) {
-      if (!e.is_unique_violation()) throw;
-      duplicate = true;
-    }
-    if (duplicate) {
+    if (!co_await insert_new_account(*conn, account)) {
       co_await rollback();
       co_return make_error(errc::email_taken, "an account with this email already exists");
     }
@@ -251,14 +254,7 @@ awaitable<result<user_record>> accounts::add_login_user(const principal& caller,
     }
   } else {
     account = account_record{validation::new_uuid(), who.email, new_hash, who.first_name, who.last_name, {}, {}};
-    bool duplicate = false;
-    try {
-      co_await master::insert_account(*conn, account);
-    } catch (const db::pg_error& e) {
-      if (!e.is_unique_violation()) throw;
-      duplicate = true;
-    }
-    if (duplicate) {
+    if (!co_await insert_new_account(*conn, account)) {
       co_await rollback();
       co_return make_error(errc::email_taken, "an account with this email already exists");
     }

@@ -148,6 +148,8 @@ class accounts {
   awaitable<result<membership_granted>> grant_membership(const tenant_record& tenant, const person& who,
                                                          bool provisioning,
                                                          const std::optional<std::string>& invitation);
+  // Inserts a new account inside the caller's transaction; false if the email is taken.
+  awaitable<bool> insert_new_account(db::connection& conn, const account_record& account);
   awaitable<status> ensure_tenant_user(const tenant_record& tenant, const user_record& user);
   awaitable<void> revoke_membership(const std::string& tenant_id, const std::string& account_id, bool drop_account);
   void invalidate_local(const std::string& payload);
