@@ -3,7 +3,9 @@
 #include "db/pool.hpp"
 
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <algorithm>
 #include <deque>
+#include <string>
 #include <mutex>
 #include <vector>
 
@@ -25,6 +27,7 @@ struct waiter {
   bool queued{true};
   bool may_open{false};  // one unit of capacity was counted in `open` for this waiter
   bool failed{false};
+  std::string failure;   // why, when failed
 };
 
 struct idle_connection {
@@ -47,6 +50,28 @@ struct pool::impl {
   std::deque<std::shared_ptr<waiter>> waiters;
   clock_type::time_point last_used{clock_type::now()};
   bool shut_down{false};
+  bool budget_retry_pending{false};  // a budget slot was offered while no waiter was queued
+  // Connect back-off: no new connection is attempted before connect_retry_at.
+  clock_type::time_point connect_retry_at{};
+  std::chrono::milliseconds connect_backoff{0};
+  std::string connect_error;
+
+  bool backing_off_locked(clock_type::time_point now) const { return now < connect_retry_at; }
+
+  unavailable_error connect_refused_locked() const {
+    return unavailable_error("database unavailable (reconnecting after: " + connect_error + ")");
+  }
+
+  // Fails every queued waiter with `why`; they are signalled by the caller.
+  void fail_waiters_locked(const std::string& why, std::vector<std::shared_ptr<waiter>>& woken) {
+    for (auto& w : waiters) {
+      w->queued = false;
+      w->failed = true;
+      w->failure = why;
+      woken.push_back(std::move(w));
+    }
+    waiters.clear();
+  }
 
   bool is_shut_down() const {
     std::lock_guard lock(mutex);
@@ -65,8 +90,14 @@ struct pool::impl {
 
   // After `open` dropped: gives freed capacity to the oldest waiters, who then open connections.
   // Returns the waiters to signal once the mutex is released.
+  // While connects are backing off, nothing is granted: waiters keep waiting for a released
+  // connection, or fail at once when the pool has none left to release.
   std::vector<std::shared_ptr<waiter>> grant_capacity_locked() {
     std::vector<std::shared_ptr<waiter>> woken;
+    if (backing_off_locked(clock_type::now())) {
+      if (open == 0) fail_waiters_locked(connect_refused_locked().what(), woken);
+      return woken;
+    }
     while (!shut_down && !waiters.empty() && open < options.max_size) {
       auto w = std::move(waiters.front());
       waiters.pop_front();
@@ -100,6 +131,39 @@ struct pool::impl {
     close(std::move(closed));
     for (const auto& w : woken) signal(w);
     return nullptr;
+  }
+
+  void connect_failed(const std::string& why) noexcept {
+    std::lock_guard lock(mutex);
+    connect_backoff = connect_backoff.count() == 0
+                          ? options.connect_backoff_initial
+                          : std::min(connect_backoff * 2, options.connect_backoff_max);
+    connect_retry_at = clock_type::now() + connect_backoff;
+    try {
+      connect_error = why;
+    } catch (...) {
+    }
+  }
+
+  // The back-off ends; waiters queued meanwhile may open connections again.
+  void connect_succeeded() noexcept {
+    std::vector<std::shared_ptr<waiter>> woken;
+    {
+      std::lock_guard lock(mutex);
+      if (connect_backoff.count() == 0) return;
+      connect_backoff = std::chrono::milliseconds(0);
+      connect_retry_at = {};
+      woken = grant_capacity_locked();
+    }
+    for (const auto& w : woken) signal(w);
+  }
+
+  void notify_idle() const noexcept {
+    if (!options.on_idle) return;
+    try {
+      options.on_idle();
+    } catch (...) {  // a budget callback must not turn a release into std::terminate
+    }
   }
 
   // Gives back one unit of capacity held for a connection that was never opened.
@@ -160,14 +224,19 @@ net::awaitable<pooled_connection> pool::acquire() {
     if (!holds_capacity) {
       std::lock_guard lock(s.mutex);
       if (s.shut_down) throw unavailable_error("database pool is shut down");
-      s.last_used = clock_type::now();
+      const auto now = clock_type::now();
+      s.last_used = now;
       const bool my_turn = oldest || s.waiters.empty();
       if (my_turn && !s.idle.empty()) {
         conn = std::move(s.idle.back().conn);
         s.idle.pop_back();
       } else if (my_turn && s.open < s.options.max_size) {
-        ++s.open;
-        holds_capacity = true;
+        if (!s.backing_off_locked(now)) {
+          ++s.open;
+          holds_capacity = true;
+        } else if (s.open == 0) {
+          throw s.connect_refused_locked();  // nothing to wait for: fail fast
+        }  // else: wait below for a connection in use to be released
       }
     }
     if (conn) {
@@ -187,13 +256,19 @@ net::awaitable<pooled_connection> pool::acquire() {
       }
       if (reserved) {
         holds_capacity = false;
+        std::unique_ptr<connection> opened;
         try {
-          auto opened = co_await connection::connect(s.executor, s.options.connection);
-          co_return pooled_connection(self, std::move(opened));
+          opened = co_await connection::connect(s.executor, s.options.connection);
+        } catch (const std::exception& e) {
+          s.connect_failed(e.what());
+          s.return_capacity(true);
+          throw;
         } catch (...) {
           s.return_capacity(true);
           throw;
         }
+        s.connect_succeeded();
+        co_return pooled_connection(self, std::move(opened));
       }
       std::lock_guard lock(s.mutex);
       --s.open;
@@ -203,10 +278,19 @@ net::awaitable<pooled_connection> pool::acquire() {
     {
       std::lock_guard lock(s.mutex);
       if (s.shut_down) throw unavailable_error("database pool is shut down");
+      const auto now = clock_type::now();
       if ((oldest || s.waiters.empty()) && !s.idle.empty()) {
         conn = std::move(s.idle.back().conn);
         s.idle.pop_back();
-      } else if (clock_type::now() < deadline) {
+      } else if (s.backing_off_locked(now) && s.open == 0) {
+        throw s.connect_refused_locked();
+      } else if (s.budget_retry_pending && s.open < s.options.max_size && !s.backing_off_locked(now)) {
+        // A budget slot was offered before we queued: try to take it instead of waiting.
+        s.budget_retry_pending = false;
+        ++s.open;
+        holds_capacity = true;
+        continue;
+      } else if (now < deadline) {
         w = std::make_shared<waiter>(executor);
         if (oldest)
           s.waiters.push_front(w);
@@ -230,7 +314,7 @@ net::awaitable<pooled_connection> pool::acquire() {
       if (w->handed) {
         conn = std::move(w->handed);
       } else if (w->failed) {
-        throw unavailable_error("database pool is shut down");
+        throw unavailable_error(w->failure);
       } else if (w->queued) {
         std::erase(s.waiters, w);
         throw unavailable_error("database pool exhausted: no connection within " +
@@ -249,6 +333,7 @@ void pool::release(std::unique_ptr<connection> conn) noexcept {
   const bool reusable = conn->consume_input() && conn->idle_in_no_transaction();
   std::vector<std::shared_ptr<waiter>> woken;
   std::vector<std::unique_ptr<connection>> closed;
+  bool parked = false;
   {
     std::lock_guard lock(s.mutex);
     const auto now = clock_type::now();
@@ -265,15 +350,38 @@ void pool::release(std::unique_ptr<connection> conn) noexcept {
       woken.push_back(std::move(w));
     } else {
       s.idle.push_back({std::move(conn), now});
+      parked = true;
     }
   }
   s.close(std::move(closed));
   for (const auto& w : woken) signal(w);
+  if (parked) s.notify_idle();
 }
 
 pool_stats pool::stats() const {
   std::lock_guard lock(impl_->mutex);
-  return {impl_->open, impl_->idle.size(), impl_->waiters.size()};
+  return {impl_->open, impl_->idle.size(), impl_->waiters.size(),
+          impl_->backing_off_locked(clock_type::now())};
+}
+
+bool pool::budget_freed() {
+  auto& s = *impl_;
+  std::shared_ptr<waiter> w;
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.shut_down || s.open >= s.options.max_size || s.backing_off_locked(clock_type::now())) return false;
+    if (s.waiters.empty()) {
+      s.budget_retry_pending = true;
+      return false;
+    }
+    w = std::move(s.waiters.front());
+    s.waiters.pop_front();
+    w->queued = false;
+    w->may_open = true;
+    ++s.open;
+  }
+  signal(w);
+  return true;
 }
 
 std::size_t pool::close_idle_older_than(std::chrono::steady_clock::duration age) {
@@ -333,6 +441,7 @@ void pool::shutdown() {
     for (const auto& w : failed) {
       w->queued = false;
       w->failed = true;
+      w->failure = "database pool is shut down";
     }
   }
   s.close(std::move(closed));

@@ -25,12 +25,21 @@ struct pool_options {
   std::function<bool()> reserve_slot;
   // Called when a connection of this pool is closed, to return the budget slot.
   std::function<void()> release_slot;
+  // Called (outside the pool's lock) when a released connection is parked idle because no
+  // waiter of this pool wanted it; a global budget may then close it for a starved pool.
+  std::function<void()> on_idle;
+  // After a failed connect, new connections are not attempted for this long (doubling on
+  // each further failure up to connect_backoff_max): acquires that would need one fail at
+  // once, while connections already open keep serving. Stops a reconnect storm.
+  std::chrono::milliseconds connect_backoff_initial{100};
+  std::chrono::milliseconds connect_backoff_max{1000};
 };
 
 struct pool_stats {
   std::size_t open{0};  // connections open (idle + in use)
   std::size_t idle{0};
   std::size_t waiters{0};
+  bool connect_failing{false};  // the last connect failed and the back-off window is running
 };
 
 class pool;
@@ -68,6 +77,10 @@ class pool : public std::enable_shared_from_this<pool> {
   std::size_t close_idle_older_than(std::chrono::steady_clock::duration age);
   // Closes one idle connection if there is one (for a global budget's LRU eviction).
   bool close_one_idle();
+  // A global budget slot may have become free: the oldest waiter (if any, and if this pool is
+  // under max_size) retries opening a connection. Returns false when no waiter could use it;
+  // the next waiter to queue then retries at once.
+  bool budget_freed();
   // Time the pool was last used (acquire or release), for LRU decisions.
   std::chrono::steady_clock::time_point last_used() const;
   // Closes every idle connection and fails all waiters; connections in use are closed on return.

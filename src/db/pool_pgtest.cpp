@@ -374,6 +374,78 @@ TEST(Pool, ConnectFailureReturnsTheSlotAndPropagates) {
   EXPECT_EQ(budget.load(), 2);
 }
 
+// After a failed connect the pool does not try again until the back-off has passed: acquires
+// in between fail at once (no reconnect storm), and the first one after it connects.
+TEST(Pool, ConnectFailuresBackOffThenRecover) {
+  test::test_database db;
+  const auto missing = db.name() + "_later";
+  auto options = options_for(db, 2);
+  options.connection.conninfo = test::app_conninfo(missing) + " application_name=tenantd";
+  options.connect_backoff_initial = 400ms;
+  options.connect_backoff_max = 400ms;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    std::string first, second;
+    try {
+      (void)co_await p->acquire();
+    } catch (const unavailable_error& e) {
+      first = e.what();
+    }
+    EXPECT_NE(first.find("does not exist"), std::string::npos) << first;
+    EXPECT_TRUE(p->stats().connect_failing);
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      (void)co_await p->acquire();
+    } catch (const unavailable_error& e) {
+      second = e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 100ms) << "failed fast";
+    EXPECT_NE(second.find("reconnecting"), std::string::npos) << second;
+
+    test::admin_exec("CREATE DATABASE " + missing + " OWNER " + test::pg_cluster().app_user);
+    co_await sleep_for(450ms);
+    {
+      auto conn = co_await p->acquire();
+      EXPECT_TRUE(conn);
+      EXPECT_FALSE(p->stats().connect_failing);
+    }
+    p->shutdown();
+  });
+  test::admin_exec("DROP DATABASE IF EXISTS " + missing + " WITH (FORCE)");
+}
+
+// While new connections fail, an acquire that cannot open one waits for a connection already
+// open to be released, rather than failing: pooled connections keep serving.
+TEST(Pool, DuringBackOffWaitersAreServedByOpenConnections) {
+  test::test_database db;
+  test::admin_exec("ALTER DATABASE " + db.name() + " CONNECTION LIMIT 1");
+  auto options = options_for(db, 2);
+  options.connect_backoff_initial = 1000ms;
+  options.connect_backoff_max = 1000ms;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    auto c1 = co_await p->acquire();
+    bool refused = false;
+    try {
+      (void)co_await p->acquire();  // the database's connection limit refuses a second one
+    } catch (const unavailable_error&) {
+      refused = true;
+    }
+    EXPECT_TRUE(refused);
+    net::co_spawn(
+        ex,
+        [&]() -> net::awaitable<void> {
+          co_await sleep_for(100ms);
+          c1 = pooled_connection();
+        },
+        net::detached);
+    auto c3 = co_await p->acquire();
+    const auto rows = co_await c3->exec("SELECT 1");
+    EXPECT_EQ(rows.rows(), 1);
+    EXPECT_EQ(p->stats().open, 1U);
+  });
+}
+
 TEST(Pool, ShutdownFailsWaitersAndClosesReturnedConnections) {
   test::test_database db;
   auto options = options_for(db, 1);

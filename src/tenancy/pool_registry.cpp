@@ -43,7 +43,8 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
   options.connection.label = "tenant=" + tenant.id + " database=" + tenant.database_name;
   const std::string name = tenant.database_name;
   options.reserve_slot = [this, name] { return reserve_slot(name); };
-  options.release_slot = [this] { used_.fetch_sub(1); };
+  options.release_slot = [this] { slot_released(); };
+  options.on_idle = [this, name] { connection_parked(name); };
   auto created = db::pool::create(executor_, std::move(options));
   pools_.emplace(tenant.database_name, created);
   return created;
@@ -55,9 +56,59 @@ bool pool_registry::reserve_slot(const std::string& requester) {
     while (current < settings_.max_connections) {
       if (used_.compare_exchange_weak(current, current + 1)) return true;
     }
-    if (!evict_idle_except(requester)) return false;
+    if (!evict_idle_except(requester)) break;
   }
+  {
+    std::lock_guard lock(starved_mutex_);
+    if (std::find(starved_.begin(), starved_.end(), requester) == starved_.end()) {
+      starved_.push_back(requester);
+      starved_count_.store(starved_.size());
+    }
+  }
+  // A slot freed between the refusal and the queueing would otherwise be missed.
+  if (used_.load() < settings_.max_connections) wake_starved();
   return false;
+}
+
+void pool_registry::slot_released() {
+  used_.fetch_sub(1);
+  if (starved_count_.load() != 0) wake_starved();
+}
+
+// A connection went idle in `database`'s pool. If another pool is starved, the idle one is
+// closed, which frees its slot for the starved pool (slot_released -> wake_starved).
+void pool_registry::connection_parked(const std::string& database) {
+  if (starved_count_.load() == 0) return;
+  std::shared_ptr<db::pool> parked;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database); it != pools_.end()) parked = it->second;
+  }
+  if (parked && parked->close_one_idle()) evictions_.fetch_add(1);
+}
+
+void pool_registry::wake_starved() {
+  for (;;) {
+    std::string database;
+    {
+      std::lock_guard lock(starved_mutex_);
+      if (starved_.empty()) return;
+      database = std::move(starved_.front());
+      starved_.pop_front();
+      starved_count_.store(starved_.size());
+    }
+    std::shared_ptr<db::pool> p;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = pools_.find(database); it != pools_.end()) p = it->second;
+    }
+    if (p && p->budget_freed()) return;
+  }
+}
+
+std::size_t pool_registry::starved_pools() const {
+  std::lock_guard lock(starved_mutex_);
+  return starved_.size();
 }
 
 bool pool_registry::evict_idle_except(const std::string& requester) {
@@ -119,12 +170,19 @@ void pool_registry::sweep() {
     for (const auto& [name, p] : pools_) all.push_back(p);
   }
   for (const auto& p : all) p->close_idle_older_than(settings_.idle_timeout);
+  all.clear();
+  std::vector<std::shared_ptr<db::pool>> forgotten;  // destroyed after the lock is released
   std::lock_guard lock(mutex_);
-  std::erase_if(pools_, [&](const auto& kv) {
-    const auto s = kv.second->stats();
-    return s.open == 0 && s.waiters == 0 &&
-           std::chrono::steady_clock::now() - kv.second->last_used() > settings_.idle_timeout;
-  });
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    const auto s = it->second->stats();
+    if (s.open == 0 && s.waiters == 0 &&
+        std::chrono::steady_clock::now() - it->second->last_used() > settings_.idle_timeout) {
+      forgotten.push_back(std::move(it->second));
+      it = pools_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void pool_registry::shutdown() {

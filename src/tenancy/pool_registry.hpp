@@ -1,7 +1,10 @@
 // Per-tenant connection pools under one global connection budget. A pool is created on a
-// tenant's first request; when the budget is full, the least recently used idle connection
-// of another tenant is closed to make room (a busy one never is). Idle connections close
-// after the idle timeout (sweep()).
+// tenant's first request and never holds more than pool_size connections, so one tenant
+// cannot take the whole budget. When the budget is full, the least recently used idle
+// connection of another tenant is closed to make room (a busy one never is); when there is
+// none, the pool is queued as starved, in arrival order, and is offered the next slot that
+// frees up: a connection closed anywhere, or one going idle in another tenant's pool (which
+// is then closed for it). Idle connections close after the idle timeout (sweep()).
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 
@@ -9,6 +12,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,6 +64,8 @@ class pool_registry {
   std::size_t pool_count() const;
   // Idle connections of other tenants closed to make room under the budget, since start.
   std::uint64_t evictions() const noexcept { return evictions_.load(); }
+  // Pools waiting for a budget slot right now.
+  std::size_t starved_pools() const;
   // The `n` pools with the most open connections (then waiters), busiest first.
   std::vector<tenant_pool_stats> busiest(std::size_t n) const;
   const tenant_connection_settings& settings() const noexcept { return settings_; }
@@ -67,6 +73,10 @@ class pool_registry {
  private:
   bool reserve_slot(const std::string& requester);
   bool evict_idle_except(const std::string& requester);
+  void slot_released();
+  void connection_parked(const std::string& database);
+  // Offers freed capacity to starved pools, oldest first, until one takes it.
+  void wake_starved();
 
   boost::asio::any_io_executor executor_;
   tenant_connection_settings settings_;
@@ -74,6 +84,9 @@ class pool_registry {
   std::unordered_map<std::string, std::shared_ptr<db::pool>> pools_;
   std::atomic<std::size_t> used_{0};
   std::atomic<std::uint64_t> evictions_{0};
+  mutable std::mutex starved_mutex_;  // never held while taking mutex_ or a pool's lock
+  std::deque<std::string> starved_;   // databases whose pools wait for a slot, oldest first
+  std::atomic<std::size_t> starved_count_{0};
 };
 
 }  // namespace tenantd::tenancy

@@ -155,10 +155,9 @@ TEST(PoolRegistry, IdleConnectionsOfAnotherTenantAreEvictedLeastRecentlyUsedFirs
   });
 }
 
-// Known defect (reported, fix belongs in db/pool.cpp): a waiter queued because the global
-// budget was full is only woken by its own pool, so when another tenant's connections go
-// idle it does not retry the budget (which would now evict one) and times out instead.
-TEST(PoolRegistry, DISABLED_WaiterGetsAConnectionWhenAnotherTenantGoesIdle) {
+// A waiter queued because the budget was full (every connection busy) is offered the first
+// connection that goes idle in another tenant's pool: that one is closed for it.
+TEST(PoolRegistry, WaiterGetsAConnectionWhenAnotherTenantGoesIdle) {
   test::test_database a_db, b_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto settings = budget_settings(2, 2);
@@ -186,6 +185,91 @@ TEST(PoolRegistry, DISABLED_WaiterGetsAConnectionWhenAnotherTenantGoesIdle) {
     }
     EXPECT_TRUE(acquired);
     EXPECT_LT(clock_type::now() - started, 2s) << "B waited although A's connections were idle";
+    EXPECT_LE(registry.connections_in_use_or_idle(), 2U) << "the budget held";
+    EXPECT_EQ(registry.starved_pools(), 0U);
+  });
+}
+
+// Starved pools are served in the order they ran out, each as soon as a slot frees up, and a
+// slot freed by a closed (not idle) connection counts too.
+TEST(PoolRegistry, StarvedTenantsAreServedInArrivalOrderAsSlotsFree) {
+  test::test_database a_db, b_db, c_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto settings = budget_settings(1, 1);
+    settings.acquire_timeout = 4s;
+    pool_registry registry(ex, settings);
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    const auto c = registry.pool_for(tenant_on(c_db));
+    auto a1 = co_await a->acquire();
+    std::vector<char> order;
+    std::atomic<int> done{0};
+    const auto waiter = [&](std::shared_ptr<db::pool> p, char name) -> net::awaitable<void> {
+      try {
+        auto conn = co_await p->acquire();
+        order.push_back(name);
+        (void)co_await conn->exec("SELECT 1");
+        co_await sleep_for(50ms);
+      } catch (const db::unavailable_error&) {
+        order.push_back('x');
+      }
+      ++done;
+    };
+    net::co_spawn(ex, waiter(b, 'b'), net::detached);
+    co_await sleep_for(50ms);
+    net::co_spawn(ex, waiter(c, 'c'), net::detached);
+    co_await sleep_for(50ms);
+    EXPECT_EQ(registry.starved_pools(), 2U);
+    const auto started = clock_type::now();
+    // Break A's connection instead of returning it idle: its slot frees when it is discarded.
+    (void)co_await a1->exec("BEGIN");
+    a1 = db::pooled_connection();
+    while (done.load() < 2 && clock_type::now() - started < 5s) co_await sleep_for(10ms);
+    EXPECT_EQ(order, (std::vector<char>{'b', 'c'}));
+    EXPECT_LT(clock_type::now() - started, 2s);
+    EXPECT_LE(registry.connections_in_use_or_idle(), 1U);
+  });
+}
+
+// A tenant flooding its pool queues behind its own per-tenant cap; another tenant's requests
+// go on at once.
+TEST(PoolRegistry, AFloodingTenantCannotStarveAnother) {
+  test::test_database a_db, b_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto settings = budget_settings(2, 4);
+    settings.acquire_timeout = 300ms;
+    pool_registry registry(ex, settings);
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    std::atomic<int> a_ok{0}, a_refused{0}, running{0};
+    for (int i = 0; i < 30; ++i) {
+      ++running;
+      net::co_spawn(
+          ex,
+          [&]() -> net::awaitable<void> {
+            try {
+              auto conn = co_await a->acquire();
+              (void)co_await conn->exec("SELECT pg_sleep(0.2)");
+              ++a_ok;
+            } catch (const db::unavailable_error&) {
+              ++a_refused;
+            }
+            --running;
+          },
+          net::detached);
+    }
+    co_await sleep_for(20ms);
+    EXPECT_LE(a->stats().open, 2U) << "the per-tenant cap";
+    const auto started = clock_type::now();
+    for (int i = 0; i < 5; ++i) {
+      auto conn = co_await b->acquire();
+      (void)co_await conn->exec("SELECT 1");
+    }
+    EXPECT_LT(clock_type::now() - started, 250ms) << "B was not held up by A's queue";
+    while (running.load() > 0) co_await sleep_for(20ms);
+    EXPECT_GT(a_ok.load(), 0);
+    EXPECT_GT(a_refused.load(), 0) << "A's excess waiters got a timely refusal";
+    EXPECT_EQ(a_ok.load() + a_refused.load(), 30);
   });
 }
 
