@@ -236,6 +236,8 @@ boost::asio::awaitable<std::string> metrics::render() {
     gauge(out, "tenantd_tenant_pool_budget_connections", "Connections allowed to tenant databases, all together.",
           pools.settings().max_connections);
     gauge(out, "tenantd_tenant_pools", "Tenant pools currently open.", pools.pool_count());
+    gauge(out, "tenantd_tenant_pools_starved", "Tenant pools waiting for a slot of the connection budget.",
+          pools.starved_pools());
     header(out, "tenantd_tenant_pool_evictions_total", "counter",
            "Idle tenant connections closed to make room under the global budget.");
     sample(out, "tenantd_tenant_pool_evictions_total", "", pools.evictions());
