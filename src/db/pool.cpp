@@ -55,8 +55,17 @@ struct pool::impl {
   clock_type::time_point connect_retry_at{};
   std::chrono::milliseconds connect_backoff{0};
   std::string connect_error;
+  bool probing{false};  // while connects fail, one connect at a time tests the database
 
-  bool backing_off_locked(clock_type::time_point now) const { return now < connect_retry_at; }
+  // True while no new connection may be attempted: inside the back-off window, or while a
+  // probe connect of a failing pool is in flight.
+  bool backing_off_locked(clock_type::time_point now) const { return now < connect_retry_at || probing; }
+
+  // Counts one connection about to be opened; in a failing pool it is the probe.
+  void start_opening_locked() {
+    ++open;
+    if (connect_backoff.count() != 0) probing = true;
+  }
 
   unavailable_error connect_refused_locked() const {
     return unavailable_error("database unavailable (reconnecting after: " + connect_error + ")");
@@ -98,12 +107,12 @@ struct pool::impl {
       if (open == 0) fail_waiters_locked(connect_refused_locked().what(), woken);
       return woken;
     }
-    while (!shut_down && !waiters.empty() && open < options.max_size) {
+    while (!shut_down && !waiters.empty() && open < options.max_size && !backing_off_locked(clock_type::now())) {
       auto w = std::move(waiters.front());
       waiters.pop_front();
       w->queued = false;
       w->may_open = true;
-      ++open;
+      start_opening_locked();
       woken.push_back(std::move(w));
     }
     return woken;
@@ -139,6 +148,7 @@ struct pool::impl {
                           ? options.connect_backoff_initial
                           : std::min(connect_backoff * 2, options.connect_backoff_max);
     connect_retry_at = clock_type::now() + connect_backoff;
+    probing = false;
     try {
       connect_error = why;
     } catch (...) {
@@ -152,6 +162,7 @@ struct pool::impl {
       std::lock_guard lock(mutex);
       if (connect_backoff.count() == 0) return;
       connect_backoff = std::chrono::milliseconds(0);
+      probing = false;
       connect_retry_at = {};
       woken = grant_capacity_locked();
     }
@@ -172,6 +183,7 @@ struct pool::impl {
     {
       std::lock_guard lock(mutex);
       --open;
+      probing = false;  // only the opener holding this capacity can be the probe
       woken = grant_capacity_locked();
     }
     if (slot_reserved) release_slot();
@@ -232,7 +244,7 @@ net::awaitable<pooled_connection> pool::acquire() {
         s.idle.pop_back();
       } else if (my_turn && s.open < s.options.max_size) {
         if (!s.backing_off_locked(now)) {
-          ++s.open;
+          s.start_opening_locked();
           holds_capacity = true;
         } else if (s.open == 0) {
           throw s.connect_refused_locked();  // nothing to wait for: fail fast
@@ -272,6 +284,7 @@ net::awaitable<pooled_connection> pool::acquire() {
       }
       std::lock_guard lock(s.mutex);
       --s.open;
+      s.probing = false;
       holds_capacity = false;
     }
 
@@ -287,7 +300,7 @@ net::awaitable<pooled_connection> pool::acquire() {
       } else if (s.budget_retry_pending && s.open < s.options.max_size && !s.backing_off_locked(now)) {
         // A budget slot was offered before we queued: try to take it instead of waiting.
         s.budget_retry_pending = false;
-        ++s.open;
+        s.start_opening_locked();
         holds_capacity = true;
         continue;
       } else if (now < deadline) {
@@ -378,7 +391,7 @@ bool pool::budget_freed() {
     s.waiters.pop_front();
     w->queued = false;
     w->may_open = true;
-    ++s.open;
+    s.start_opening_locked();
   }
   signal(w);
   return true;

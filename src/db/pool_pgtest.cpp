@@ -414,6 +414,46 @@ TEST(Pool, ConnectFailuresBackOffThenRecover) {
   test::admin_exec("DROP DATABASE IF EXISTS " + missing + " WITH (FORCE)");
 }
 
+// Once the back-off window has passed, concurrent acquires of a failing pool send one probe
+// connect between them; the others wait for its outcome and share its failure.
+TEST(Pool, AFailingPoolProbesWithOneConnectAtATime) {
+  test::test_database db;
+  auto options = options_for(db, 4);
+  options.connection.conninfo = test::app_conninfo(db.name() + "_missing") + " application_name=tenantd";
+  options.connect_backoff_initial = 200ms;
+  options.connect_backoff_max = 200ms;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    try {
+      (void)co_await p->acquire();
+    } catch (const unavailable_error&) {
+    }
+    co_await sleep_for(250ms);
+    std::vector<std::string> messages;
+    std::atomic<int> done{0};
+    for (int i = 0; i < 5; ++i)
+      net::co_spawn(
+          ex,
+          [&]() -> net::awaitable<void> {
+            try {
+              (void)co_await p->acquire();
+              messages.emplace_back("connected");
+            } catch (const unavailable_error& e) {
+              messages.emplace_back(e.what());
+            }
+            ++done;
+          },
+          net::detached);
+    while (done.load() < 5) co_await sleep_for(10ms);
+    const auto attempts = std::count_if(messages.begin(), messages.end(), [](const std::string& m) {
+      return m.find("reconnecting") == std::string::npos;
+    });
+    EXPECT_EQ(attempts, 1) << "one probe connect; the rest failed with it";
+    EXPECT_EQ(p->stats().open, 0U);
+    EXPECT_EQ(p->stats().waiters, 0U);
+  });
+}
+
 // While new connections fail, an acquire that cannot open one waits for a connection already
 // open to be released, rather than failing: pooled connections keep serving.
 TEST(Pool, DuringBackOffWaitersAreServedByOpenConnections) {
