@@ -54,6 +54,16 @@ struct param_buffer {
 // Server notices (and errors libpq reports while idle) go to the log, not to stderr.
 void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", trimmed(message)); }
 
+// SQLSTATE classes that say the database cannot serve right now rather than that the
+// statement is wrong: 08 connection exception, 53 insufficient resources (disk full, out of
+// memory, too many connections), 57 operator intervention (statement timeout or cancel,
+// shutdown, crash, starting up, database dropped), 58 system error (I/O). They become
+// unavailable_error (503 with Retry-After), never a 500.
+bool means_unavailable(std::string_view sqlstate) noexcept {
+  const auto cls = sqlstate.substr(0, 2);
+  return cls == "08" || cls == "53" || cls == "57" || cls == "58";
+}
+
 }  // namespace
 
 struct connection::impl {
@@ -174,6 +184,10 @@ struct connection::impl {
     if (PQstatus(pg) != CONNECTION_OK) {
       broken = true;
       throw unavailable_error("connection to the database lost" + (error ? ": " + std::string(error->what()) : ""));
+    }
+    if (error && means_unavailable(error->sqlstate())) {
+      broken = true;  // unavailable_error promises a connection to discard; a fresh one is cheap
+      throw unavailable_error("database unavailable [" + error->sqlstate() + "]: " + error->what());
     }
     if (error) throw *error;
     co_return last;

@@ -34,7 +34,9 @@ class pg_error : public std::runtime_error {
   std::string sqlstate_;
 };
 
-// The database could not be reached, the connection broke, or a deadline passed.
+// The database could not be reached, the connection broke, a deadline passed, or the server
+// answered a statement with an SQLSTATE of class 08, 53, 57 or 58 (statement timeout,
+// shutting down, starting up, too many connections, disk full, I/O error).
 // Maps to 503. The connection that threw it is broken() and must be discarded.
 class unavailable_error : public std::runtime_error {
  public:

@@ -193,6 +193,25 @@ TEST(Connection, QueryTimeoutBreaksTheConnection) {
   });
 }
 
+// A statement cancelled by the server's statement_timeout (57014) means "not now", not "wrong
+// statement": unavailable_error (503), and the connection is not reused.
+TEST(Connection, ServerStatementTimeoutIsUnavailable) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    co_await conn->exec("SET statement_timeout = 100");
+    bool thrown = false;
+    try {
+      (void)co_await conn->exec("SELECT pg_sleep(5)");
+    } catch (const unavailable_error& e) {
+      thrown = true;
+      EXPECT_NE(std::string(e.what()).find("57014"), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(thrown);
+    EXPECT_TRUE(conn->broken());
+  });
+}
+
 TEST(Connection, TerminatedBackendMakesTheNextCallUnavailable) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {

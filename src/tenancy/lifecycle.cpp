@@ -74,7 +74,7 @@ boost::asio::awaitable<result<tenant_record>> lifecycle::remove(const std::strin
   co_return deleted;
 }
 
-boost::asio::awaitable<reconcile_report> lifecycle::reconcile() {
+boost::asio::awaitable<reconcile_report> lifecycle::reconcile(bool finish_deletions) {
   reconcile_report report;
   std::vector<tenant_record> unfinished;
   {
@@ -86,6 +86,7 @@ boost::asio::awaitable<reconcile_report> lifecycle::reconcile() {
   }
   for (const auto& t : unfinished) {
     if (t.status == "deleting") {
+      if (!finish_deletions) continue;
       auto done = co_await remove(t.id);
       if (done) report.deleted.push_back(t.id);
       continue;

@@ -45,7 +45,10 @@ class lifecycle {
   boost::asio::awaitable<result<tenant_record>> resume(const std::string& id);
   // active|suspended|failed -> deleting -> database dropped -> deleted.
   boost::asio::awaitable<result<tenant_record>> remove(const std::string& id);
-  boost::asio::awaitable<reconcile_report> reconcile();
+  // Rolls back dead provisionings (their advisory lock is free) and, when
+  // `finish_deletions`, completes 'deleting' rows. A periodic run passes false: a deletion
+  // in progress holds no lock, so finishing it could race the live DELETE.
+  boost::asio::awaitable<reconcile_report> reconcile(bool finish_deletions = true);
   boost::asio::awaitable<check_report> check();
 
  private:

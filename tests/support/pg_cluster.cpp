@@ -13,12 +13,27 @@
 namespace tenantd::test {
 namespace {
 
-pg_cluster_info read_env_file() {
-  const char* path = std::getenv("TENANTD_TEST_PG_ENV");
-  if (path == nullptr || *path == '\0')
-    throw std::runtime_error("TENANTD_TEST_PG_ENV is not set: run the tests through ctest");
+struct conn_deleter {
+  void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+struct result_deleter {
+  void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+
+std::unique_ptr<PGconn, conn_deleter> connect_admin(const pg_cluster_info& c, const std::string& dbname) {
+  const std::string conninfo =
+      "host=" + c.socket_dir + " port=" + std::to_string(c.port) + " user=" + c.superuser + " dbname=" + dbname;
+  std::unique_ptr<PGconn, conn_deleter> conn(PQconnectdb(conninfo.c_str()));
+  if (PQstatus(conn.get()) != CONNECTION_OK)
+    throw std::runtime_error("admin connect failed: " + std::string(PQerrorMessage(conn.get())));
+  return conn;
+}
+
+}  // namespace
+
+pg_cluster_info read_pg_cluster_env(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error(std::string("cannot read ") + path + ": is the pg fixture running?");
+  if (!in) throw std::runtime_error("cannot read " + path + ": is the pg fixture running?");
   std::map<std::string, std::string> kv;
   for (std::string line; std::getline(in, line);) {
     const auto eq = line.find('=');
@@ -33,30 +48,17 @@ pg_cluster_info read_env_file() {
   info.app_password = kv["TEST_PG_APP_PASSWORD"];
   info.bin_dir = kv["TEST_PG_BIN"];
   info.data_dir = kv["TEST_PG_DATA"];
+  info.log_path = kv["TEST_PG_LOG"];
   return info;
 }
 
-struct conn_deleter {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-struct result_deleter {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-
-std::unique_ptr<PGconn, conn_deleter> connect_admin(const std::string& dbname) {
-  const auto& c = pg_cluster();
-  const std::string conninfo =
-      "host=" + c.socket_dir + " port=" + std::to_string(c.port) + " user=" + c.superuser + " dbname=" + dbname;
-  std::unique_ptr<PGconn, conn_deleter> conn(PQconnectdb(conninfo.c_str()));
-  if (PQstatus(conn.get()) != CONNECTION_OK)
-    throw std::runtime_error("admin connect failed: " + std::string(PQerrorMessage(conn.get())));
-  return conn;
-}
-
-}  // namespace
-
 const pg_cluster_info& pg_cluster() {
-  static const pg_cluster_info info = read_env_file();
+  static const pg_cluster_info info = [] {
+    const char* path = std::getenv("TENANTD_TEST_PG_ENV");
+    if (path == nullptr || *path == '\0')
+      throw std::runtime_error("TENANTD_TEST_PG_ENV is not set: run the tests through ctest");
+    return read_pg_cluster_env(path);
+  }();
   return info;
 }
 
@@ -68,7 +70,12 @@ std::string unique_name(std::string_view prefix) {
 }
 
 std::vector<std::vector<std::string>> admin_query(const std::string& sql, const std::string& dbname) {
-  auto conn = connect_admin(dbname);
+  return admin_query(pg_cluster(), sql, dbname);
+}
+
+std::vector<std::vector<std::string>> admin_query(const pg_cluster_info& cluster, const std::string& sql,
+                                                  const std::string& dbname) {
+  auto conn = connect_admin(cluster, dbname);
   std::unique_ptr<PGresult, result_deleter> res(PQexec(conn.get(), sql.c_str()));
   const auto st = PQresultStatus(res.get());
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
@@ -83,14 +90,19 @@ std::vector<std::vector<std::string>> admin_query(const std::string& sql, const 
 
 void admin_exec(const std::string& sql, const std::string& dbname) { (void)admin_query(sql, dbname); }
 
+void admin_exec(const pg_cluster_info& cluster, const std::string& sql, const std::string& dbname) {
+  (void)admin_query(cluster, sql, dbname);
+}
+
 std::string app_conninfo(const std::string& dbname) {
   const auto& c = pg_cluster();
   return "host=" + c.host + " port=" + std::to_string(c.port) + " user=" + c.app_user + " password=" + c.app_password +
          " dbname=" + dbname;
 }
 
-std::string app_url(const std::string& dbname) {
-  const auto& c = pg_cluster();
+std::string app_url(const std::string& dbname) { return app_url(pg_cluster(), dbname); }
+
+std::string app_url(const pg_cluster_info& c, const std::string& dbname) {
   return "postgresql://" + c.app_user + ":" + c.app_password + "@" + c.host + ":" + std::to_string(c.port) + "/" +
          dbname;
 }

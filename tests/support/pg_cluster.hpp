@@ -16,10 +16,13 @@ struct pg_cluster_info {
   std::string app_password;
   std::string bin_dir;  // /usr/lib/postgresql/15/bin
   std::string data_dir;
+  std::string log_path;  // the server log (pg_ctl -l)
 };
 
 // Reads the file named by $TENANTD_TEST_PG_ENV once; fails the test (throws) if unset.
 const pg_cluster_info& pg_cluster();
+// Reads an env file written by `pg_cluster.sh start DIR` (DIR/env); throws if unreadable.
+pg_cluster_info read_pg_cluster_env(const std::string& path);
 
 // A fresh lower-case identifier such as "t_k3j9x2ab" (prefix + 8 random [a-z0-9]).
 std::string unique_name(std::string_view prefix = "t_");
@@ -28,10 +31,15 @@ std::string unique_name(std::string_view prefix = "t_");
 void admin_exec(const std::string& sql, const std::string& dbname = "postgres");
 // Runs a query as the superuser; rows of text values ("" for NULL).
 std::vector<std::vector<std::string>> admin_query(const std::string& sql, const std::string& dbname = "postgres");
+// The same on another cluster (a fault test's private one).
+void admin_exec(const pg_cluster_info& cluster, const std::string& sql, const std::string& dbname = "postgres");
+std::vector<std::vector<std::string>> admin_query(const pg_cluster_info& cluster, const std::string& sql,
+                                                  const std::string& dbname = "postgres");
 
 // Connection strings for the app role (TCP, password auth).
 std::string app_conninfo(const std::string& dbname);  // keyword/value form
 std::string app_url(const std::string& dbname);       // postgresql://user:pw@host:port/db
+std::string app_url(const pg_cluster_info& cluster, const std::string& dbname);
 
 // A database owned by the app role, created fresh and dropped (WITH FORCE) on destruction.
 class test_database {

@@ -3,6 +3,10 @@
 #   pg_cluster.sh start DIR   initdb (as postgres when run as root), start on a free port,
 #                             create the app role, write DIR/env for the tests
 #   pg_cluster.sh stop DIR    stop it and remove DIR
+#   pg_cluster.sh ctl DIR ARGS...  pg_ctl ARGS on that cluster (as postgres), for fault tests:
+#                             e.g. `ctl DIR stop -m immediate`, `ctl DIR start`, `ctl DIR restart -m fast`
+# Options for start (environment): PG_MAX_CONNECTIONS (default 300), PG_LOG_CONNECTIONS
+# (on|off, default off: "connection received" lines in DIR's server log, to count attempts).
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?directory}
@@ -36,11 +40,11 @@ start)
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = '$base/sock'
-max_connections = 300
+max_connections = ${PG_MAX_CONNECTIONS:-300}
 shared_buffers = 128MB
 fsync = on
 log_min_messages = warning
-log_connections = off
+log_connections = ${PG_LOG_CONNECTIONS:-off}
 CONF
   as_pg "$bin/pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 60 start >/dev/null
   as_pg "$bin/psql" -h "$base/sock" -p "$port" -U "$superuser" -d postgres -v ON_ERROR_STOP=1 -q \
@@ -69,8 +73,14 @@ stop)
   fi
   rm -rf "$dir"
   ;;
+ctl)
+  shift 2
+  data=$(sed -n 's/^TEST_PG_DATA=//p' "$dir/env")
+  log=$(sed -n 's/^TEST_PG_LOG=//p' "$dir/env")
+  as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 "$@" >/dev/null
+  ;;
 *)
-  echo "usage: $0 start|stop DIR" >&2
+  echo "usage: $0 start|stop|ctl DIR [pg_ctl arguments]" >&2
   exit 2
   ;;
 esac
