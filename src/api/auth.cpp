@@ -1,19 +1,11 @@
 // Registration and login.
 #include "api/dto.hpp"
 #include "api/handlers.hpp"
+#include "api/login_limits.hpp"
 #include "api/problem.hpp"
 #include "domain/validation.hpp"
 
 namespace tenantd::api::handlers {
-namespace {
-
-response too_many_attempts(const context& ctx, std::int64_t retry_after) {
-  auto res = problem(make_error(errc::too_many_attempts, "too many failed attempts; retry later"), ctx.request_id);
-  res.set_header("Retry-After", std::to_string(retry_after));
-  return res;
-}
-
-}  // namespace
 
 // POST /auth/register
 awaitable<response> register_account(context& ctx) {
@@ -39,9 +31,26 @@ awaitable<response> register_account(context& ctx) {
   if (validation::check_tenant_id(*tenant_id))
     co_return problem(make_error(errc::tenant_not_found, "no such tenant"), ctx.request_id);
 
+  // Every well-formed registration counts against the client (each may cost a password hash).
+  if (auto* limiter = ctx.svc.registrations_per_client) {
+    if (auto wait = limiter->blocked_for(ctx.client_address)) {
+      auto res = problem(make_error(errc::too_many_requests, "too many registrations from this client; retry later"),
+                         ctx.request_id);
+      res.set_header("Retry-After", std::to_string(*wait));
+      co_return res;
+    }
+    limiter->hit(ctx.client_address);
+  }
+  // Registering an existing email checks its password, so it is a login attempt too: a locked
+  // account is refused and a wrong password counts as a failure.
+  if (auto wait = login_lockout(ctx, *email)) co_return too_many_attempts(ctx, *wait);
+
   const identity::person who{*email, *password, *first, *last};
   auto granted = co_await ctx.svc.accounts->register_member(*tenant_id, who, invitation);
-  if (!granted) co_return problem(granted.err(), ctx.request_id);
+  if (!granted) {
+    if (granted.err().code == errc::email_taken) count_login_failure(ctx, *email);
+    co_return problem(granted.err(), ctx.request_id);
+  }
   auto out = to_json(granted->user, granted->tenant_id);
   out["role"] = granted->role;
   co_return json_response(201, out);
@@ -66,18 +75,11 @@ awaitable<response> login(context& ctx) {
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
   const auto account_key = validation::normalize_email(*email);
 
-  auto& per_account = *ctx.svc.login_failures_per_account;
-  auto& per_client = *ctx.svc.login_failures_per_client;
-  if (per_account.blocked(account_key)) co_return too_many_attempts(ctx, per_account.retry_after(account_key));
-  if (per_client.blocked(ctx.client_address))
-    co_return too_many_attempts(ctx, per_client.retry_after(ctx.client_address));
+  if (auto wait = login_lockout(ctx, account_key)) co_return too_many_attempts(ctx, *wait);
 
   auto outcome = co_await ctx.svc.accounts->login(account_key, *password, tenant_id, ctx.client_address);
   if (outcome.failure) {
-    if (outcome.failure->code == errc::invalid_credentials) {
-      per_account.hit(account_key);
-      per_client.hit(ctx.client_address);
-    }
+    if (outcome.failure->code == errc::invalid_credentials) count_login_failure(ctx, account_key);
     boost::json::object extra;
     if (!outcome.tenant_choices.empty()) extra["tenants"] = to_json(outcome.tenant_choices);
     co_return problem(*outcome.failure, ctx.request_id, extra);

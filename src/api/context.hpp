@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/client_address.hpp"
 #include "api/message.hpp"
 #include "auth/password_hasher.hpp"
 #include "auth/rate_limiter.hpp"
@@ -37,7 +38,8 @@ struct api_settings {
   bool tenant_signup_open{true};
   std::string admin_token;
   std::vector<std::string> cors_origins;
-  std::string backup_dir{"./backups"};  // BACKUP_DIR: admin backup/restore files
+  std::string backup_dir{"./backups"};     // BACKUP_DIR: admin backup/restore files
+  api::trusted_proxies trusted_proxies{};  // TRUSTED_PROXIES: peers whose X-Forwarded-For counts
 };
 
 struct services {
@@ -50,6 +52,8 @@ struct services {
   auth::rate_limiter* login_failures_per_account{nullptr};
   auth::rate_limiter* login_failures_per_client{nullptr};
   auth::rate_limiter* tenant_creates_per_client{nullptr};
+  auth::rate_limiter* login_failures_per_account_per_hour{nullptr};  // optional second window
+  auth::rate_limiter* registrations_per_client{nullptr};             // optional
   api_settings settings;
   const std::atomic<bool>* master_ready{nullptr};  // master migrated; until then only probes answer
   std::function<boost::asio::awaitable<readiness>()> check_readiness;
@@ -62,7 +66,7 @@ struct context {
   std::optional<principal> caller;  // set on protected routes
   boost::json::value body;          // a JSON object on routes that take a body
   std::vector<std::string> params;  // path parameters in pattern order
-  std::string client_address;
+  std::string client_address;       // see client_address.hpp (X-Forwarded-For from trusted proxies)
 
   const principal& who() const { return *caller; }
 };

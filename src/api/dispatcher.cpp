@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include "api/admin_token.hpp"
+#include "api/client_address.hpp"
 #include "api/problem.hpp"
 #include "api/router.hpp"
 #include "auth/password_hasher.hpp"
@@ -108,7 +109,17 @@ response dispatcher::reject(unsigned status, errc code, std::string_view detail,
 
 boost::asio::awaitable<response> dispatcher::handle(request& req) {
   const auto started = std::chrono::steady_clock::now();
-  context ctx{req, svc_, choose_request_id(req), std::nullopt, {}, {}, req.remote_address};
+  std::vector<std::string_view> forwarded_for;
+  if (!svc_.settings.trusted_proxies.empty())
+    for (const auto& [name, value] : req.headers)
+      if (name == "x-forwarded-for") forwarded_for.emplace_back(value);
+  context ctx{req,
+              svc_,
+              choose_request_id(req),
+              std::nullopt,
+              {},
+              {},
+              choose_client_address(req.remote_address, forwarded_for, svc_.settings.trusted_proxies)};
   std::string route_name;
   response res;
   try {
@@ -137,7 +148,7 @@ boost::asio::awaitable<response> dispatcher::handle(request& req) {
       entry.tenant_id = ctx.caller->tenant_id;
       entry.user_id = ctx.caller->account_id;
     }
-    entry.client_address = req.remote_address;
+    entry.client_address = ctx.client_address;
     on_access_(entry);
   }
   co_return res;

@@ -2,6 +2,7 @@
 #include "api/admin_token.hpp"
 #include "api/dto.hpp"
 #include "api/handlers.hpp"
+#include "api/login_limits.hpp"
 #include "api/problem.hpp"
 #include "domain/validation.hpp"
 
@@ -31,13 +32,17 @@ awaitable<response> create_tenant(context& ctx) {
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
 
   auto& limiter = *ctx.svc.tenant_creates_per_client;
-  if (limiter.blocked(ctx.client_address)) {
+  if (auto wait = limiter.blocked_for(ctx.client_address)) {
     auto res = problem(make_error(errc::too_many_requests, "too many tenants created from this client; retry later"),
                        ctx.request_id);
-    res.set_header("Retry-After", std::to_string(limiter.retry_after(ctx.client_address)));
+    res.set_header("Retry-After", std::to_string(*wait));
     co_return res;
   }
   limiter.hit(ctx.client_address);
+  // An owner with an existing email must give its password: a login attempt (see login).
+  if (owner) {
+    if (auto wait = login_lockout(ctx, owner->email)) co_return too_many_attempts(ctx, *wait);
+  }
 
   std::optional<identity::membership_granted> granted;
   tenancy::provisioner::ready_step create_owner;
@@ -50,7 +55,10 @@ awaitable<response> create_tenant(context& ctx) {
     };
   }
   auto created = co_await ctx.svc.provisioner->create(*id, *name, create_owner);
-  if (!created) co_return problem(created.err(), ctx.request_id);
+  if (!created) {
+    if (owner && created.err().code == errc::email_taken) count_login_failure(ctx, owner->email);
+    co_return problem(created.err(), ctx.request_id);
+  }
 
   auto out = to_public_json(*created);
   if (granted) {

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -46,13 +47,18 @@ using namespace std::chrono_literals;
 namespace {
 
 // Applies master migrations (under an advisory lock) and loads the role table; retries
-// until the master database is reachable.
-net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, role_table& roles,
+// until the master database is reachable. `master` connects as the role that runs DDL; when
+// that is a separate role, `runtime_role` (the MASTER_DATABASE_URL user) gets data access.
+net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, std::string runtime_role, role_table& roles,
                                     tenancy::provisioner& provisioner, tenancy::lifecycle& lifecycle,
                                     std::atomic<bool>& ready, std::atomic<bool>& stopping) {
   auto executor = co_await net::this_coro::executor;
   const auto migrations = db::parse_migrations(db::embedded_master_migrations());
+  // Unreachable: retried at least every second, so the server is ready within about a second
+  // of PostgreSQL coming back (ops expect full service within 5 s). A migration that fails
+  // needs a person, so those retries back off further.
   auto delay = 250ms;
+  auto longest = 1000ms;
   while (!stopping) {
     std::string failure;
     try {
@@ -60,6 +66,7 @@ net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, role_table
       auto report = co_await db::apply_migrations(*conn, migrations, master_lock);
       if (!report.applied.empty())
         spdlog::info("master database migrated from version {} to {}", report.version_before, report.version_after);
+      if (!runtime_role.empty()) co_await db::grant_data_access(*conn, runtime_role);
       roles = co_await db::master::load_roles(*conn);
       conn = {};
       if (provisioner.settings().use_template) {
@@ -75,13 +82,14 @@ net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, role_table
     } catch (const db::migration_error& e) {
       failure = e.what();
       spdlog::critical("master migrations cannot be applied: {}", failure);
+      longest = 5000ms;
     } catch (const std::exception& e) {
       failure = e.what();
       spdlog::warn("master database not ready ({}); retrying", failure);
     }
     net::steady_timer timer(executor, delay);
     co_await timer.async_wait(net::use_awaitable);
-    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+    delay = std::min(delay * 2, longest);
   }
 }
 
@@ -94,6 +102,39 @@ net::awaitable<void> sweep_pools(tenancy::pool_registry& pools, std::atomic<bool
   }
 }
 
+// A tenant creation that PostgreSQL interrupted could not roll itself back (the database was
+// gone), so its 'provisioning' row would block the id until the next start-up reconcile.
+// Every 3 s, once the master is ready, this looks for 'provisioning' rows; one that was
+// already there on the previous look is handed to the reconciler, which leaves a creation
+// still in progress alone (its advisory lock is held) and rolls back the others. Deletions
+// are left to the start-up reconcile and to DELETE's own retry: one in progress holds no lock.
+net::awaitable<void> reconcile_interrupted(tenancy::lifecycle& lifecycle, const std::atomic<bool>& ready,
+                                           const std::atomic<bool>& stopping) {
+  auto executor = co_await net::this_coro::executor;
+  const std::optional<std::string> provisioning = "provisioning";
+  std::vector<std::string> seen_before;
+  while (!stopping) {
+    net::steady_timer timer(executor, 3s);
+    co_await timer.async_wait(net::use_awaitable);
+    if (!ready || stopping) continue;
+    try {
+      const auto rows = co_await lifecycle.list(provisioning);
+      std::vector<std::string> seen;
+      for (const auto& t : rows) seen.push_back(t.id);
+      const bool lingering = std::any_of(seen.begin(), seen.end(), [&](const std::string& id) {
+        return std::find(seen_before.begin(), seen_before.end(), id) != seen_before.end();
+      });
+      seen_before = std::move(seen);
+      if (!lingering) continue;
+      const auto report = co_await lifecycle.reconcile(false);
+      if (!report.rolled_back.empty())
+        spdlog::warn("reconciled {} interrupted tenant creations", report.rolled_back.size());
+    } catch (const std::exception& e) {  // the database is away again: try on the next round
+      spdlog::debug("reconciler: {}", e.what());
+    }
+  }
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -102,21 +143,35 @@ std::int64_t unix_now() {
 
 std::string master_conninfo(const config& cfg) { return master_conninfo(cfg, cfg.statement_timeout); }
 
-std::string master_conninfo(const config& cfg, std::chrono::milliseconds statement_timeout) {
+namespace {
+
+std::string conninfo_for(const config& cfg, const database_endpoint& endpoint,
+                         std::chrono::milliseconds statement_timeout) {
   const std::vector<std::pair<std::string, std::string>> keywords{
-      {"host", cfg.master.host},
-      {"port", cfg.master.port},
-      {"user", cfg.master.user},
-      {"password", cfg.master.password},
+      {"host", endpoint.host},
+      {"port", endpoint.port},
+      {"user", endpoint.user},
+      {"password", endpoint.password},
       {"dbname", cfg.master_database_name},
       {"application_name", "tenantd"},
-      {"options", "-c statement_timeout=" + std::to_string(statement_timeout.count()) + " -c TimeZone=UTC"},
+      {"options",
+       "-c statement_timeout=" + std::to_string(statement_timeout.count()) + " -c TimeZone=UTC -c search_path=public"},
       {"keepalives", "1"},
       {"keepalives_idle", "10"},
       {"keepalives_interval", "5"},
       {"keepalives_count", "3"},
   };
   return db::make_conninfo(keywords);
+}
+
+}  // namespace
+
+std::string master_conninfo(const config& cfg, std::chrono::milliseconds statement_timeout) {
+  return conninfo_for(cfg, cfg.master, statement_timeout);
+}
+
+std::string migration_conninfo(const config& cfg, std::chrono::milliseconds statement_timeout) {
+  return conninfo_for(cfg, cfg.migration.value_or(cfg.master), statement_timeout);
 }
 
 int serve(const config& cfg) {
@@ -136,7 +191,8 @@ int serve(const config& cfg) {
   // CREATE/DROP DATABASE and template maintenance run on their own small pool without the
   // request statement timeout: under I/O load a DROP DATABASE can take longer than 5 s.
   db::pool_options ddl_options = master_options;
-  ddl_options.connection.conninfo = master_conninfo(cfg, std::chrono::minutes(10));
+  // With MIGRATION_DATABASE_URL it connects as the DDL role, which also runs the migrations.
+  ddl_options.connection.conninfo = migration_conninfo(cfg, std::chrono::minutes(10));
   ddl_options.connection.query_timeout = std::chrono::minutes(10);
   ddl_options.max_size = 4;
   auto ddl = db::pool::create(io.get_executor(), ddl_options);
@@ -150,8 +206,9 @@ int serve(const config& cfg) {
   tenancy::directory tenants(master, 30s);
   tenancy::access_cache access(master, 30s);
   auto tenant_migrations = app::tenant_migrations(cfg);  // TENANT_MIGRATIONS_DIR or built-in
-  tenancy::provisioning_settings provisioning{cfg.tenant_db_prefix, cfg.master.user, tenant_settings,
-                                              cfg.tenant_provisioning_template, cfg.fault_point};
+  auto provisioning = app::provisioning(cfg);            // with the DDL role of MIGRATION_DATABASE_URL, if any
+  provisioning.tenant = tenant_settings;
+  provisioning.fault_point = cfg.fault_point;
   tenancy::provisioner provisioner(ddl, provisioning, tenant_migrations);
 
   auth::password_hasher hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads,
@@ -175,6 +232,8 @@ int serve(const config& cfg) {
   auth::rate_limiter login_per_account(cfg.login_max_failures_per_account, std::chrono::minutes(15));
   auth::rate_limiter login_per_client(cfg.login_max_failures_per_client, std::chrono::minutes(1));
   auth::rate_limiter creates_per_client(cfg.tenant_creates_per_client, std::chrono::hours(1));
+  auth::rate_limiter login_per_account_hourly(cfg.login_max_failures_per_account_per_hour, std::chrono::hours(1));
+  auth::rate_limiter registrations_per_client(cfg.registrations_per_client, std::chrono::hours(1));
 
   tenancy::lifecycle lifecycle(master, provisioner, &pools, [&](const std::string& payload) {
     access.invalidate(payload);
@@ -195,8 +254,11 @@ int serve(const config& cfg) {
   svc.login_failures_per_account = &login_per_account;
   svc.login_failures_per_client = &login_per_client;
   svc.tenant_creates_per_client = &creates_per_client;
+  svc.login_failures_per_account_per_hour = &login_per_account_hourly;
+  svc.registrations_per_client = &registrations_per_client;
   svc.settings = {TENANTD_VERSION, cfg.tenant_signup_open, cfg.admin_token, cfg.cors_origins};
   svc.settings.backup_dir = cfg.backup_dir;
+  svc.settings.trusted_proxies = cfg.trusted_proxies;
   svc.master_ready = &master_ready;
   svc.check_readiness = [&]() -> net::awaitable<api::readiness> {
     api::readiness r;
@@ -302,10 +364,13 @@ int serve(const config& cfg) {
       }
     };
   };
-  net::co_spawn(io, prepare_master(master, roles, provisioner, lifecycle, master_ready, stopping),
+  // Migrations and DDL as the DDL role (MIGRATION_DATABASE_URL) when there is one.
+  std::string runtime_role = cfg.migration ? cfg.master.user : std::string();
+  net::co_spawn(io, prepare_master(ddl, std::move(runtime_role), roles, provisioner, lifecycle, master_ready, stopping),
                 log_failure("master preparation"));
   net::co_spawn(io, listener.run(), log_failure("invalidation listener"));
   net::co_spawn(io, sweep_pools(pools, stopping), log_failure("pool sweeper"));
+  net::co_spawn(io, reconcile_interrupted(lifecycle, master_ready, stopping), log_failure("reconciler"));
 
   net::signal_set signals(io, SIGINT, SIGTERM);
   std::function<void(const boost::system::error_code&, int)> on_signal;

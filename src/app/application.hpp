@@ -17,5 +17,8 @@ int serve(const config& cfg);
 // needs far longer than a request's budget; 0 disables it).
 std::string master_conninfo(const config& cfg);
 std::string master_conninfo(const config& cfg, std::chrono::milliseconds statement_timeout);
+// The same database as the role that runs DDL and migrations: MIGRATION_DATABASE_URL's
+// host, port, user and password when set, else master_conninfo's.
+std::string migration_conninfo(const config& cfg, std::chrono::milliseconds statement_timeout);
 
 }  // namespace tenantd::app

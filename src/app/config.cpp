@@ -52,22 +52,39 @@ std::string one_of(const environment& env, const std::string& key, const std::st
   throw config_error(key + ": must be one of " + list + ", got '" + value + "'");
 }
 
-void parse_master_url(config& c) {
-  auto parsed = boost::urls::parse_uri(c.master_database_url);
+// Parses a postgresql:// URL into `endpoint`; returns the database name. `key` names the
+// variable in errors.
+std::string parse_database_url(const std::string& key, const std::string& text, database_endpoint& endpoint) {
+  auto parsed = boost::urls::parse_uri(text);
   if (!parsed || (parsed->scheme() != "postgresql" && parsed->scheme() != "postgres"))
-    throw config_error("MASTER_DATABASE_URL: expected postgresql://user:password@host:port/database");
+    throw config_error(key + ": expected postgresql://user:password@host:port/database");
   const auto& url = *parsed;
-  c.master.host = url.host().empty() ? "localhost" : std::string(url.encoded_host().decode());
-  c.master.port = url.has_port() ? std::string(url.port()) : "5432";
+  endpoint.host = url.host().empty() ? "localhost" : std::string(url.encoded_host().decode());
+  endpoint.port = url.has_port() ? std::string(url.port()) : "5432";
   if (url.has_port() && (url.port_number() == 0 || url.port().size() > 5))
-    throw config_error("MASTER_DATABASE_URL: the port must be between 1 and 65535");
-  c.master.user = url.has_userinfo() ? std::string(url.user()) : "";
-  c.master.password = url.has_password() ? std::string(url.password()) : "";
+    throw config_error(key + ": the port must be between 1 and 65535");
+  endpoint.user = url.has_userinfo() ? std::string(url.user()) : "";
+  endpoint.password = url.has_password() ? std::string(url.password()) : "";
   auto path = std::string(url.path());
   if (!path.empty() && path.front() == '/') path.erase(0, 1);
   if (path.empty() || path.find('/') != std::string::npos)
-    throw config_error("MASTER_DATABASE_URL: the URL must name the master database, e.g. .../tenantd_master");
-  c.master_database_name = path;
+    throw config_error(key + ": the URL must name the master database, e.g. .../tenantd_master");
+  return path;
+}
+
+void parse_master_url(config& c) {
+  c.master_database_name = parse_database_url("MASTER_DATABASE_URL", c.master_database_url, c.master);
+}
+
+void parse_migration_url(config& c) {
+  if (c.migration_database_url.empty()) return;
+  database_endpoint endpoint;
+  const auto database = parse_database_url("MIGRATION_DATABASE_URL", c.migration_database_url, endpoint);
+  if (database != c.master_database_name)
+    throw config_error("MIGRATION_DATABASE_URL: must name the same database as MASTER_DATABASE_URL (" +
+                       c.master_database_name + ")");
+  if (endpoint.user.empty()) throw config_error("MIGRATION_DATABASE_URL: must name a user");
+  c.migration = endpoint;
 }
 
 }  // namespace
@@ -111,6 +128,8 @@ config load_config(const environment& env) {
   if (c.master_database_url.empty())
     throw config_error("MASTER_DATABASE_URL: required (postgresql://user:password@host:port/database)");
   parse_master_url(c);
+  c.migration_database_url = get(env, "MIGRATION_DATABASE_URL");
+  parse_migration_url(c);
   c.tenant.host = get(env, "DB_HOST", c.master.host);
   c.tenant.port = get(env, "DB_PORT", c.master.port);
   (void)get_int<int>(env, "DB_PORT", 5432, 1, 65535);
@@ -177,6 +196,14 @@ config load_config(const environment& env) {
   c.login_max_failures_per_account = get_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 1000000);
   c.login_max_failures_per_client = get_int(env, "LOGIN_MAX_FAILURES_PER_CLIENT", 30, 1, 1000000);
   c.tenant_creates_per_client = get_int(env, "TENANT_CREATES_PER_CLIENT", 30, 1, 1000000);
+  c.login_max_failures_per_account_per_hour = get_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR", 100, 1, 1000000);
+  c.registrations_per_client = get_int(env, "REGISTER_PER_CLIENT", 60, 1, 1000000);
+  try {
+    c.trusted_proxies = api::parse_trusted_proxies(get(env, "TRUSTED_PROXIES"));
+  } catch (const std::invalid_argument& e) {
+    throw config_error(std::string("TRUSTED_PROXIES: ") + e.what() +
+                       "; give a comma-separated list of addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8");
+  }
 
   c.threads = get_int<unsigned>(env, "THREADS", 0, 0, 256);
   c.master_pool_size = get_int<std::size_t>(env, "MASTER_POOL_SIZE", 8, 1, 1000);

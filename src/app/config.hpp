@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "api/client_address.hpp"
+
 namespace tenantd::app {
 
 // Thrown for a missing or invalid setting; what() names the variable.
@@ -29,6 +31,12 @@ struct config {
   std::string master_database_url;
   database_endpoint master;  // parsed from the URL
   std::string master_database_name;
+  // MIGRATION_DATABASE_URL (optional): the role that runs DDL (CREATE/DROP DATABASE, grants,
+  // master and tenant migrations, restores) and owns what they create. Unset: the runtime
+  // roles do it themselves, as before. Its user and password also reach tenant databases
+  // (at DB_HOST/DB_PORT).
+  std::string migration_database_url;
+  std::optional<database_endpoint> migration;
   database_endpoint tenant;  // DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD, defaulting to master's
   std::string tenant_db_prefix{"tenant_"};
   bool tenant_provisioning_template{true};  // TENANT_PROVISIONING=template|migrations
@@ -55,6 +63,9 @@ struct config {
   int login_max_failures_per_account{10};  // per 15 minutes
   int login_max_failures_per_client{30};   // per minute
   int tenant_creates_per_client{30};       // per hour
+  int login_max_failures_per_account_per_hour{100};
+  int registrations_per_client{60};      // REGISTER_PER_CLIENT, valid requests per hour
+  api::trusted_proxies trusted_proxies;  // TRUSTED_PROXIES; empty: X-Forwarded-For is ignored
 
   unsigned threads{0};  // 0 = hardware concurrency
   std::size_t master_pool_size{8};

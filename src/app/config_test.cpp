@@ -492,5 +492,46 @@ TEST_F(read_environment_test, full_config_from_dotenv_and_environment) {
   EXPECT_EQ(c.tenant.host, "db.internal");
 }
 
+// ---- abuse limits, client address, DDL role ---------------------------------------------------
+
+TEST(load_config, abuse_limit_defaults_and_values) {
+  const auto d = load_config(minimal());
+  EXPECT_EQ(d.login_max_failures_per_account_per_hour, 100);
+  EXPECT_EQ(d.registrations_per_client, 60);
+  EXPECT_TRUE(d.trusted_proxies.empty());
+  const auto c = load_config(with({{"LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR", "7"}, {"REGISTER_PER_CLIENT", "9"}}));
+  EXPECT_EQ(c.login_max_failures_per_account_per_hour, 7);
+  EXPECT_EQ(c.registrations_per_client, 9);
+  for (const std::string name : {"LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR", "REGISTER_PER_CLIENT"})
+    for (const std::string bad : {"0", "-1", "ten", "1.5"})
+      expect_rejected(with({{name, bad}}), name, name + "=" + bad);
+}
+
+TEST(load_config, trusted_proxies_parsed_or_rejected) {
+  const auto c = load_config(with({{"TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"}}));
+  ASSERT_EQ(c.trusted_proxies.size(), 3u);
+  EXPECT_EQ(c.trusted_proxies[1].to_string(), "10.0.0.0/8");
+  for (const std::string bad : {"proxy.internal", "10.0.0.0/40", "127.0.0.1,*"})
+    expect_rejected(with({{"TRUSTED_PROXIES", bad}}), "TRUSTED_PROXIES", bad);
+}
+
+TEST(load_config, migration_url_optional_and_checked) {
+  EXPECT_FALSE(load_config(minimal()).migration.has_value());
+  const auto c =
+      load_config(with({{"MIGRATION_DATABASE_URL", "postgresql://tenantd_ddl:pw@db-direct:5432/tenantd_master"}}));
+  ASSERT_TRUE(c.migration.has_value());
+  EXPECT_EQ(c.migration->user, "tenantd_ddl");
+  EXPECT_EQ(c.migration->password, "pw");
+  EXPECT_EQ(c.migration->host, "db-direct");
+  EXPECT_EQ(c.migration->port, "5432");
+  EXPECT_EQ(c.master.user, "tenantd") << "the runtime role stays MASTER_DATABASE_URL's";
+  expect_rejected(with({{"MIGRATION_DATABASE_URL", "postgresql://ddl:pw@db/other_db"}}), "MIGRATION_DATABASE_URL",
+                  "another database");
+  expect_rejected(with({{"MIGRATION_DATABASE_URL", "mysql://ddl:pw@db/tenantd_master"}}), "MIGRATION_DATABASE_URL",
+                  "not postgresql");
+  expect_rejected(with({{"MIGRATION_DATABASE_URL", "postgresql://db/tenantd_master"}}), "MIGRATION_DATABASE_URL",
+                  "no user");
+}
+
 }  // namespace
 }  // namespace tenantd::app

@@ -20,6 +20,13 @@ tenancy::provisioning_settings provisioning(const config& cfg) {
   s.database_prefix = cfg.tenant_db_prefix;
   s.master_user = cfg.master.user;
   s.tenant = tenant_connection(cfg);
+  if (cfg.migration) {  // a separate DDL role creates, migrates and owns tenant databases
+    s.master_user = cfg.migration->user;
+    auto ddl = s.tenant;
+    ddl.user = cfg.migration->user;
+    ddl.password = cfg.migration->password;
+    s.ddl = ddl;
+  }
   s.use_template = cfg.tenant_provisioning_template;
   return s;
 }

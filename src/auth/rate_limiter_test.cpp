@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
 
 namespace tenantd::auth {
@@ -163,6 +164,59 @@ TEST_F(limiter_test, many_keys_survive_pruning) {
   EXPECT_TRUE(limiter.hit("k0"));  // a new window: one event reaches the limit of one
   EXPECT_TRUE(limiter.blocked("k0"));
   EXPECT_FALSE(limiter.blocked("k1"));
+}
+
+TEST_F(limiter_test, blocked_for_tells_the_wait_only_while_blocked) {
+  auto limiter = make(2, 60s);
+  EXPECT_EQ(limiter.blocked_for("k"), std::nullopt);
+  limiter.hit("k");
+  EXPECT_EQ(limiter.blocked_for("k"), std::nullopt);
+  limiter.hit("k");
+  advance(15s);
+  EXPECT_EQ(limiter.blocked_for("k"), std::optional<std::int64_t>(45));
+  advance(45s);
+  EXPECT_EQ(limiter.blocked_for("k"), std::nullopt);
+}
+
+// Someone spraying random emails at the login must not grow memory without bound.
+TEST_F(limiter_test, spraying_new_keys_never_tracks_more_than_max_keys) {
+  rate_limiter limiter(
+      10, std::chrono::hours(1), [this] { return now_; }, 1000);
+  for (int i = 0; i < 20000; ++i) {
+    limiter.hit("spray-" + std::to_string(i) + "@example.com");
+    ASSERT_LE(limiter.size(), 1000u) << "after " << i + 1 << " keys";
+    if (i % 1000 == 0) advance(1s);  // all windows stay live: nothing expires by itself
+  }
+  EXPECT_GT(limiter.size(), 500u) << "eviction should forget a batch, not everything";
+}
+
+TEST_F(limiter_test, a_locked_key_survives_spraying) {
+  rate_limiter limiter(
+      3, 15min, [this] { return now_; }, 100);
+  for (int i = 0; i < 3; ++i) limiter.hit("victim@example.com");
+  ASSERT_TRUE(limiter.blocked("victim@example.com"));
+  for (int i = 0; i < 10000; ++i) limiter.hit("noise-" + std::to_string(i));
+  EXPECT_TRUE(limiter.blocked("victim@example.com")) << "eviction forgot a lockout before unblocked keys";
+  EXPECT_LE(limiter.size(), 100u);
+}
+
+TEST_F(limiter_test, keys_of_any_length_cost_the_same) {
+  auto limiter = make(2, 60s);
+  const std::string huge(60000, 'x');
+  limiter.hit(huge);
+  limiter.hit(huge);
+  EXPECT_TRUE(limiter.blocked(huge));
+  EXPECT_FALSE(limiter.blocked(huge.substr(1)));
+  EXPECT_EQ(limiter.size(), 1u);
+}
+
+TEST_F(limiter_test, expired_windows_are_pruned) {
+  auto limiter = make(5, 60s);
+  for (int i = 0; i < 100; ++i) limiter.hit("k" + std::to_string(i));
+  EXPECT_EQ(limiter.size(), 100u);
+  advance(61s);
+  limiter.hit("fresh");
+  EXPECT_EQ(limiter.size(), 1u);
 }
 
 TEST(rate_limiter, default_clock_works) {

@@ -3,10 +3,12 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -129,6 +131,39 @@ net::awaitable<void> check_tenants(db::connection& conn, const app::config& cfg,
           "restore the database from a backup, or delete the tenant");
 }
 
+// With MIGRATION_DATABASE_URL: the runtime role needs no CREATEDB (better without), the DDL
+// role needs it.
+net::awaitable<void> check_ddl_role(const app::config& cfg, const db::inspection::role_privileges& runtime, report& r) {
+  if (runtime.create_db || runtime.superuser)
+    r.add(verdict::warn, "role privileges",
+          "runtime role " + runtime.name + " has CREATEDB or SUPERUSER although MIGRATION_DATABASE_URL runs DDL",
+          "ALTER ROLE " + runtime.name + " NOCREATEDB NOSUPERUSER (as a superuser)");
+  else
+    r.add(verdict::ok, "role privileges",
+          "runtime role " + runtime.name + " has no CREATEDB (DDL runs as " + cfg.migration->user + ")");
+  db::connection_options options;
+  options.conninfo = app::migration_conninfo(cfg, cfg.statement_timeout);
+  options.connect_timeout = std::chrono::seconds(5);
+  options.query_timeout = cfg.statement_timeout + std::chrono::seconds(1);
+  std::optional<db::inspection::role_privileges> ddl;
+  std::string failure;
+  try {
+    auto conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
+    ddl = co_await db::inspection::current_role_privileges(*conn);
+  } catch (const std::exception& e) {
+    failure = e.what();
+    std::replace(failure.begin(), failure.end(), '\n', ' ');
+  }
+  if (!ddl)
+    r.add(verdict::fail, "ddl role", "cannot connect as " + cfg.migration->user + ": " + failure,
+          "check MIGRATION_DATABASE_URL's host, port, user and password");
+  else if (!ddl->create_db)
+    r.add(verdict::fail, "ddl role", "role " + ddl->name + " lacks CREATEDB, so tenants cannot be created",
+          "ALTER ROLE " + ddl->name + " CREATEDB (as a superuser)");
+  else
+    r.add(verdict::ok, "ddl role", "role " + ddl->name + " has CREATEDB");
+}
+
 net::awaitable<void> check_database(const app::config& cfg, report& r) {
   auto executor = co_await net::this_coro::executor;
   db::connection_options options;
@@ -153,7 +188,9 @@ net::awaitable<void> check_database(const app::config& cfg, report& r) {
             std::to_string(conn->server_version() / 10000) + ")");
 
   const auto role = co_await db::inspection::current_role_privileges(*conn);
-  if (!role.create_db)
+  if (cfg.migration) {
+    co_await check_ddl_role(cfg, role, r);
+  } else if (!role.create_db)
     r.add(verdict::fail, "role privileges", "role " + role.name + " lacks CREATEDB, so tenants cannot be created",
           "ALTER ROLE " + role.name + " CREATEDB (as a superuser)");
   else if (role.superuser)

@@ -96,6 +96,8 @@ net::awaitable<outcome> migrate_one(fleet& f, const tenant_record& t) {
     try {
       auto report = co_await db::apply_migrations(*conn, f.migrations);
       version = report.version_after;
+      // A separate DDL role owns what it created: the runtime role gets data access.
+      if (f.cfg.migration) co_await db::grant_data_access(*conn, f.cfg.tenant.user);
       o.detail = "version " + std::to_string(report.version_before) + " -> " + std::to_string(version);
     } catch (const std::exception& e) {
       failure = e.what();
@@ -148,7 +150,8 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
                                                  const std::vector<db::migration>& migrations, unsigned jobs) {
   auto executor = co_await net::this_coro::executor;
   db::connection_options master_options;
-  master_options.conninfo = app::master_conninfo(cfg, 10min);  // template DDL and migrations: no request budget
+  // Template DDL and migrations: no request budget; as MIGRATION_DATABASE_URL's role if set.
+  master_options.conninfo = app::migration_conninfo(cfg, 10min);
   master_options.connect_timeout = 10s;
   master_options.query_timeout = 10min;
   master_options.label = "master";
@@ -158,6 +161,7 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
     if (!options.dry_run) {
       const auto master_migrations = db::parse_migrations(db::embedded_master_migrations());
       auto master_report = co_await db::apply_migrations(*master, master_migrations, master_lock);
+      if (cfg.migration) co_await db::grant_data_access(*master, cfg.master.user);
       std::cout << "master: version " << master_report.version_after << " (" << master_report.applied.size()
                 << " applied)\n";
     }
@@ -215,7 +219,7 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
             << std::flush;
 
   progress shown(pending.size(), ::isatty(STDOUT_FILENO) == 1);
-  fleet f{cfg, migrations, master, app::tenant_connection(cfg), jobs, shown};
+  fleet f{cfg, migrations, master, app::provisioning(cfg).ddl_connection(), jobs, shown};
   std::span<const tenant_record> rest(pending);
   if (options.canary > 0 && !rest.empty()) {
     const auto canaries = rest.first(std::min<std::size_t>(options.canary, rest.size()));

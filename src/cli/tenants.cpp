@@ -190,7 +190,8 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
   }
   net::io_context io;
   db::pool_options options;
-  options.connection.conninfo = app::master_conninfo(cfg, std::chrono::minutes(10));  // DDL: no request budget
+  // DDL: no request budget; as MIGRATION_DATABASE_URL's role when set.
+  options.connection.conninfo = app::migration_conninfo(cfg, std::chrono::minutes(10));
   options.connection.connect_timeout = std::chrono::seconds(10);
   options.connection.query_timeout = std::chrono::minutes(10);
   options.max_size = 4;

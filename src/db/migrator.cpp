@@ -196,6 +196,23 @@ net::awaitable<migrate_report> apply_migrations(connection& conn, const std::vec
   co_return report;
 }
 
+net::awaitable<void> grant_data_access(connection& conn, const std::string& role) {
+  const auto r = conn.escape_identifier(role);
+  const std::string statements[] = {
+      "GRANT USAGE ON SCHEMA public TO " + r,
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + r,
+      "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO " + r,
+      "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + r,
+      "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO " + r,
+  };
+  for (const auto& sql : statements) co_await conn.exec(sql);
+  const auto history = co_await conn.exec("SELECT to_regclass('public.schema_migrations') IS NOT NULL");
+  if (history.boolean(0, 0)) {
+    const std::string read_only = "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON public.schema_migrations FROM " + r;
+    co_await conn.exec(read_only);
+  }
+}
+
 net::awaitable<int> current_version(connection& conn) {
   const auto exists = co_await conn.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
   if (!exists.boolean(0, 0)) co_return 0;

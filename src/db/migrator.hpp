@@ -55,4 +55,11 @@ boost::asio::awaitable<migrate_report> apply_migrations(connection& conn, const 
 // The highest applied version (0 if none or no table).
 boost::asio::awaitable<int> current_version(connection& conn);
 
+// When migrations run as a separate DDL role (MIGRATION_DATABASE_URL), lets the runtime
+// `role` use the data of the connected database: USAGE on schema public, SELECT, INSERT,
+// UPDATE, DELETE on every table and USAGE, SELECT, UPDATE on every sequence there (now and,
+// through default privileges, for tables the connected role creates later), but only
+// SELECT on schema_migrations. The role owns nothing, so it cannot ALTER or DROP. Idempotent.
+boost::asio::awaitable<void> grant_data_access(connection& conn, const std::string& role);
+
 }  // namespace tenantd::db

@@ -353,7 +353,7 @@ net::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db::pool> m
     doc["invitations"] = std::move(invitation_rows);
   }
   const std::string rows_json = json::serialize(doc);
-  const auto settings = provisioning.settings().tenant;
+  const auto settings = provisioning.settings().ddl_connection();  // the role that owns every object
   auto write = [=] { return write_backup(path, rows_json, settings, database); };
   summary.bytes = co_await offload(std::move(write));
   spdlog::info("tenant {}: backup written to {} ({} bytes, {} members)", tenant_id, path, summary.bytes,
@@ -377,8 +377,9 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
   const auto& settings = provisioning.settings();
 
   // The provisioning lock makes this restore a live provisioning for reconcile(): if this
-  // process dies, the 'provisioning' row and the database are rolled back.
-  auto lock_conn = co_await master->acquire();
+  // process dies, the 'provisioning' row and the database are rolled back. It runs on the
+  // DDL pool: CREATE DATABASE needs the DDL role when one is configured.
+  auto lock_conn = co_await provisioning.ddl_pool()->acquire();
   const std::string key = std::to_string(provisioning_lock_key(id));
   const std::string lock_statement = "SELECT pg_advisory_lock(" + key + ")";
   const std::string unlock_statement = "SELECT pg_advisory_unlock(" + key + ")";
@@ -417,8 +418,7 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
   try {
     const auto quoted = lock_conn->escape_identifier(database);
     std::string create = "CREATE DATABASE " + quoted + " TEMPLATE template0 ENCODING 'UTF8'";
-    if (settings.tenant.user != settings.master_user)
-      create += " OWNER " + lock_conn->escape_identifier(settings.tenant.user);
+    create += provisioning.owner_clause(*lock_conn);
     try {
       co_await lock_conn->exec(create);
     } catch (const db::pg_error& e) {
@@ -430,9 +430,10 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
     co_await lock_conn->exec("GRANT CONNECT, TEMPORARY ON DATABASE " + quoted + " TO " +
                              lock_conn->escape_identifier(settings.tenant.user));
 
-    auto args = connection_args(settings.tenant);
+    // As the DDL role (which then owns every restored object), like migrations.
+    auto args = connection_args(settings.ddl_connection());
     args.insert(args.end(), {"--no-owner", "--exit-on-error", "--single-transaction", "--dbname", database, dump.path});
-    const auto tenant_settings = settings.tenant;
+    const auto tenant_settings = settings.ddl_connection();
     const auto program = find_pg_program("pg_restore");
     auto run = [=] { return run_program(program, args, tenant_settings.password); };
     const auto restored = co_await offload(std::move(run));
@@ -443,9 +444,10 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
     int version = 0;
     {
       db::connection_options options;
-      options.conninfo = tenant_conninfo(settings.tenant, database, std::chrono::minutes(1));
+      options.conninfo = tenant_conninfo(settings.ddl_connection(), database, std::chrono::minutes(1));
       auto tenant_conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
       version = co_await db::current_version(*tenant_conn);
+      co_await provisioning.grant_runtime_access(*tenant_conn);
     }
 
     auto conn = co_await master->acquire();

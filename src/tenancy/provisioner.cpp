@@ -56,7 +56,7 @@ boost::asio::awaitable<int> provisioner::create_database(db::connection& master_
   std::string sql = "CREATE DATABASE " + quoted + " TEMPLATE " +
                     (from_template ? conn->escape_identifier(template_name()) : std::string("template0")) +
                     " ENCODING 'UTF8'";
-  if (settings_.tenant.user != settings_.master_user) sql += " OWNER " + conn->escape_identifier(settings_.tenant.user);
+  sql += owner_clause(*conn);
   if (from_template) {
     // The source must have no other connection: hold the template lock while copying, and
     // retry when something still touches it (55006, e.g. an operator's psql).
@@ -113,12 +113,22 @@ boost::asio::awaitable<void> provisioner::drop_database(db::connection& master_c
   co_await master_conn.exec(sql);
 }
 
+std::string provisioner::owner_clause(const db::connection& conn) const {
+  if (settings_.ddl || settings_.tenant.user == settings_.master_user) return {};
+  return " OWNER " + conn.escape_identifier(settings_.tenant.user);
+}
+
+boost::asio::awaitable<void> provisioner::grant_runtime_access(db::connection& tenant_conn) const {
+  if (settings_.ddl) co_await db::grant_data_access(tenant_conn, settings_.tenant.user);
+}
+
 boost::asio::awaitable<int> provisioner::migrate_database(const std::string& database) {
   db::connection_options options;
-  options.conninfo = tenant_conninfo(settings_.tenant, database, std::chrono::minutes(5));
+  options.conninfo = tenant_conninfo(settings_.ddl_connection(), database, std::chrono::minutes(5));
   options.query_timeout = std::chrono::minutes(5);
   auto conn = co_await db::connection::connect(co_await boost::asio::this_coro::executor, options);
   auto report = co_await db::apply_migrations(*conn, migrations_);
+  co_await grant_runtime_access(*conn);
   co_return report.version_after;
 }
 
@@ -134,8 +144,7 @@ boost::asio::awaitable<int> provisioner::prepare_template() {
   try {
     if (!co_await db::master::database_exists(*conn, name)) {
       std::string create = "CREATE DATABASE " + quoted + " TEMPLATE template0 ENCODING 'UTF8'";
-      if (settings_.tenant.user != settings_.master_user)
-        create += " OWNER " + conn->escape_identifier(settings_.tenant.user);
+      create += owner_clause(*conn);
       co_await conn->exec(create);
       const std::string revoke = "REVOKE CONNECT, TEMPORARY ON DATABASE " + quoted + " FROM PUBLIC";
       const std::string grant =

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,12 @@ struct provisioning_settings {
   // Test-only fault injection (TENANTD_FAULT_POINT): the process kills itself with SIGKILL
   // right after the named step: after_row, after_database, after_migrate, after_ready.
   std::string fault_point;
+  // A separate DDL role (MIGRATION_DATABASE_URL): tenant migrations and restores connect with
+  // these settings, the DDL role (master_user) owns every tenant database and its objects, and
+  // the runtime role tenant.user only gets CONNECT and data access (db::grant_data_access).
+  // Unset: tenant.user runs the migrations, as before.
+  std::optional<tenant_connection_settings> ddl;
+  const tenant_connection_settings& ddl_connection() const noexcept { return ddl ? *ddl : tenant; }
 };
 
 // The advisory-lock key a provisioning holds for a tenant id (so a reconciler can tell a
@@ -65,8 +72,17 @@ class provisioner {
   // DROP DATABASE IF EXISTS ... WITH (FORCE).
   boost::asio::awaitable<void> drop_database(const std::string& database);
   boost::asio::awaitable<void> drop_database(db::connection& master_conn, const std::string& database);
-  // Applies pending tenant migrations to one database; returns its version afterwards.
+  // Applies pending tenant migrations to one database (as the DDL role, see
+  // provisioning_settings::ddl, then grant_runtime_access); returns its version afterwards.
   boost::asio::awaitable<int> migrate_database(const std::string& database);
+  // With a separate DDL role: db::grant_data_access for tenant.user on a tenant database the
+  // DDL role is connected to. Without one: nothing.
+  boost::asio::awaitable<void> grant_runtime_access(db::connection& tenant_conn) const;
+  // "OWNER <tenant role>" for CREATE DATABASE when the runtime tenant role should own it
+  // (no DDL role and a tenant user other than master_user), else "".
+  std::string owner_clause(const db::connection& conn) const;
+  // The pool DDL runs on (CREATE/DROP DATABASE; the master database as master_user).
+  const std::shared_ptr<db::pool>& ddl_pool() const noexcept { return master_; }
 
   int latest_version() const noexcept { return migrations_.empty() ? 0 : migrations_.back().version; }
   const std::vector<db::migration>& migrations() const noexcept { return migrations_; }

@@ -45,6 +45,7 @@ bool is_rfc3339_utc(std::string_view s) {
 
 void e2e_test::SetUp() {
   server_ = std::make_unique<e2e_server>();
+  prepare_server(*server_);
   try {
     server_->start(server_env());
   } catch (const std::exception& e) {
@@ -59,7 +60,8 @@ void e2e_test::TearDown() {
   const bool was_running = server_->running();
   if (was_running) (void)server_->stop();
   const std::string log = server_->log_text();
-  for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"}) {
+  for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer",
+                             "ThreadSanitizer"}) {
     EXPECT_EQ(log.find(marker), std::string::npos) << "tenantd log reports " << marker << ":\n"
                                                    << server_->log_tail(200);
   }

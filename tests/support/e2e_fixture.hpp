@@ -42,6 +42,8 @@ class e2e_test : public ::testing::Test {
  protected:
   // Environment overrides for this fixture's server (CORS, signup, limits...).
   virtual env_overrides server_env() const { return {}; }
+  // Called after the server object exists and before it starts (e.g. set_master_owner).
+  virtual void prepare_server(e2e_server& /*server*/) {}
 
   void SetUp() override;
   void TearDown() override;

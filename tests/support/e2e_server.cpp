@@ -70,22 +70,38 @@ e2e_server::e2e_server()
   log_path_ = work_dir_ + "/server.log";
 }
 
+e2e_server::e2e_server(const pg_cluster_info& cluster) : e2e_server() { cluster_ = cluster; }
+
 e2e_server::~e2e_server() {
   if (pid_ > 0) (void)stop();
-  drop_databases();
+  if (owns_databases_) drop_databases();
   std::error_code ec;
   if (std::getenv("TENANTD_E2E_KEEP") == nullptr) std::filesystem::remove_all(work_dir_, ec);
 }
 
+void e2e_server::create_master_database() {
+  if (master_created_) return;
+  const std::string owner = master_owner_.empty() ? cluster().app_user : master_owner_;
+  admin_exec(cluster(), "CREATE DATABASE " + master_ + " OWNER " + owner);
+  master_created_ = true;
+}
+
+void e2e_server::share_databases_with(const e2e_server& primary) {
+  cluster_ = primary.cluster_;
+  master_ = primary.master_;
+  prefix_ = primary.prefix_;
+  jwt_secret_ = primary.jwt_secret_;
+  admin_token_ = primary.admin_token_;
+  master_created_ = true;
+  owns_databases_ = false;
+}
+
 void e2e_server::start(const env_overrides& overrides) {
-  if (!master_created_) {
-    admin_exec("CREATE DATABASE " + master_ + " OWNER " + pg_cluster().app_user);
-    master_created_ = true;
-  }
+  create_master_database();
   std::map<std::string, std::string> env;
   for (const char* inherited : {"PATH", "HOME", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"})
     if (const char* v = std::getenv(inherited)) env[inherited] = v;
-  env["MASTER_DATABASE_URL"] = app_url(master_);
+  env["MASTER_DATABASE_URL"] = app_url(cluster(), master_);
   env["JWT_SECRET"] = jwt_secret_;
   env["HOST"] = "127.0.0.1";
   env["PORT"] = "0";
@@ -97,6 +113,8 @@ void e2e_server::start(const env_overrides& overrides) {
   env["LOGIN_MAX_FAILURES_PER_ACCOUNT"] = "1000";
   env["LOGIN_MAX_FAILURES_PER_CLIENT"] = "1000";
   env["TENANT_CREATES_PER_CLIENT"] = "1000";
+  env["LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR"] = "1000";
+  env["REGISTER_PER_CLIENT"] = "1000";
   for (const auto& [k, v] : overrides) {
     if (v)
       env[k] = *v;
@@ -229,21 +247,22 @@ std::string e2e_server::log_tail(std::size_t lines) const {
 void e2e_server::drop_databases() noexcept {
   if (!master_created_) return;
   try {
-    const auto rows = admin_query("SELECT datname FROM pg_database WHERE datname = '" + master_ +
-                                  "' OR starts_with(datname, '" + prefix_ + "')");
+    const auto rows = admin_query(cluster(), "SELECT datname FROM pg_database WHERE datname = '" + master_ +
+                                                 "' OR starts_with(datname, '" + prefix_ + "')");
     for (const auto& row : rows) {
       try {
-        admin_exec("ALTER DATABASE \"" + row[0] + "\" IS_TEMPLATE false");
+        admin_exec(cluster(), "ALTER DATABASE \"" + row[0] + "\" IS_TEMPLATE false");
       } catch (...) {  // not a template, or already gone
       }
       try {
-        admin_exec("DROP DATABASE IF EXISTS \"" + row[0] + "\" WITH (FORCE)");
+        admin_exec(cluster(), "DROP DATABASE IF EXISTS \"" + row[0] + "\" WITH (FORCE)");
       } catch (...) {  // the cluster is thrown away after the run anyway
       }
     }
-    for (const auto& row : admin_query("SELECT rolname FROM pg_roles WHERE starts_with(rolname, '" + prefix_ + "')")) {
+    for (const auto& row :
+         admin_query(cluster(), "SELECT rolname FROM pg_roles WHERE starts_with(rolname, '" + prefix_ + "')")) {
       try {
-        admin_exec("DROP ROLE IF EXISTS \"" + row[0] + "\"");
+        admin_exec(cluster(), "DROP ROLE IF EXISTS \"" + row[0] + "\"");
       } catch (...) {  // still owns something elsewhere
       }
     }

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "support/pg_cluster.hpp"
+
 namespace tenantd::test {
 
 // Environment overrides for the child: a value sets the variable, nullopt removes it.
@@ -18,15 +20,30 @@ using env_overrides = std::map<std::string, std::optional<std::string>>;
 class e2e_server {
  public:
   e2e_server();
+  // A server whose databases live on `cluster` (a fault test's private cluster) instead of
+  // the ctest fixture's; the cluster must outlive this object.
+  explicit e2e_server(const pg_cluster_info& cluster);
   // Stops the process (if running) and drops the master and every tenant database.
   ~e2e_server();
   e2e_server(const e2e_server&) = delete;
   e2e_server& operator=(const e2e_server&) = delete;
 
+  // Makes this server a second process of `primary`'s installation: the same master database,
+  // tenant database prefix, JWT secret and admin token (the primary's values at this call).
+  // start() then creates nothing, and the destructor stops the process but drops nothing
+  // (the primary owns the databases; destroy this one first). Call before start().
+  void share_databases_with(const e2e_server& primary);
+  // The role that owns the master database start() creates (default: the cluster's app role),
+  // e.g. a separate DDL role. Call before start().
+  void set_master_owner(std::string role) { master_owner_ = std::move(role); }
+
   // Creates the master database, launches `tenantd serve` with the default environment plus
   // `overrides`, and waits (30 s) for "tenantd listening on 127.0.0.1:<port>".
   // Throws std::runtime_error (with the log tail) if it exits or never listens.
   void start(const env_overrides& overrides = {});
+  // Creates the master database now (start() does it when needed), so a test can stop
+  // PostgreSQL before start().
+  void create_master_database();
   // Polls GET /readyz until 200 or `timeout`; false on timeout.
   bool wait_ready(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
@@ -52,6 +69,8 @@ class e2e_server {
  private:
   void drop_databases() noexcept;
 
+  std::optional<pg_cluster_info> cluster_;  // unset: the ctest fixture's cluster
+  const pg_cluster_info& cluster() const { return cluster_ ? *cluster_ : pg_cluster(); }
   std::string master_;
   std::string prefix_;
   std::string jwt_secret_;
@@ -61,6 +80,8 @@ class e2e_server {
   pid_t pid_{-1};
   std::uint16_t port_{0};
   bool master_created_{false};
+  bool owns_databases_{true};
+  std::string master_owner_;
 };
 
 // A random string of `n` characters from [A-Za-z0-9].
