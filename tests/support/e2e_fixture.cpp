@@ -60,8 +60,8 @@ void e2e_test::TearDown() {
   const bool was_running = server_->running();
   if (was_running) (void)server_->stop();
   const std::string log = server_->log_text();
-  for (const char* marker : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer",
-                             "ThreadSanitizer"}) {
+  for (const char* marker :
+       {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer", "ThreadSanitizer"}) {
     EXPECT_EQ(log.find(marker), std::string::npos) << "tenantd log reports " << marker << ":\n"
                                                    << server_->log_tail(200);
   }
