@@ -77,9 +77,30 @@ void wipe(std::string& secret) noexcept { sodium_memzero(secret.data(), secret.s
 
 // Runs job() on the pool; the awaiting coroutine resumes on its own executor with the result
 // or the job's exception. The completion is posted (never run inline on a pool thread) and
-// waits until the pool thread has dropped its copy of the caller's executor: until then the
+// runs only once the pool thread has dropped its copy of the caller's executor: until then the
 // work guard inside the completion keeps the caller's io_context running, so it cannot be
 // destroyed while a pool thread still holds, e.g., one of its strands.
+// The completion posted back to the caller. Until the pool thread has left post() and
+// dropped its executor copy (handed_off), it re-posts itself instead of running: an I/O
+// thread never blocks waiting for a pool thread that the scheduler has not run yet.
+template <class Handler, class R, class WorkGuard>
+struct hand_back {
+  Handler handler;
+  std::exception_ptr failure;
+  R value;
+  WorkGuard work;
+  std::shared_ptr<std::atomic<bool>> handed_off;
+
+  void operator()() {
+    if (!handed_off->load(std::memory_order_acquire)) {
+      const auto caller = work.get_executor();
+      net::post(caller, std::move(*this));
+      return;
+    }
+    std::move(handler)(failure, std::move(value));
+  }
+};
+
 template <class R, class Job>
 net::awaitable<R> run_on_pool(net::thread_pool& pool, std::atomic<std::size_t>& depth, std::size_t max_queue, Job job) {
   queue_slot slot = reserve_slot(depth, max_queue);
@@ -98,14 +119,10 @@ net::awaitable<R> run_on_pool(net::thread_pool& pool, std::atomic<std::size_t>& 
       auto handed_off = std::make_shared<std::atomic<bool>>(false);
       {
         const auto caller = work.get_executor();
-        net::post(caller, [handler = std::move(handler), failure, value = std::move(value), work = std::move(work),
-                           handed_off]() mutable {
-          handed_off->wait(false);
-          std::move(handler)(failure, std::move(value));
-        });
+        net::post(caller, hand_back<decltype(handler), R, decltype(work)>{std::move(handler), failure, std::move(value),
+                                                                          std::move(work), handed_off});
       }
-      handed_off->store(true);
-      handed_off->notify_one();
+      handed_off->store(true, std::memory_order_release);
     });
   };
   co_return co_await net::async_initiate<const net::use_awaitable_t<>, void(std::exception_ptr, R)>(std::move(initiate),
