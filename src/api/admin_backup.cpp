@@ -23,8 +23,8 @@ constexpr std::string_view backup_suffix = ".tenantd-backup";
 bool valid_backup_name(std::string_view name) {
   if (name.size() <= backup_suffix.size() || name.size() > 200 || name.front() == '.') return false;
   if (name.substr(name.size() - backup_suffix.size()) != backup_suffix) return false;
-  for (const unsigned char c : name)
-    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-')) return false;
+  for (const char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
   return name.find("..") == std::string_view::npos;
 }
 
