@@ -2,12 +2,16 @@
 // every call bounded by a client-side deadline.
 #include "db/connection.hpp"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/system/system_error.hpp>
+#include <cerrno>
+#include <cstring>
 #include <unordered_set>
 
 #include "db/with_deadline.hpp"
@@ -96,15 +100,26 @@ struct connection::impl {
   }
 
   void release_socket() noexcept {
-    if (socket.is_open()) (void)socket.release();
+    boost::system::error_code ignored;
+    if (socket.is_open()) socket.close(ignored);
   }
 
-  // Registers libpq's current socket with the reactor; libpq keeps ownership of the fd.
+  // Registers a duplicate of libpq's current socket with the reactor. libpq closes its own
+  // descriptor by itself (a lost connection, the next address while connecting); had Asio
+  // kept that number, deregistering it later could remove whichever socket reused the number
+  // from epoll (found by ThreadSanitizer). The duplicate stays ours until release_socket.
   void bind_socket() {
     const int fd = PQsocket(pg);
     if (fd < 0) throw unavailable_error("database connection has no socket: " + trimmed(PQerrorMessage(pg)));
     release_socket();
-    socket.assign(fd);
+    const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) throw unavailable_error("cannot duplicate the database socket: " + std::string(std::strerror(errno)));
+    boost::system::error_code ec;
+    socket.assign(own, ec);
+    if (ec) {
+      ::close(own);
+      throw unavailable_error("cannot watch the database socket: " + ec.message());
+    }
   }
 
   [[noreturn]] void fail(const std::string& what) {

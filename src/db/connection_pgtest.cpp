@@ -2,13 +2,19 @@
 // statements, errors, deadlines, lost backends and LISTEN/NOTIFY.
 #include "db/connection.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <array>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
@@ -262,6 +268,41 @@ TEST(Connection, WaitNotificationsReportsALostConnection) {
     }
     EXPECT_TRUE(thrown);
     EXPECT_TRUE(listener->broken());
+  });
+}
+
+// libpq closes its socket by itself once the backend is gone, and a descriptor opened later
+// may get that number. Destroying the broken connection must leave such a descriptor watched
+// by the reactor (it did not while Asio held libpq's own number; TSan saw it under load).
+TEST(Connection, DestroyingABrokenConnectionLeavesLaterDescriptorsWatched) {
+  test::test_database db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto conn = co_await connection::connect(ex, options_for(db));
+    test::admin_exec("SELECT pg_terminate_backend(" + std::to_string(conn->backend_pid()) + ")");
+    try {
+      (void)co_await conn->exec("SELECT 1");
+    } catch (const unavailable_error&) {
+    }
+    EXPECT_TRUE(conn->broken());
+    // New pipes take the lowest free numbers, the one libpq closed among them.
+    std::vector<std::array<int, 2>> pipes(16);
+    std::vector<std::unique_ptr<net::posix::stream_descriptor>> readers;
+    for (auto& p : pipes) {
+      EXPECT_EQ(::pipe2(p.data(), O_CLOEXEC | O_NONBLOCK), 0);
+      readers.push_back(std::make_unique<net::posix::stream_descriptor>(ex, p[0]));
+    }
+    conn.reset();
+    std::size_t readable = 0;
+    net::steady_timer deadline(ex, 2s);
+    for (auto& reader : readers)
+      reader->async_wait(net::posix::descriptor_base::wait_read, [&](const boost::system::error_code& ec) {
+        if (!ec && ++readable == pipes.size()) deadline.cancel();
+      });
+    for (auto& p : pipes) EXPECT_EQ(::write(p[1], "x", 1), 1);
+    (void)co_await deadline.async_wait(net::as_tuple(net::use_awaitable));
+    EXPECT_EQ(readable, pipes.size()) << "a pipe stopped being watched after the connection was destroyed";
+    readers.clear();
+    for (auto& p : pipes) ::close(p[1]);
   });
 }
 
