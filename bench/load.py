@@ -138,6 +138,14 @@ def proc_rss_kib(pid):
     return 0
 
 
+def machine_busy_seconds():
+    """CPU time the whole machine spent not idle (all cores), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
 def child_pids(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -483,12 +491,14 @@ class bench:
         srv = self.srv
         sessions0, master0 = self.db_counters()
         cpu0, pg0, t0 = proc_cpu_seconds(srv.pid), pg_cpu_seconds(self.postmaster), time.monotonic()
+        busy0 = machine_busy_seconds()
         load0 = os.getloadavg()[0]
         with sampler(srv.pid, self.postmaster, self.pg["TEST_PG_APP_USER"], TENANT_PREFIX) as s:
             runs = start_load()
             results = [r.result() for r in runs] if isinstance(runs, list) else [runs.result()]
         wall = time.monotonic() - t0
         cpu1, pg1 = proc_cpu_seconds(srv.pid), pg_cpu_seconds(self.postmaster)
+        busy1 = machine_busy_seconds()
         requests = max(1, sum(x["requests"] for x in results))
         time.sleep(0.6)  # let the statistics arrive
         sessions1, master1 = self.db_counters()
@@ -497,6 +507,9 @@ class bench:
             r["server_cpu_pct"] = (cpu1 - cpu0) / wall * 100
             r["pg_cpu_pct"] = (pg1 - pg0) / wall * 100
             r["client_cpu_pct"] = r["client_cpu"] / wall * 100
+            # Everything else on the machine: other engineers' work, this script, the kernel's.
+            ours = (cpu1 - cpu0) + (pg1 - pg0) + sum(x["client_cpu"] for x in results)
+            r["other_cpu_pct"] = max(0.0, (busy1 - busy0) - ours) / wall * 100
             r["cpu_us_per_req"] = (cpu1 - cpu0) / requests * 1e6
             r["rss_max_mib"] = s.rss_max / 1024
             if not tenantd:
@@ -510,10 +523,10 @@ class bench:
             raise SystemExit("tenantd died during %s:\n%s" % (label, srv.log_tail()))
         for r in results:
             log("%-28s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %d  RSS %.0f MiB  server %s%%  PG %.0f%%  "
-                "client %.0f%%  tenant conns max %s, opened %s  master xacts/req %.3f" % (
+                "client %.0f%%  other %.0f%%  tenant conns max %s, opened %s  master xacts/req %.3f" % (
                     label, r["rps"], r["p50"], r["p99"], r["errors"], r["rss_max_mib"],
                     "%.0f" % r["server_cpu_pct"] if "server_cpu_pct" in r else "-",
-                    r["pg_cpu_pct"], r["client_cpu_pct"], r.get("tenant_conns_max", "-"),
+                    r["pg_cpu_pct"], r["client_cpu_pct"], r["other_cpu_pct"], r.get("tenant_conns_max", "-"),
                     r.get("tenant_conns_opened", "-"), r.get("master_per_req", 0)))
             if r["errors"]:
                 log("  errors: %s %s" % (r["error_detail"], r.get("statuses", "")))
@@ -531,7 +544,8 @@ def median_result(runs):
     if len(runs) == 1:
         return dict(runs[0])
     m = dict(runs[len(runs) // 2])
-    for key in ("rps", "p50", "p99", "server_cpu_pct", "pg_cpu_pct", "client_cpu_pct", "cpu_us_per_req", "load"):
+    for key in ("rps", "p50", "p99", "server_cpu_pct", "pg_cpu_pct", "client_cpu_pct", "other_cpu_pct",
+                "cpu_us_per_req", "load"):
         if key in m:
             m[key] = statistics.median(r[key] for r in runs)
     m["errors"] = sum(r["errors"] for r in runs)
@@ -816,13 +830,14 @@ def sweep(args, b, common_env, lines_a, started):
     lines = ["Sweep of (a) (%d tenants × %d users, %d conns), %s, %d s per run, median of %d interleaved runs:"
              % (args.tenants, args.users, args.connections, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
                 args.seconds, args.repeat), "",
-             "| server settings | req/s (each run) | p50 | p99 | errors | server CPU (µs/req) | PG CPU | "
-             "tenant conns max / opened | load avg |", "|---|---|---|---|---|---|---|---|---|"]
+             "| server settings | req/s (each run) | p50 | p99 | errors | server CPU (µs/req) | PG CPU | other CPU | "
+             "tenant conns max / opened | load avg |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, _ in configs:
         m = median_result(results[name])
-        lines.append("| %s | %.0f (%s) | %.2f ms | %.2f ms | %d | %.0f %% (%.0f) | %.0f %% | %d / %d | %.1f |" % (
+        lines.append("| %s | %.0f (%s) | %.2f ms | %.2f ms | %d | %.0f %% (%.0f) | %.0f %% | %.0f %% | %d / %d | %.1f |"
+                     % (
             name, m["rps"], ", ".join("%.0f" % r["rps"] for r in results[name]), m["p50"], m["p99"], m["errors"],
-            m["server_cpu_pct"], m["cpu_us_per_req"], m["pg_cpu_pct"], m["tenant_conns_max"],
+            m["server_cpu_pct"], m["cpu_us_per_req"], m["pg_cpu_pct"], m["other_cpu_pct"], m["tenant_conns_max"],
             m["tenant_conns_opened"], m["load"]))
     return "\n".join(lines) + "\n"
 
@@ -915,19 +930,20 @@ def report(args, res, b, common_env, b_env, started):
             " ".join("%s=%s" % kv for kv in sorted(b_env.items())), args.pg_host_auth),
         "",
         "| run | req/s | p50 | p99 | errors | server RSS max | server CPU (µs/req) | PG CPU | load gen CPU | "
-        "tenant conns max / opened | master xacts/req | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "other CPU | tenant conns max / opened | master xacts/req | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(label, r):
         if not r:
             return
         cpu = "%.0f %% (%.0f)" % (r["server_cpu_pct"], r["cpu_us_per_req"]) if "server_cpu_pct" in r else "–"
-        lines.append("| %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             label, r["rps"], ms(r["p50"]), ms(r["p99"]), r["errors"],
             "%.0f MiB" % r["rss_max_mib"] if "rss_max_mib" in r else "–", cpu,
             "%.0f %%" % r["pg_cpu_pct"] if "pg_cpu_pct" in r else "–",
             "%.0f %%" % r["client_cpu_pct"] if "client_cpu_pct" in r else "–",
+            "%.0f %%" % r["other_cpu_pct"] if "other_cpu_pct" in r else "–",
             "%d / %d" % (r["tenant_conns_max"], r["tenant_conns_opened"]) if "tenant_conns_max" in r else "–",
             "%.3f" % r["master_per_req"] if "master_per_req" in r else "–",
             "%.1f" % r["load"] if "load" in r else "–"))
@@ -993,8 +1009,10 @@ def report(args, res, b, common_env, b_env, started):
                  "cluster. Tenant conns max = most connections tenantd held to tenant databases at once (process "
                  "titles, sampled every 200 ms); opened = connections opened to tenant databases during the run "
                  "(`pg_stat_database.sessions`; pgbench's own are not counted). Master xacts/req = transactions in the "
-                 "master database per request (access-cache misses, logins). Load gen CPU = wrk's (or "
-                 "pgbench's) CPU on the same 2 cores.")
+                 "master database per request (access-cache misses, logins). Other CPU = the rest of the "
+                 "machine's busy time (/proc/stat) during the run: other engineers' builds and tests, this script, "
+                 "kernel threads; 200 % is both cores. The load average includes this benchmark's own processes. "
+                 "Load gen CPU = wrk's (or pgbench's) CPU on the same 2 cores.")
     return "\n".join(lines) + "\n"
 
 
