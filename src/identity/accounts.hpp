@@ -13,6 +13,7 @@
 
 #include "auth/jwt.hpp"
 #include "auth/password_hasher.hpp"
+#include "auth/token_cache.hpp"
 #include "db/pool.hpp"
 #include "domain/access.hpp"
 #include "domain/error.hpp"
@@ -32,6 +33,7 @@ struct dependencies {
   tenancy::access_cache* access{nullptr};
   auth::password_hasher* hasher{nullptr};
   const auth::jwt_codec* jwt{nullptr};
+  auth::token_cache* token_cache{nullptr};  // optional: verified access tokens
   const role_table* roles{nullptr};
   std::int64_t access_token_ttl{3600};         // seconds
   std::int64_t session_ttl{30 * 24 * 3600};    // seconds a session (refresh token) lives
@@ -145,6 +147,9 @@ class accounts {
   const role_table& roles() const noexcept { return *deps_.roles; }
 
  private:
+  // The token's claims if it verifies (signature, header, times) and names a well-formed
+  // account, session and tenant; from deps_.token_cache when the token was seen before.
+  std::shared_ptr<const auth::claims> verify_access_token(std::string_view token) const;
   awaitable<result<membership_granted>> grant_membership(const tenant_record& tenant, const person& who,
                                                          bool provisioning,
                                                          const std::optional<std::string>& invitation);

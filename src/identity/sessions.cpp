@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <array>
+#include <limits>
 
 #include "db/master_repository.hpp"
 #include "db/user_repository.hpp"
@@ -65,14 +66,30 @@ std::string accounts::sign_access_token(const std::string& account_id, const std
   return deps_.jwt->sign(c);
 }
 
+std::shared_ptr<const auth::claims> accounts::verify_access_token(std::string_view token) const {
+  const auto now = deps_.now();
+  if (deps_.token_cache != nullptr) {
+    if (auto known = deps_.token_cache->find(token, now)) return known;
+  }
+  auto verified = deps_.jwt->verify(token, now);
+  if (!verified) return nullptr;
+  auto c = std::make_shared<const auth::claims>(std::move(*verified.value));
+  if (!validation::is_uuid(c->sub) || !validation::is_uuid(c->sid) || validation::check_tenant_id(c->tenant_id))
+    return nullptr;
+  if (deps_.token_cache != nullptr) {
+    const auto leeway = deps_.jwt->settings().leeway_seconds;
+    const auto valid_until =
+        c->exp > std::numeric_limits<std::int64_t>::max() - leeway ? std::numeric_limits<std::int64_t>::max() : c->exp + leeway;
+    deps_.token_cache->store(token, c, valid_until, now);
+  }
+  return c;
+}
+
 awaitable<result<principal>> accounts::authenticate(std::string_view token) {
   const auto unauthorized = [] { return make_error(errc::unauthorized, "the access token is missing or invalid"); };
-  auto verified = deps_.jwt->verify(token, deps_.now());
-  if (!verified) co_return unauthorized();
-  const auto& c = *verified.value;
-  if (!validation::is_uuid(c.sub) || !validation::is_uuid(c.sid) || validation::check_tenant_id(c.tenant_id))
-    co_return unauthorized();
-  auto row = co_await deps_.access->lookup(c.tenant_id, c.sub, c.sid);
+  const auto c = verify_access_token(token);
+  if (!c) co_return unauthorized();
+  auto row = co_await deps_.access->lookup(c->tenant_id, c->sub, c->sid);
   if (!row) co_return unauthorized();
   if (row->tenant_status == "suspended") co_return make_error(errc::tenant_suspended, "this tenant is suspended");
   if (row->tenant_status != "active" || !row->role || !row->session_live) co_return unauthorized();
@@ -80,7 +97,7 @@ awaitable<result<principal>> accounts::authenticate(std::string_view token) {
     co_return make_error(errc::schema_too_new, "this tenant's schema is newer than this server");
   const role_info* role = deps_.roles->find(*row->role);
   if (!role) co_return unauthorized();
-  co_return principal{c.tenant_id, c.sub, role->name, role->permissions, c.sid, c.jti, row->tenant_schema_version};
+  co_return principal{c->tenant_id, c->sub, role->name, role->permissions, c->sid, c->jti, row->tenant_schema_version};
 }
 
 }  // namespace tenantd::identity
