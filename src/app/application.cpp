@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "auth/jwt.hpp"
 #include "auth/password_hasher.hpp"
 #include "auth/rate_limiter.hpp"
+#include "auth/token_cache.hpp"
 #include "db/master_repository.hpp"
 #include "db/migrator.hpp"
 #include "db/pool.hpp"
@@ -99,6 +101,29 @@ net::awaitable<void> sweep_pools(tenancy::pool_registry& pools, std::atomic<bool
     net::steady_timer timer(executor, 5s);
     co_await timer.async_wait(net::use_awaitable);
     pools.sweep();
+  }
+}
+
+// glibc keeps memory freed by closed connections (Beast buffers, coroutine frames) in its
+// arenas, so RSS stays at its peak. Every 5 s, when no request is in flight, the free pages
+// go back to the kernel (malloc_trim also releases pages in the middle of the heap); at once
+// when many connections have just closed.
+net::awaitable<void> trim_memory(const http::server& server, std::atomic<bool>& stopping) {
+  auto executor = co_await net::this_coro::executor;
+  std::size_t peak = server.open_connections();
+  int ticks = 0;
+  while (!stopping) {
+    net::steady_timer timer(executor, 1s);
+    co_await timer.async_wait(net::use_awaitable);
+    const auto open = server.open_connections();
+    peak = std::max(peak, open);
+    ++ticks;
+    const bool mass_close = peak >= open + 1000;
+    if (mass_close || (ticks >= 5 && server.requests_in_flight() == 0)) {
+      malloc_trim(0);
+      peak = open;
+      ticks = 0;
+    }
   }
 }
 
@@ -204,7 +229,10 @@ int serve(const config& cfg) {
   tenant_settings.slow_query_threshold = cfg.slow_query;
   tenancy::pool_registry pools(io.get_executor(), tenant_settings);
   tenancy::directory tenants(master, 30s);
-  tenancy::access_cache access(master, 30s);
+  // Invalidations are pushed (LISTEN/NOTIFY), so entries may live long while the listener is
+  // connected; while it is not, a change could be missed, so they live a second.
+  tenancy::access_cache access(master, 10min, 1s);
+  auth::token_cache verified_tokens;
   auto tenant_migrations = app::tenant_migrations(cfg);  // TENANT_MIGRATIONS_DIR or built-in
   auto provisioning = app::provisioning(cfg);            // with the DDL role of MIGRATION_DATABASE_URL, if any
   provisioning.tenant = tenant_settings;
@@ -223,6 +251,7 @@ int serve(const config& cfg) {
   deps.access = &access;
   deps.hasher = &hasher;
   deps.jwt = &jwt;
+  deps.token_cache = &verified_tokens;
   deps.roles = &roles;
   deps.access_token_ttl = cfg.jwt_expiration;
   deps.latest_tenant_schema = provisioner.latest_version();
@@ -353,6 +382,7 @@ int serve(const config& cfg) {
     else if (payload == "*")
       tenants.clear();
   });
+  listener.on_connection([&](bool connected) { access.set_listening(connected); });
 
   const auto log_failure = [](const char* what) {
     return [what](std::exception_ptr e) {
@@ -370,6 +400,7 @@ int serve(const config& cfg) {
                 log_failure("master preparation"));
   net::co_spawn(io, listener.run(), log_failure("invalidation listener"));
   net::co_spawn(io, sweep_pools(pools, stopping), log_failure("pool sweeper"));
+  net::co_spawn(io, trim_memory(server, stopping), log_failure("memory trimmer"));
   net::co_spawn(io, reconcile_interrupted(lifecycle, master_ready, stopping), log_failure("reconciler"));
 
   net::signal_set signals(io, SIGINT, SIGTERM);

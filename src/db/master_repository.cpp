@@ -50,7 +50,9 @@ constexpr statement set_status_sql{
     "m_set_status", "UPDATE tenants SET status = $2, status_changed_at = now(), updated_at = now() WHERE id = $1"};
 constexpr statement set_version_sql{
     "m_set_version",
-    "UPDATE tenants SET schema_version = $2::int, last_migration_at = now(), last_migration_error = $3 WHERE id = $1"};
+    "WITH changed AS (UPDATE tenants SET schema_version = $2::int, last_migration_at = now(), "
+    "last_migration_error = $3 WHERE id = $1 RETURNING id) "
+    "SELECT pg_notify('tenantd_invalidate', 'tenant:' || id) FROM changed"};
 constexpr statement delete_tenant_sql{"m_delete_tenant", "DELETE FROM tenants WHERE id = $1"};
 constexpr statement update_tenant_sql{
     "m_update_tenant",
@@ -94,8 +96,9 @@ constexpr statement end_sessions_sql{"m_end_sessions",
 constexpr statement load_access_sql{
     "m_load_access",
     "SELECT t.status, t.schema_version, m.role, "
-    "       EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3::uuid AND s.account_id = $2::uuid "
-    "               AND s.tenant_id = t.id AND s.ended_at IS NULL AND s.expires_at > now()) "
+    "       (SELECT floor(extract(epoch FROM s.expires_at))::bigint FROM sessions s "
+    "        WHERE s.id = $3::uuid AND s.account_id = $2::uuid "
+    "        AND s.tenant_id = t.id AND s.ended_at IS NULL AND s.expires_at > now()) "
     "FROM tenants t LEFT JOIN memberships m ON m.tenant_id = t.id AND m.account_id = $2::uuid "
     "WHERE t.id = $1"};
 
@@ -280,7 +283,9 @@ awaitable<std::optional<access_row>> load_access(connection& c, const std::strin
                                                  const std::string& account_id, const std::string& session_id) {
   auto r = co_await c.exec_prepared(load_access_sql, params(tenant_id, account_id, session_id));
   if (r.empty()) co_return std::nullopt;
-  co_return access_row{r.string(0, 0), static_cast<int>(r.int64(0, 1)), r.optional_string(0, 2), r.boolean(0, 3)};
+  const bool live = !r.is_null(0, 3);
+  co_return access_row{r.string(0, 0), static_cast<int>(r.int64(0, 1)), r.optional_string(0, 2), live,
+                       live ? r.int64(0, 3) : 0};
 }
 
 awaitable<role_table> load_roles(connection& c) {

@@ -78,6 +78,7 @@ struct access_row {
   int tenant_schema_version{0};
   std::optional<std::string> role;  // nullopt: not a member
   bool session_live{false};
+  std::int64_t session_expires_at{0};  // Unix seconds; meaningful when session_live
 };
 awaitable<std::optional<access_row>> load_access(connection& c, const std::string& tenant_id,
                                                  const std::string& account_id, const std::string& session_id);

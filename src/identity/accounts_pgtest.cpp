@@ -76,7 +76,7 @@ class AccountsTest : public ::testing::Test {
         : master(t.master_pool(ex)),
           pools(ex, t.tenant_settings()),
           tenants(master, 60s),
-          access(master, 60s),
+          access(master, 60s, 60s),
           accounts(t.dependencies_for(master, pools, tenants, access)) {}
     std::shared_ptr<db::pool> master;
     tenancy::pool_registry pools;

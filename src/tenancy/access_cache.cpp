@@ -1,41 +1,54 @@
 // Access cache: keyed by tenant, account and session; every key includes the tenant.
+// A hit allocates nothing: the key is looked up as three string_views and the row is shared.
 #include "tenancy/access_cache.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 namespace tenantd::tenancy {
-namespace {
-std::string key_of(const std::string& t, const std::string& a, const std::string& s) {
-  std::string key;
-  key.reserve(t.size() + a.size() + s.size() + 2);
-  key.append(t).append(1, '\n').append(a).append(1, '\n').append(s);
-  return key;
+
+std::size_t access_cache::key_hash::operator()(const key_view& k) const noexcept {
+  const std::hash<std::string_view> h;
+  std::size_t seed = h(k.session_id);
+  seed ^= h(k.account_id) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+  seed ^= h(k.tenant_id) + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2);
+  return seed;
 }
-}  // namespace
 
-access_cache::access_cache(std::shared_ptr<db::pool> master, std::chrono::milliseconds ttl)
-    : master_(std::move(master)), ttl_(ttl) {}
+access_cache::access_cache(std::shared_ptr<db::pool> master, std::chrono::milliseconds ttl,
+                           std::chrono::milliseconds ttl_unlistened, wall_clock_fn now)
+    : master_(std::move(master)), ttl_(ttl), ttl_unlistened_(ttl_unlistened), now_(std::move(now)) {
+  if (!now_) now_ = [] { return static_cast<std::int64_t>(std::time(nullptr)); };
+}
 
-boost::asio::awaitable<std::optional<db::master::access_row>> access_cache::lookup(const std::string& tenant_id,
-                                                                                   const std::string& account_id,
-                                                                                   const std::string& session_id) {
-  const auto key = key_of(tenant_id, account_id, session_id);
+bool access_cache::fresh(const entry& e, std::chrono::steady_clock::time_point t) const {
+  if (t - e.loaded >= (listening_ ? ttl_ : ttl_unlistened_)) return false;
+  // A live session that has since expired must be looked at again (it is not live any more).
+  return !(e.row && e.row->session_live && now_() >= e.row->session_expires_at);
+}
+
+boost::asio::awaitable<std::shared_ptr<const db::master::access_row>> access_cache::lookup(
+    std::string_view tenant_id, std::string_view account_id, std::string_view session_id) {
+  const key_view wanted{tenant_id, account_id, session_id};
   std::uint64_t generation = 0;
   {
     std::lock_guard lock(mutex_);
-    if (auto it = entries_.find(key); it != entries_.end()) {
-      if (std::chrono::steady_clock::now() - it->second.loaded < ttl_) co_return it->second.row;
+    if (auto it = entries_.find(wanted); it != entries_.end()) {
+      if (fresh(it->second, std::chrono::steady_clock::now())) co_return it->second.row;
       entries_.erase(it);
     }
     generation = generation_;
   }
+  const std::string t(tenant_id), a(account_id), s(session_id);
   auto conn = co_await master_->acquire();
-  auto row = co_await db::master::load_access(*conn, tenant_id, account_id, session_id);
+  auto loaded = co_await db::master::load_access(*conn, t, a, s);
+  std::shared_ptr<const db::master::access_row> row;
+  if (loaded) row = std::make_shared<const db::master::access_row>(std::move(*loaded));
   {
     std::lock_guard lock(mutex_);
     if (generation == generation_) {
       if (entries_.size() >= 200000) entries_.clear();
-      entries_[key] = entry{tenant_id, account_id, session_id, row, std::chrono::steady_clock::now()};
+      entries_.insert_or_assign(key{t, a, s}, entry{row, std::chrono::steady_clock::now()});
     }
   }
   co_return row;
@@ -48,16 +61,16 @@ void access_cache::invalidate(std::string_view payload) {
   const auto kind = payload.substr(0, colon);
   const auto arg = colon == std::string_view::npos ? std::string_view{} : payload.substr(colon + 1);
   if (kind == "tenant") {
-    std::erase_if(entries_, [&](const auto& kv) { return kv.second.tenant_id == arg; });
+    std::erase_if(entries_, [&](const auto& kv) { return kv.first.tenant_id == arg; });
   } else if (kind == "account") {
-    std::erase_if(entries_, [&](const auto& kv) { return kv.second.account_id == arg; });
+    std::erase_if(entries_, [&](const auto& kv) { return kv.first.account_id == arg; });
   } else if (kind == "session") {
-    std::erase_if(entries_, [&](const auto& kv) { return kv.second.session_id == arg; });
+    std::erase_if(entries_, [&](const auto& kv) { return kv.first.session_id == arg; });
   } else if (kind == "member") {
     const auto sep = arg.find(':');
     const auto t = arg.substr(0, sep);
     const auto a = sep == std::string_view::npos ? std::string_view{} : arg.substr(sep + 1);
-    std::erase_if(entries_, [&](const auto& kv) { return kv.second.tenant_id == t && kv.second.account_id == a; });
+    std::erase_if(entries_, [&](const auto& kv) { return kv.first.tenant_id == t && kv.first.account_id == a; });
   } else {
     entries_.clear();
   }

@@ -9,6 +9,9 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <ctime>
+#include <vector>
+
 #include "db/migrator.hpp"
 #include "domain/validation.hpp"
 #include "support/pg_cluster.hpp"
@@ -63,7 +66,7 @@ class AccessCacheTest : public ::testing::Test {
 
 TEST_F(AccessCacheTest, LoadsTheAccessRowOnAMiss) {
   run_coro([&](auto ex) -> net::awaitable<void> {
-    access_cache cache(master_pool(ex), 60s);
+    access_cache cache(master_pool(ex), 60s, 60s);
     EXPECT_EQ(cache.size(), 0U);
     const auto row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_TRUE(row);
@@ -81,7 +84,7 @@ TEST_F(AccessCacheTest, LoadsTheAccessRowOnAMiss) {
 
 TEST_F(AccessCacheTest, CachedAnswerIsServedUntilTheMemberIsInvalidated) {
   run_coro([&](auto ex) -> net::awaitable<void> {
-    access_cache cache(master_pool(ex), 60s);
+    access_cache cache(master_pool(ex), 60s, 60s);
     auto row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("member"));
 
@@ -109,7 +112,7 @@ TEST_F(AccessCacheTest, CachedAnswerIsServedUntilTheMemberIsInvalidated) {
 
 TEST_F(AccessCacheTest, TenantInvalidationCoversEveryEntryOfThatTenantOnly) {
   run_coro([&](auto ex) -> net::awaitable<void> {
-    access_cache cache(master_pool(ex), 60s);
+    access_cache cache(master_pool(ex), 60s, 60s);
     (void)co_await cache.lookup(t1_, account_, session_);
     (void)co_await cache.lookup(t2_, account_, session_);
     EXPECT_EQ(cache.size(), 2U);
@@ -136,7 +139,7 @@ TEST_F(AccessCacheTest, TenantInvalidationCoversEveryEntryOfThatTenantOnly) {
 
 TEST_F(AccessCacheTest, SessionAccountAndWildcardInvalidations) {
   run_coro([&](auto ex) -> net::awaitable<void> {
-    access_cache cache(master_pool(ex), 60s);
+    access_cache cache(master_pool(ex), 60s, 60s);
     auto row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_TRUE(row->session_live);
 
@@ -171,7 +174,7 @@ TEST_F(AccessCacheTest, SessionAccountAndWildcardInvalidations) {
 
 TEST_F(AccessCacheTest, KeysIncludeTheTenant) {
   run_coro([&](auto ex) -> net::awaitable<void> {
-    access_cache cache(master_pool(ex), 60s);
+    access_cache cache(master_pool(ex), 60s, 60s);
     // The same account and session id in two tenants are two separate entries.
     const auto in_t1 = co_await cache.lookup(t1_, account_, session_);
     const auto in_t2 = co_await cache.lookup(t2_, account_, session_);
@@ -199,7 +202,7 @@ TEST_F(AccessCacheTest, KeysIncludeTheTenant) {
 
 TEST_F(AccessCacheTest, EntriesExpireAfterTheTtl) {
   run_coro([&](auto ex) -> net::awaitable<void> {
-    access_cache cache(master_pool(ex), 200ms);
+    access_cache cache(master_pool(ex), 200ms, 200ms);
     const auto loaded = clock_type::now();
     auto row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("member"));
@@ -216,6 +219,64 @@ TEST_F(AccessCacheTest, EntriesExpireAfterTheTtl) {
     }
     EXPECT_EQ(row->role, std::optional<std::string>("viewer"));
     EXPECT_GE(clock_type::now() - loaded, 200ms) << "not reloaded before the TTL";
+  });
+}
+
+TEST_F(AccessCacheTest, EntriesLiveLongOnlyWhileInvalidationsArrive) {
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    access_cache cache(master_pool(ex), 60s, 200ms);
+    cache.set_listening(true);
+    auto row = co_await cache.lookup(t1_, account_, session_);
+    EXPECT_EQ(row->role, std::optional<std::string>("member"));
+    exec("UPDATE memberships SET role = 'viewer' WHERE tenant_id = '" + t1_ + "'");
+    net::steady_timer timer(ex, 300ms);
+    co_await timer.async_wait(net::use_awaitable);
+    row = co_await cache.lookup(t1_, account_, session_);
+    EXPECT_EQ(row->role, std::optional<std::string>("member")) << "listening: the long TTL applies";
+
+    cache.set_listening(false);  // the listener lost its connection: a change may be missed
+    row = co_await cache.lookup(t1_, account_, session_);
+    EXPECT_EQ(row->role, std::optional<std::string>("viewer")) << "the entry is older than the short TTL";
+  });
+}
+
+TEST_F(AccessCacheTest, ASessionThatExpiresWhileCachedIsNotLive) {
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    std::int64_t now = std::time(nullptr);
+    access_cache cache(master_pool(ex), 60s, 60s, [&] { return now; });
+    cache.set_listening(true);
+    auto row = co_await cache.lookup(t1_, account_, session_);
+    EXPECT_TRUE(row->session_live);
+    EXPECT_NEAR(static_cast<double>(row->session_expires_at), static_cast<double>(now + 3600), 5.0);
+
+    // The session runs out (no invalidation is sent for that): the next hit past its expiry
+    // goes back to the database.
+    exec("UPDATE sessions SET expires_at = now() - interval '1 second'");
+    row = co_await cache.lookup(t1_, account_, session_);
+    EXPECT_TRUE(row->session_live) << "before its expiry the cached answer stands";
+    now += 3601;
+    row = co_await cache.lookup(t1_, account_, session_);
+    EXPECT_FALSE(row->session_live);
+  });
+}
+
+TEST_F(AccessCacheTest, RecordingAMigrationNotifiesEveryServer) {
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    db::connection_options options;
+    options.conninfo = master_.conninfo();
+    auto listener = co_await db::connection::connect(ex, options);
+    co_await listener->exec(std::string("LISTEN ") + db::master::invalidation_channel);
+    {
+      auto pool = master_pool(ex);
+      auto conn = co_await pool->acquire();
+      co_await db::master::set_tenant_schema_version(*conn, t1_, 7, std::nullopt);
+    }
+    std::vector<db::notification> arrived;
+    for (int i = 0; i < 10 && arrived.empty(); ++i) arrived = co_await listener->wait_notifications(500ms);
+    EXPECT_EQ(arrived.size(), 1U);
+    if (!arrived.empty()) {
+      EXPECT_EQ(arrived[0].payload, "tenant:" + t1_);
+    }
   });
 }
 

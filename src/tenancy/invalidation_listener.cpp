@@ -25,6 +25,7 @@ boost::asio::awaitable<void> invalidation_listener::run() {
       connected_ = true;
       backoff = std::chrono::milliseconds(200);
       on_payload_("*");
+      if (on_connection_) on_connection_(true);
       while (!stopped_) {
         for (const auto& n : co_await conn->wait_notifications(std::chrono::milliseconds(500))) on_payload_(n.payload);
       }
@@ -33,6 +34,7 @@ boost::asio::awaitable<void> invalidation_listener::run() {
       if (connected_) spdlog::warn("invalidation listener lost its connection: {}", e.what());
     }
     connected_ = false;
+    if (on_connection_) on_connection_(false);
     if (failed && !stopped_) {
       boost::asio::steady_timer timer(executor, backoff);
       co_await timer.async_wait(boost::asio::use_awaitable);

@@ -22,11 +22,15 @@ class invalidation_listener {
   // Runs until stop(); reconnects with a back-off when the connection fails.
   boost::asio::awaitable<void> run();
   void stop() noexcept { stopped_ = true; }
+  // Called with true once LISTEN is in place (after the "*" payload), false when the
+  // connection is lost. Set before run().
+  void on_connection(std::function<void(bool)> callback) { on_connection_ = std::move(callback); }
   bool connected() const noexcept { return connected_; }
 
  private:
   db::connection_options master_;
   std::function<void(std::string_view)> on_payload_;
+  std::function<void(bool)> on_connection_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> connected_{false};
 };
