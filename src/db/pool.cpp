@@ -418,13 +418,13 @@ std::size_t pool::close_idle_older_than(std::chrono::steady_clock::duration age)
   return count;
 }
 
-bool pool::close_one_idle() {
+bool pool::close_one_idle(std::chrono::steady_clock::time_point idle_before) {
   auto& s = *impl_;
   std::vector<std::unique_ptr<connection>> closed;
   std::vector<std::shared_ptr<waiter>> woken;
   {
     std::lock_guard lock(s.mutex);
-    if (s.idle.empty()) return false;
+    if (s.idle.empty() || !(s.idle.front().last_used < idle_before)) return false;
     closed.push_back(std::move(s.idle.front().conn));
     s.idle.pop_front();
     --s.open;

@@ -75,8 +75,9 @@ class pool : public std::enable_shared_from_this<pool> {
   pool_stats stats() const;
   // Closes idle connections unused for longer than idle_timeout; returns how many closed.
   std::size_t close_idle_older_than(std::chrono::steady_clock::duration age);
-  // Closes one idle connection if there is one (for a global budget's LRU eviction).
-  bool close_one_idle();
+  // Closes the idle connection released longest ago, if there is one and it was released
+  // before `idle_before` (for a global budget's LRU eviction).
+  bool close_one_idle(std::chrono::steady_clock::time_point idle_before = std::chrono::steady_clock::time_point::max());
   // A global budget slot may have become free: the oldest waiter (if any, and if this pool is
   // under max_size) retries opening a connection. Returns false when no waiter could use it;
   // the next waiter to queue then retries at once.

@@ -2,6 +2,7 @@
 #include "tenancy/pool_registry.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 namespace tenantd::tenancy {
@@ -51,14 +52,28 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
   return created;
 }
 
+std::size_t pool_registry::held_by(const std::string& database) const {
+  std::shared_ptr<db::pool> p;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database); it != pools_.end()) p = it->second;
+  }
+  if (!p) return 0;
+  const auto open = p->stats().open;  // counts the connection being asked for
+  return open == 0 ? 0 : open - 1;
+}
+
 bool pool_registry::reserve_slot(const std::string& requester) {
+  std::optional<std::size_t> holds;
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto current = used_.load();
     while (current < settings_.max_connections) {
       if (used_.compare_exchange_weak(current, current + 1)) return true;
     }
-    if (!evict_idle_except(requester)) break;
+    if (!holds) holds = held_by(requester);
+    if (!evict_idle_except(requester, *holds)) break;
   }
+  if (holds.value_or(0) > 0) return false;  // busy, not starved: it waits for its own connections
   {
     std::lock_guard lock(starved_mutex_);
     if (std::find(starved_.begin(), starved_.end(), requester) == starved_.end()) {
@@ -112,26 +127,30 @@ std::size_t pool_registry::starved_pools() const {
   return starved_.size();
 }
 
-bool pool_registry::evict_idle_except(const std::string& requester) {
-  std::vector<std::shared_ptr<db::pool>> candidates;
+bool pool_registry::evict_idle_except(const std::string& requester, std::size_t requester_holds) {
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<db::pool>>> candidates;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [name, p] : pools_)
-      if (name != requester) candidates.push_back(p);
+      if (name != requester) candidates.emplace_back(std::chrono::steady_clock::time_point{}, p);
   }
-  std::shared_ptr<db::pool> oldest;
-  auto oldest_time = std::chrono::steady_clock::time_point::max();
-  for (const auto& p : candidates) {
-    if (p->stats().idle == 0) continue;
-    const auto t = p->last_used();
-    if (t < oldest_time) {
-      oldest_time = t;
-      oldest = p;
+  std::erase_if(candidates, [](auto& c) {
+    if (c.second->stats().idle == 0) return true;
+    c.first = c.second->last_used();
+    return false;
+  });
+  std::sort(candidates.begin(), candidates.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  // A tenant with no connection takes any idle one; one that holds some, only a long-idle one.
+  const auto idle_before = requester_holds == 0 ? std::chrono::steady_clock::time_point::max()
+                                                : std::chrono::steady_clock::now() - settings_.reclaim_idle_after;
+  for (const auto& c : candidates) {
+    if (c.second->close_one_idle(idle_before)) {
+      evictions_.fetch_add(1);
+      return true;
     }
+    if (requester_holds == 0) return false;  // the least recently used pool's idle one just went
   }
-  if (!oldest || !oldest->close_one_idle()) return false;
-  evictions_.fetch_add(1);
-  return true;
+  return false;
 }
 
 std::vector<tenant_pool_stats> pool_registry::busiest(std::size_t n) const {

@@ -5,6 +5,11 @@
 // none, the pool is queued as starved, in arrival order, and is offered the next slot that
 // frees up: a connection closed anywhere, or one going idle in another tenant's pool (which
 // is then closed for it). Idle connections close after the idle timeout (sweep()).
+//
+// A tenant that already holds a connection is not starved, only busy: it may take another
+// tenant's idle connection only once that one has sat unused for `reclaim_idle_after`, and
+// otherwise waits for its own. Without that, active tenants × pool_size > budget makes every
+// pool steal from the others in turn, and the server spends its time opening connections.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 
@@ -35,6 +40,8 @@ struct tenant_connection_settings {
   std::chrono::milliseconds idle_timeout{60000};
   std::chrono::milliseconds statement_timeout{5000};
   std::chrono::milliseconds slow_query_threshold{0};  // log statements slower than this (0 = off)
+  // A tenant holding connections may close another's idle one only after it has been idle this long.
+  std::chrono::milliseconds reclaim_idle_after{1000};
 };
 
 // One tenant pool's connection counts, for metrics.
@@ -72,7 +79,9 @@ class pool_registry {
 
  private:
   bool reserve_slot(const std::string& requester);
-  bool evict_idle_except(const std::string& requester);
+  // Connections `database`'s pool holds, not counting the one it is asking a slot for.
+  std::size_t held_by(const std::string& database) const;
+  bool evict_idle_except(const std::string& requester, std::size_t requester_holds);
   void slot_released();
   void connection_parked(const std::string& database);
   // Offers freed capacity to starved pools, oldest first, until one takes it.

@@ -34,6 +34,7 @@ tenant_connection_settings budget_settings(std::size_t pool_size, std::size_t ma
   s.pool_size = pool_size;
   s.max_connections = max_connections;
   s.acquire_timeout = 400ms;
+  s.reclaim_idle_after = 0ms;  // any idle connection may be taken; the reclaim test sets its own
   return s;
 }
 
@@ -415,6 +416,47 @@ TEST(PoolRegistry, DropClosesTheTenantsPool) {
     EXPECT_THROW((void)co_await a->acquire(), db::unavailable_error);
     const auto fresh = registry.pool_for(tenant_on(a_db));
     EXPECT_NE(fresh, a);
+  });
+}
+
+// A tenant that already holds a connection does not close another tenant's freshly idle one
+// (that would make busy tenants steal from each other in turn): it waits for its own, and
+// takes the other's only once it has been idle for reclaim_idle_after.
+TEST(PoolRegistry, ATenantHoldingAConnectionTakesOnlyLongIdleOnes) {
+  test::test_database a_db, b_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto settings = budget_settings(2, 2);
+    settings.reclaim_idle_after = 600ms;
+    settings.acquire_timeout = 300ms;
+    pool_registry registry(ex, settings);
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    { auto a1 = co_await a->acquire(); }  // A: one idle connection, just released
+    auto b1 = co_await b->acquire();       // budget now full
+    bool refused = false;
+    try {
+      auto b2 = co_await b->acquire();
+    } catch (const db::unavailable_error&) {
+      refused = true;
+    }
+    EXPECT_TRUE(refused) << "B holds a connection: A's fresh idle one is not taken";
+    EXPECT_EQ(a->stats().open, 1U);
+    EXPECT_EQ(registry.evictions(), 0U);
+    EXPECT_EQ(registry.starved_pools(), 0U) << "a pool with a connection is busy, not starved";
+
+    co_await sleep_for(700ms);  // A's connection has now been idle past reclaim_idle_after
+    auto b2 = co_await b->acquire();
+    (void)co_await b2->exec("SELECT 1");
+    EXPECT_EQ(a->stats().open, 0U);
+    EXPECT_EQ(registry.evictions(), 1U);
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 2U);
+    const auto a_left = co_await backends_settle_at(a_db, 0);
+    EXPECT_EQ(a_left, 0U);
+
+    // A tenant with no connection still takes the least recently used idle one at once.
+    b2 = db::pooled_connection();
+    auto a_again = co_await a->acquire();
+    EXPECT_EQ(b->stats().open, 1U);
   });
 }
 
