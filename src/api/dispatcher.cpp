@@ -25,12 +25,21 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
          });
 }
 
+// 24 hex digits: 8 random bytes per thread (drawn once) and a per-thread counter. Unique
+// without a getrandom call per request; request ids are labels, not secrets.
 std::string new_request_id() {
-  std::array<unsigned char, 12> bytes{};
-  randombytes_buf(bytes.data(), bytes.size());
-  std::string hex(bytes.size() * 2 + 1, '\0');
-  sodium_bin2hex(hex.data(), hex.size(), bytes.data(), bytes.size());
-  hex.pop_back();
+  thread_local const std::uint64_t prefix = [] {
+    std::uint64_t v = 0;
+    randombytes_buf(&v, sizeof v);
+    return v;
+  }();
+  thread_local std::uint32_t counter = randombytes_random();
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex(24, '0');
+  const std::uint64_t high = prefix;
+  const std::uint32_t low = ++counter;
+  for (int i = 0; i < 16; ++i) hex[static_cast<std::size_t>(i)] = digits[(high >> (60 - 4 * i)) & 0xF];
+  for (int i = 0; i < 8; ++i) hex[static_cast<std::size_t>(16 + i)] = digits[(low >> (28 - 4 * i)) & 0xF];
   return hex;
 }
 

@@ -8,7 +8,7 @@ namespace tenantd::tenancy {
 directory::directory(std::shared_ptr<db::pool> master, std::chrono::milliseconds ttl)
     : master_(std::move(master)), ttl_(ttl) {}
 
-boost::asio::awaitable<std::optional<tenant_record>> directory::find(const std::string& id) {
+boost::asio::awaitable<std::shared_ptr<const tenant_record>> directory::find(const std::string& id) {
   std::uint64_t generation = 0;
   {
     std::lock_guard lock(mutex_);
@@ -19,11 +19,13 @@ boost::asio::awaitable<std::optional<tenant_record>> directory::find(const std::
     generation = generation_;
   }
   auto conn = co_await master_->acquire();
-  auto tenant = co_await db::master::find_tenant(*conn, id);
-  if (tenant) {
+  auto loaded = co_await db::master::find_tenant(*conn, id);
+  if (!loaded) co_return nullptr;
+  auto tenant = std::make_shared<const tenant_record>(std::move(*loaded));
+  {
     std::lock_guard lock(mutex_);
     if (generation == generation_ && entries_.size() < 100000)
-      entries_[id] = entry{*tenant, std::chrono::steady_clock::now()};
+      entries_[id] = entry{tenant, std::chrono::steady_clock::now()};
   }
   co_return tenant;
 }

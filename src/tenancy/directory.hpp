@@ -21,14 +21,15 @@ class directory {
  public:
   directory(std::shared_ptr<db::pool> master, std::chrono::milliseconds ttl);
 
-  // The tenant, whatever its status; nullopt if no such id. Throws db::unavailable_error.
-  boost::asio::awaitable<std::optional<tenant_record>> find(const std::string& id);
+  // The tenant, whatever its status; null if no such id. Shared, not copied: a request
+  // looks its tenant up at least once. Throws db::unavailable_error.
+  boost::asio::awaitable<std::shared_ptr<const tenant_record>> find(const std::string& id);
   void invalidate(const std::string& id);
   void clear();
 
  private:
   struct entry {
-    tenant_record tenant;
+    std::shared_ptr<const tenant_record> tenant;
     std::chrono::steady_clock::time_point loaded;
   };
   std::shared_ptr<db::pool> master_;
