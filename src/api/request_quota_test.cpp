@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace tenantd::api {
 namespace {
@@ -78,6 +81,22 @@ TEST(token_buckets, memory_is_bounded_and_full_buckets_go_first) {
   for (int i = 0; i < 1000; ++i) (void)kept.take("idle-" + std::to_string(i), t0);  // each keeps 1 of 2
   EXPECT_LE(kept.size(), max_keys);
   EXPECT_GT(kept.take("busy", t0), 0) << "the empty bucket was not forgotten";
+}
+
+TEST(token_buckets, concurrent_takes_never_hand_out_more_than_the_burst) {
+  token_buckets b(1, 100, 1000);
+  std::atomic<int> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        if (b.take("shared", t0) == 0) ++admitted;
+        (void)b.take("own-" + std::to_string(t * 500 + i), t0);  // other shards, other keys
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), 100);
+  EXPECT_LE(b.size(), 1008U);
 }
 
 TEST(request_quota, session_quota_is_checked_before_the_tenant_quota) {
