@@ -26,6 +26,8 @@
 
 namespace tenantd::api {
 
+class request_quota;
+
 struct readiness {
   bool master_reachable{false};
   bool migrated{false};
@@ -54,6 +56,7 @@ struct services {
   auth::rate_limiter* tenant_creates_per_client{nullptr};
   auth::rate_limiter* login_failures_per_account_per_hour{nullptr};  // optional second window
   auth::rate_limiter* registrations_per_client{nullptr};             // optional
+  request_quota* quota{nullptr};  // optional: per-tenant and per-session request quotas
   api_settings settings;
   const std::atomic<bool>* master_ready{nullptr};  // master migrated; until then only probes answer
   std::function<boost::asio::awaitable<readiness>()> check_readiness;

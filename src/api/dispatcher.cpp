@@ -11,6 +11,7 @@
 #include "api/admin_token.hpp"
 #include "api/client_address.hpp"
 #include "api/problem.hpp"
+#include "api/request_quota.hpp"
 #include "api/router.hpp"
 #include "auth/password_hasher.hpp"
 #include "db/connection.hpp"
@@ -62,6 +63,15 @@ std::optional<std::string_view> bearer_token(const request& req) {
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   if (token.empty()) return std::nullopt;
   return token;
+}
+
+// 429 for a request past its tenant's or session's quota (logged without the token).
+response over_quota(const context& ctx, const quota_denial& denied) {
+  spdlog::warn("request {}: over the {} request quota (tenant {}, session {}); retry after {} s", ctx.request_id,
+               to_string(denied.scope), ctx.caller->tenant_id, ctx.caller->session_id, denied.retry_after);
+  auto res = problem(make_error(errc::too_many_requests, "too many requests; retry later"), ctx.request_id);
+  res.set_header("Retry-After", std::to_string(denied.retry_after));
+  return res;
 }
 
 }  // namespace
@@ -203,6 +213,9 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
     auto who = co_await svc_.accounts->authenticate(*token);
     if (!who) co_return problem(who.err(), ctx.request_id);
     ctx.caller = std::move(*who);
+    if (svc_.quota)
+      if (const auto denied = svc_.quota->admit(ctx.caller->tenant_id, ctx.caller->session_id))
+        co_return over_quota(ctx, *denied);
     if (r.needs && !has(ctx.caller->permissions, *r.needs))
       co_return problem(
           make_error(errc::forbidden, "this requires the " + std::string(to_string(*r.needs)) + " permission"),

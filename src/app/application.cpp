@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "api/dispatcher.hpp"
+#include "api/request_quota.hpp"
 #include "app/logging.hpp"
 #include "app/metrics.hpp"
 #include "app/tenant_settings.hpp"
@@ -263,6 +264,12 @@ int serve(const config& cfg) {
   auth::rate_limiter creates_per_client(cfg.tenant_creates_per_client, std::chrono::hours(1));
   auth::rate_limiter login_per_account_hourly(cfg.login_max_failures_per_account_per_hour, std::chrono::hours(1));
   auth::rate_limiter registrations_per_client(cfg.registrations_per_client, std::chrono::hours(1));
+  api::quota_settings quotas;
+  quotas.tenant_rate = static_cast<double>(cfg.tenant_requests_per_second);
+  quotas.tenant_burst = static_cast<double>(cfg.tenant_request_burst);
+  quotas.session_rate = static_cast<double>(cfg.session_requests_per_second);
+  quotas.session_burst = static_cast<double>(cfg.session_request_burst);
+  api::request_quota quota(quotas);
 
   tenancy::lifecycle lifecycle(master, provisioner, &pools, [&](const std::string& payload) {
     access.invalidate(payload);
@@ -285,6 +292,7 @@ int serve(const config& cfg) {
   svc.tenant_creates_per_client = &creates_per_client;
   svc.login_failures_per_account_per_hour = &login_per_account_hourly;
   svc.registrations_per_client = &registrations_per_client;
+  svc.quota = &quota;
   svc.settings = {TENANTD_VERSION, cfg.tenant_signup_open, cfg.admin_token, cfg.cors_origins};
   svc.settings.backup_dir = cfg.backup_dir;
   svc.settings.trusted_proxies = cfg.trusted_proxies;
@@ -307,6 +315,7 @@ int serve(const config& cfg) {
   metric_sources.master = master;
   metric_sources.pools = &pools;
   metric_sources.hasher = &hasher;
+  metric_sources.quota = &quota;
   metric_sources.requests_in_flight = [&main_server] { return main_server ? main_server->requests_in_flight() : 0; };
   metric_sources.open_connections = [&main_server] { return main_server ? main_server->open_connections() : 0; };
   metric_sources.version = TENANTD_VERSION;

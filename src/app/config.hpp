@@ -66,6 +66,11 @@ struct config {
   int login_max_failures_per_account_per_hour{100};
   int registrations_per_client{60};      // REGISTER_PER_CLIENT, valid requests per hour
   api::trusted_proxies trusted_proxies;  // TRUSTED_PROXIES; empty: X-Forwarded-For is ignored
+  // Request quotas per process (api/request_quota.hpp): token-bucket rate (0 = off) and burst.
+  std::int64_t tenant_requests_per_second{1000};  // TENANT_REQUESTS_PER_SECOND
+  std::int64_t tenant_request_burst{2000};        // TENANT_REQUEST_BURST, default 2x the rate
+  std::int64_t session_requests_per_second{200};  // SESSION_REQUESTS_PER_SECOND
+  std::int64_t session_request_burst{400};        // SESSION_REQUEST_BURST, default 2x the rate
 
   unsigned threads{0};  // 0 = hardware concurrency
   std::size_t master_pool_size{8};

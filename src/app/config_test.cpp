@@ -127,6 +127,10 @@ TEST(load_config, defaults) {
 
   EXPECT_EQ(c.login_max_failures_per_account, 10);
   EXPECT_EQ(c.login_max_failures_per_client, 30);
+  EXPECT_EQ(c.tenant_requests_per_second, 1000);
+  EXPECT_EQ(c.tenant_request_burst, 2000);
+  EXPECT_EQ(c.session_requests_per_second, 200);
+  EXPECT_EQ(c.session_request_burst, 400);
   EXPECT_EQ(c.tenant_creates_per_client, 30);
 
   EXPECT_EQ(c.threads, 0U);
@@ -178,6 +182,10 @@ TEST(load_config, every_setting_is_read) {
                                    {"LOGIN_MAX_FAILURES_PER_ACCOUNT", "5"},
                                    {"LOGIN_MAX_FAILURES_PER_CLIENT", "7"},
                                    {"TENANT_CREATES_PER_CLIENT", "3"},
+                                   {"TENANT_REQUESTS_PER_SECOND", "300"},
+                                   {"TENANT_REQUEST_BURST", "301"},
+                                   {"SESSION_REQUESTS_PER_SECOND", "30"},
+                                   {"SESSION_REQUEST_BURST", "31"},
                                    {"THREADS", "2"},
                                    {"MASTER_POOL_SIZE", "3"},
                                    {"TENANT_POOL_SIZE", "2"},
@@ -207,6 +215,10 @@ TEST(load_config, every_setting_is_read) {
   EXPECT_EQ(c.admin_token, good_admin_token);
   EXPECT_EQ(c.login_max_failures_per_account, 5);
   EXPECT_EQ(c.login_max_failures_per_client, 7);
+  EXPECT_EQ(c.tenant_requests_per_second, 300);
+  EXPECT_EQ(c.tenant_request_burst, 301);
+  EXPECT_EQ(c.session_requests_per_second, 30);
+  EXPECT_EQ(c.session_request_burst, 31);
   EXPECT_EQ(c.tenant_creates_per_client, 3);
   EXPECT_EQ(c.threads, 2U);
   EXPECT_EQ(c.master_pool_size, 3U);
@@ -396,6 +408,28 @@ TEST(load_config, limits_must_be_positive_whole_numbers) {
     EXPECT_FALSE(rejection(with({{name, "0"}})).has_value()) << name;
     for (const std::string bad : {"-1", "257", "many"}) expect_rejected(with({{name, bad}}), name, name + "=" + bad);
   }
+}
+
+TEST(load_config, request_quotas) {
+  auto c = load_config(with({{"TENANT_REQUESTS_PER_SECOND", "50"}, {"SESSION_REQUESTS_PER_SECOND", "7"}}));
+  EXPECT_EQ(c.tenant_requests_per_second, 50);
+  EXPECT_EQ(c.tenant_request_burst, 100) << "the burst defaults to twice the rate";
+  EXPECT_EQ(c.session_requests_per_second, 7);
+  EXPECT_EQ(c.session_request_burst, 14);
+  c = load_config(with({{"TENANT_REQUESTS_PER_SECOND", "50"},
+                        {"TENANT_REQUEST_BURST", "5"},
+                        {"SESSION_REQUESTS_PER_SECOND", "0"},
+                        {"SESSION_REQUEST_BURST", "1"}}));
+  EXPECT_EQ(c.tenant_request_burst, 5);
+  EXPECT_EQ(c.session_requests_per_second, 0) << "0 turns the quota off";
+  c = load_config(with({{"TENANT_REQUESTS_PER_SECOND", "0"}}));
+  EXPECT_EQ(c.tenant_requests_per_second, 0);
+  for (const std::string name : {"TENANT_REQUESTS_PER_SECOND", "SESSION_REQUESTS_PER_SECOND"})
+    for (const std::string bad : {"-1", "fast", "1.5", "1000001", "99999999999999999999"})
+      expect_rejected(with({{name, bad}}), name, name + "=" + bad);
+  for (const std::string name : {"TENANT_REQUEST_BURST", "SESSION_REQUEST_BURST"})
+    for (const std::string bad : {"0", "-1", "lots", "2.5", "2000001"})
+      expect_rejected(with({{name, bad}}), name, name + "=" + bad);
 }
 
 TEST(load_config, tenant_pool_max_connections_not_below_pool_size) {

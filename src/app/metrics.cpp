@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/request_quota.hpp"
 #include "auth/password_hasher.hpp"
 #include "db/inspection.hpp"
 #include "db/pool.hpp"
@@ -268,6 +269,13 @@ boost::asio::awaitable<std::string> metrics::render() {
          "Tenant creations through POST /tenants by outcome: created, or failed (server error, rolled back).");
   sample(out, "tenantd_tenant_provisioning_total", "outcome=\"created\"", tenants_created_.load());
   sample(out, "tenantd_tenant_provisioning_total", "outcome=\"failed\"", tenant_creations_failed_.load());
+  if (sources_.quota) {
+    header(out, "tenantd_requests_throttled_total", "counter",
+           "Authenticated requests refused with 429 past a request quota, by scope (tenant or session).");
+    for (const auto scope : {api::quota_scope::tenant, api::quota_scope::session})
+      sample(out, "tenantd_requests_throttled_total", "scope=\"" + std::string(api::to_string(scope)) + "\"",
+             sources_.quota->throttled(scope));
+  }
   if (sources_.hasher)
     gauge(out, "tenantd_password_hash_queue_depth", "Password hashes waiting or running.",
           sources_.hasher->queue_depth());

@@ -30,6 +30,9 @@ class pool_registry;
 namespace tenantd::auth {
 class password_hasher;
 }
+namespace tenantd::api {
+class request_quota;
+}
 
 namespace tenantd::app {
 
@@ -69,6 +72,7 @@ struct metrics_sources {
   std::shared_ptr<db::pool> master;
   tenancy::pool_registry* pools{nullptr};
   auth::password_hasher* hasher{nullptr};
+  const api::request_quota* quota{nullptr};  // tenantd_requests_throttled_total
   std::function<std::size_t()> requests_in_flight;
   std::function<std::size_t()> open_connections;
   std::string version;

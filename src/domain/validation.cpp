@@ -7,6 +7,8 @@
 #include <array>
 #include <stdexcept>
 
+#include "domain/breached_passwords.hpp"
+
 namespace tenantd::validation {
 namespace {
 
@@ -177,6 +179,7 @@ std::optional<std::string> check_password(std::string_view password) {
   if (!is_clean_utf8(password)) return "must be valid UTF-8 without NUL characters";
   const std::size_t n = code_points(password);
   if (n < 8 || n > 256) return "must be 8-256 characters";
+  if (is_breached_password(password)) return "is a commonly used password found in data breaches; choose another";
   return std::nullopt;
 }
 

@@ -19,7 +19,8 @@ std::string trim(std::string_view s);
 std::optional<std::string> check_tenant_id(std::string_view id);
 // Email after trimming and lower-casing: syntactically valid, <= 254 chars.
 std::optional<std::string> check_email(std::string_view normalized_email);
-// Password: 8-256 code points (not trimmed).
+// Password: 8-256 code points (not trimmed), not on the breached-password list
+// (breached_passwords.hpp, case-insensitive).
 std::optional<std::string> check_password(std::string_view password);
 // A trimmed name of min..max code points.
 std::optional<std::string> check_name(std::string_view trimmed, std::size_t min_len, std::size_t max_len);

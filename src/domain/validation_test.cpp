@@ -183,8 +183,10 @@ TEST(validation, normalize_email) {
 
 TEST(validation, check_password) {
   const std::vector<text_case> cases{
-      {"12345678", true},
+      {"82hq7fze", true},
       {"1234567", false},
+      {"12345678", false},   // on the breached-password list
+      {"PassWord1", false},  // the list is matched case-insensitively
       {"", false},
       {std::string(256, 'p'), true},
       {std::string(257, 'p'), false},

@@ -201,6 +201,7 @@ TEST_F(auth_register, invalid_fields_give_400_naming_the_field) {
       {"password 7 wide chars", with("password", json::value_from(seven_wide)), "password"},
       {"password too long", with("password", json::value_from(std::string(257, 'p'))), "password"},
       {"password not a string", with("password", 12345678), "password"},
+      {"password breached", with("password", "Password1"), "password"},
       {"missing first_name", with("first_name", nullptr), "first_name"},
       {"empty first_name", with("first_name", ""), "first_name"},
       {"blank first_name", with("first_name", "   "), "first_name"},

@@ -20,7 +20,14 @@ class fault_max_connections : public fault_test {
   fault_cluster_options cluster_options() const override {
     return {.max_connections = max_connections, .log_connections = true};
   }
-  env_overrides server_env() const override { return {{"MASTER_POOL_SIZE", "4"}, {"TENANT_POOL_SIZE", "3"}}; }
+  // The load loop below sends with one token as fast as refusals come back (past the default
+  // 200/s session quota); request quotas are tested in request_quota_test.cpp, so they are off.
+  env_overrides server_env() const override {
+    return {{"MASTER_POOL_SIZE", "4"},
+            {"TENANT_POOL_SIZE", "3"},
+            {"TENANT_REQUESTS_PER_SECOND", "0"},
+            {"SESSION_REQUESTS_PER_SECOND", "0"}};
+  }
 };
 
 // Opens connections as the app role (over the unix socket, so they are not counted as TCP
