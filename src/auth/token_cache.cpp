@@ -1,34 +1,48 @@
 #include "auth/token_cache.hpp"
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <stdexcept>
 
 namespace tenantd::auth {
 
 token_cache::token_cache(std::size_t max_entries)
-    : max_per_shard_(std::max<std::size_t>(1, max_entries / shard_count)) {}
+    : max_per_shard_(std::max<std::size_t>(1, max_entries / shard_count)) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
+  randombytes_buf(key_, sizeof key_);
+}
 
-token_cache::shard& token_cache::shard_for(std::string_view token) const noexcept {
-  // The map hashes the whole token; the shard takes bits the bucket index does not use first.
-  return shards_[(transparent_hash{}(token) >> 48) % shard_count];
+token_cache::digest token_cache::digest_of(std::string_view token) const noexcept {
+  digest d{};
+  crypto_generichash(d.data(), d.size(), reinterpret_cast<const unsigned char*>(token.data()), token.size(), key_,
+                     sizeof key_);
+  return d;
+}
+
+token_cache::shard& token_cache::shard_for(const digest& d) const noexcept {
+  return shards_[d[31] % shard_count];  // the map's hash uses the first bytes
 }
 
 std::shared_ptr<const claims> token_cache::find(std::string_view token, std::int64_t now) const {
-  auto& s = shard_for(token);
+  const auto d = digest_of(token);
+  auto& s = shard_for(d);
   std::lock_guard lock(s.mutex);
-  const auto it = s.entries.find(token);
+  const auto it = s.entries.find(d);
   if (it == s.entries.end() || now > it->second.valid_until) return nullptr;
   return it->second.verified;
 }
 
 void token_cache::store(std::string_view token, std::shared_ptr<const claims> verified, std::int64_t valid_until,
                         std::int64_t now) {
-  auto& s = shard_for(token);
+  const auto d = digest_of(token);
+  auto& s = shard_for(d);
   std::lock_guard lock(s.mutex);
-  if (s.entries.size() >= max_per_shard_ && !s.entries.contains(token)) {
+  if (s.entries.size() >= max_per_shard_ && !s.entries.contains(d)) {
     std::erase_if(s.entries, [&](const auto& kv) { return kv.second.valid_until < now; });
     if (s.entries.size() >= max_per_shard_) s.entries.clear();
   }
-  s.entries.insert_or_assign(std::string(token), entry{std::move(verified), valid_until});
+  s.entries.insert_or_assign(d, entry{std::move(verified), valid_until});
 }
 
 void token_cache::clear() {

@@ -1,9 +1,11 @@
-// Claims of access tokens that were verified before, keyed by the token's exact bytes, so a
-// token presented again skips base64, JSON parsing and the MAC. A hit returns the same claims
-// verify() returned, as long as the token has not expired (exp + leeway): the only check whose
-// answer changes with time (nbf and iat can only become true). Bounded: a full shard first
-// drops expired entries, then everything it holds. Thread-safe, sharded to keep I/O threads
-// from queueing on one mutex.
+// Claims of access tokens that were verified before, so a token presented again skips
+// base64, JSON parsing and the MAC. Keyed by a keyed BLAKE2b-256 digest of the token's exact
+// bytes (the key is random per process): 32 bytes per entry instead of the token, and no two
+// tokens share a key short of breaking BLAKE2b. A hit returns the same claims verify()
+// returned, as long as the token has not expired (exp + leeway): the only check whose answer
+// changes with time (nbf and iat can only become true). Bounded: a full shard first drops
+// expired entries, then everything it holds. Thread-safe, sharded to keep I/O threads from
+// queueing on one mutex.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -33,9 +35,13 @@ class token_cache {
   std::size_t size() const;
 
  private:
-  struct transparent_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  using digest = std::array<unsigned char, 32>;
+  struct digest_hash {
+    std::size_t operator()(const digest& d) const noexcept {
+      std::size_t h = 0;
+      for (std::size_t i = 0; i < sizeof h; ++i) h = (h << 8) | d[i];
+      return h;
+    }
   };
   struct entry {
     std::shared_ptr<const claims> verified;
@@ -43,12 +49,14 @@ class token_cache {
   };
   struct shard {
     mutable std::mutex mutex;
-    std::unordered_map<std::string, entry, transparent_hash, std::equal_to<>> entries;
+    std::unordered_map<digest, entry, digest_hash> entries;
   };
   static constexpr std::size_t shard_count = 16;
-  shard& shard_for(std::string_view token) const noexcept;
+  digest digest_of(std::string_view token) const noexcept;
+  shard& shard_for(const digest& d) const noexcept;
 
   std::size_t max_per_shard_;
+  unsigned char key_[32]{};
   mutable std::array<shard, shard_count> shards_;
 };
 
