@@ -9,10 +9,13 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <sodium.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <exception>
 #include <memory>
 #include <thread>
@@ -101,6 +104,19 @@ struct hand_back {
   }
 };
 
+// Hashing threads run at a lower priority (nice +5 on Linux, per thread) than the I/O
+// threads: during a login storm requests that need no hashing keep their latency, and
+// hashing takes the CPU they leave. An unprivileged process may lower its own priority.
+void lower_this_threads_priority() noexcept {
+  thread_local const bool lowered = [] {
+    errno = 0;
+    const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    if (errno == 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(current + 5, 19));
+    return true;
+  }();
+  (void)lowered;
+}
+
 template <class R, class Job>
 net::awaitable<R> run_on_pool(net::thread_pool& pool, std::atomic<std::size_t>& depth, std::size_t max_queue, Job job) {
   queue_slot slot = reserve_slot(depth, max_queue);
@@ -108,6 +124,7 @@ net::awaitable<R> run_on_pool(net::thread_pool& pool, std::atomic<std::size_t>& 
     auto work = net::make_work_guard(net::get_associated_executor(handler));
     net::post(pool, [job = std::move(job), slot = std::move(slot), handler = std::move(handler),
                      work = std::move(work)]() mutable {
+      lower_this_threads_priority();
       std::exception_ptr failure;
       R value{};
       try {
