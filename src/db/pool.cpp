@@ -2,11 +2,11 @@
 // thread-safe channels, capacity shared with an optional global budget.
 #include "db/pool.hpp"
 
-#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <algorithm>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <deque>
-#include <string>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "db/with_deadline.hpp"
@@ -27,7 +27,7 @@ struct waiter {
   bool queued{true};
   bool may_open{false};  // one unit of capacity was counted in `open` for this waiter
   bool failed{false};
-  std::string failure;   // why, when failed
+  std::string failure;  // why, when failed
 };
 
 struct idle_connection {
@@ -144,9 +144,8 @@ struct pool::impl {
 
   void connect_failed(const std::string& why) noexcept {
     std::lock_guard lock(mutex);
-    connect_backoff = connect_backoff.count() == 0
-                          ? options.connect_backoff_initial
-                          : std::min(connect_backoff * 2, options.connect_backoff_max);
+    connect_backoff = connect_backoff.count() == 0 ? options.connect_backoff_initial
+                                                   : std::min(connect_backoff * 2, options.connect_backoff_max);
     connect_retry_at = clock_type::now() + connect_backoff;
     probing = false;
     try {
@@ -248,7 +247,7 @@ net::awaitable<pooled_connection> pool::acquire() {
           holds_capacity = true;
         } else if (s.open == 0) {
           throw s.connect_refused_locked();  // nothing to wait for: fail fast
-        }  // else: wait below for a connection in use to be released
+        }                                    // else: wait below for a connection in use to be released
       }
     }
     if (conn) {
@@ -373,8 +372,7 @@ void pool::release(std::unique_ptr<connection> conn) noexcept {
 
 pool_stats pool::stats() const {
   std::lock_guard lock(impl_->mutex);
-  return {impl_->open, impl_->idle.size(), impl_->waiters.size(),
-          impl_->backing_off_locked(clock_type::now())};
+  return {impl_->open, impl_->idle.size(), impl_->waiters.size(), impl_->backing_off_locked(clock_type::now())};
 }
 
 bool pool::budget_freed() {

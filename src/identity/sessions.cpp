@@ -78,8 +78,9 @@ std::shared_ptr<const auth::claims> accounts::verify_access_token(std::string_vi
     return nullptr;
   if (deps_.token_cache != nullptr) {
     const auto leeway = deps_.jwt->settings().leeway_seconds;
-    const auto valid_until =
-        c->exp > std::numeric_limits<std::int64_t>::max() - leeway ? std::numeric_limits<std::int64_t>::max() : c->exp + leeway;
+    const auto valid_until = c->exp > std::numeric_limits<std::int64_t>::max() - leeway
+                                 ? std::numeric_limits<std::int64_t>::max()
+                                 : c->exp + leeway;
     deps_.token_cache->store(token, c, valid_until, now);
   }
   return c;

@@ -432,7 +432,7 @@ TEST(PoolRegistry, ATenantHoldingAConnectionTakesOnlyLongIdleOnes) {
     const auto a = registry.pool_for(tenant_on(a_db));
     const auto b = registry.pool_for(tenant_on(b_db));
     { auto a1 = co_await a->acquire(); }  // A: one idle connection, just released
-    auto b1 = co_await b->acquire();       // budget now full
+    auto b1 = co_await b->acquire();      // budget now full
     bool refused = false;
     try {
       auto b2 = co_await b->acquire();
