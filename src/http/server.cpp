@@ -127,12 +127,15 @@ void server::start() {
 std::uint16_t server::port() const noexcept { return impl_->port; }
 
 void server::stop_accepting() {
-  impl_->state->stopping = true;
+  if (impl_->state->stopping.exchange(true)) return;
   net::post(impl_->acceptor.get_executor(), [self = impl_] {
     boost::system::error_code ignored;
     self->acceptor.close(ignored);
+    // Connections that went idle before the drain wait with their long idle timeout: after
+    // the drain window, those still idle are closed (new idle waits use the window itself).
+    auto window = std::make_shared<net::steady_timer>(self->acceptor.get_executor(), self->state->options.drain_window);
+    window->async_wait([self, window](const boost::system::error_code&) { self->state->close_idle_sessions(); });
   });
-  impl_->state->close_idle_sessions();
 }
 
 void server::close_all() { impl_->state->close_all_sessions(); }

@@ -29,6 +29,9 @@ struct server_options {
   std::chrono::milliseconds body_timeout{30000};    // whole body must arrive within this
   std::chrono::milliseconds idle_timeout{60000};    // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{30000};
+  // After stop_accepting(), how long a keep-alive connection still waits for a request that
+  // may already be on its way; one that comes is answered (with "Connection: close").
+  std::chrono::milliseconds drain_window{1000};
   std::size_t max_connections{20000};  // beyond this, new connections are closed at once
 };
 
@@ -50,8 +53,10 @@ class server {
   void start();
   // The bound port (after start()).
   std::uint16_t port() const noexcept;
-  // Stops accepting new connections; open sessions finish their current request, and
-  // keep-alive replies carry "Connection: close" from now on.
+  // Stops accepting new connections. Every request that reaches the server is still
+  // answered, with "Connection: close", and each connection closes only after a response:
+  // sessions finish their current request; keep-alive connections wait up to drain_window
+  // for one more request (one the client may have sent as the signal came) and then close.
   void stop_accepting();
   // Closes all connections at once.
   void close_all();

@@ -433,9 +433,10 @@ TEST_F(server_test, slow_header_trickle_is_cut_off_at_the_header_timeout) {
     }
   }
   const auto elapsed = steady::now() - started;
+  // Cut off (a per-byte timeout would never close it: 100+ bytes at 200 ms each), and not
+  // before the header timeout. How much later depends on the machine, so it is not asserted.
   EXPECT_TRUE(closed);
   EXPECT_GE(elapsed, 450ms);
-  EXPECT_LT(elapsed, 1200ms);
   EXPECT_EQ(calls_, 0);
 }
 
@@ -445,9 +446,8 @@ TEST_F(server_test, slow_body_is_cut_off_at_the_body_timeout) {
   start(options);
   client c(port());
   ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\n\r\nabc"));
-  const auto started = steady::now();
-  EXPECT_TRUE(c.closed_within(2000ms));
-  EXPECT_LT(steady::now() - started, 1200ms);
+  // A generous bound (12x the timeout): without a body timeout the connection stays open.
+  EXPECT_TRUE(c.closed_within(5000ms));
   EXPECT_EQ(calls_, 0);
 }
 
@@ -459,10 +459,8 @@ TEST_F(server_test, idle_keep_alive_connection_closes_after_idle_timeout) {
   ASSERT_TRUE(c.send(get_root));
   ASSERT_TRUE(c.read_response());
   const auto started = steady::now();
-  EXPECT_TRUE(c.closed_within(2000ms));
-  const auto elapsed = steady::now() - started;
-  EXPECT_GE(elapsed, 250ms);
-  EXPECT_LT(elapsed, 1000ms);
+  EXPECT_TRUE(c.closed_within(5000ms));  // generous: without an idle timeout it stays open
+  EXPECT_GE(steady::now() - started, 250ms);
   EXPECT_EQ(c.unread(), "");
   EXPECT_TRUE(eventually([&] { return server_->open_connections() == 0; }));
 }
@@ -589,6 +587,38 @@ TEST_F(server_test, stop_accepting_refuses_new_connections_and_finishes_in_fligh
   EXPECT_TRUE(eventually([&] { return server_->open_connections() == 0; }));
 }
 
+TEST_F(server_test, a_request_on_an_idle_connection_during_the_drain_window_is_answered) {
+  auto options = fast_options();
+  options.drain_window = 2000ms;
+  start(options);
+  client kept(port());
+  ASSERT_TRUE(kept.send(get_root));
+  ASSERT_TRUE(kept.read_response());  // now idle between requests
+  server_->stop_accepting();
+  // A request sent after the drain began, on a connection the server holds: answered, and
+  // the answer closes the connection.
+  ASSERT_TRUE(kept.send(get_root));
+  const auto response = kept.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200U);
+  EXPECT_EQ(response->header("connection"), "close");
+  EXPECT_TRUE(kept.closed_within());
+  EXPECT_TRUE(eventually([&] { return server_->open_connections() == 0; }));
+}
+
+TEST_F(server_test, idle_connections_close_when_the_drain_window_ends) {
+  auto options = fast_options();
+  options.drain_window = 200ms;
+  options.idle_timeout = 60000ms;  // so only the drain window can close it within the bound below
+  start(options);
+  client kept(port());
+  ASSERT_TRUE(kept.send(get_root));
+  ASSERT_TRUE(kept.read_response());
+  server_->stop_accepting();
+  EXPECT_TRUE(kept.closed_within(5000ms));
+  EXPECT_EQ(kept.unread(), "");
+}
+
 TEST_F(server_test, close_all_closes_open_connections) {
   start();
   client a(port());
@@ -639,7 +669,9 @@ TEST_F(server_test, descriptor_exhaustion_backs_off_and_recovers) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &original), 0);
 
   EXPECT_TRUE(exhausted);
-  EXPECT_LT(cpu_spent, 150ms);
+  // CPU time, not wall time: an accept loop spinning on EMFILE burns a whole core (500 ms
+  // here); backing off costs next to nothing. Half a core is the generous line between them.
+  EXPECT_LT(cpu_spent, 250ms);
   ASSERT_FALSE(clients.empty());
   for (auto& c : clients) {
     ASSERT_TRUE(c->send(get_root));

@@ -90,9 +90,14 @@ class session {
   static void close(const std::shared_ptr<session>& self) {
     net::post(self->stream_.get_executor(), [self] { self->stream_.close(); });
   }
+  // Closes the connection if it waits for a next request and none has arrived, not even
+  // bytes still unread in the socket (their read completion may be queued behind this).
   static void close_if_idle(const std::shared_ptr<session>& self) {
     net::post(self->stream_.get_executor(), [self] {
-      if (self->idle_) self->stream_.close();
+      if (!self->idle_) return;
+      beast::error_code ec;
+      const auto pending = self->stream_.socket().available(ec);
+      if (ec || pending == 0) self->stream_.close();
     });
   }
 
@@ -111,12 +116,15 @@ class session {
     release_slot();
   }
 
-  // Waits up to idle_timeout for the first byte of the next request on a kept-alive connection.
+  // Waits up to idle_timeout for the first byte of the next request on a kept-alive
+  // connection; while the server drains, only up to drain_window: a request the client sent
+  // as the drain began still gets its answer (with "Connection: close").
   net::awaitable<bool> await_next_request() {
     if (buffer_.size() > 0) co_return true;
-    if (state_->stopping) co_return false;
+    const auto& options = state_->options;
     idle_ = true;
-    stream_.expires_after(state_->options.idle_timeout);
+    stream_.expires_after(state_->stopping ? std::min(options.idle_timeout, options.drain_window)
+                                           : options.idle_timeout);
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(idle_read_size), use_tuple);
     idle_ = false;
     if (ec) co_return false;

@@ -201,10 +201,10 @@ TEST_F(login_timing, unknown_email_takes_about_as_long_as_a_wrong_password) {
   }
   const double u = median_ms(unknown);
   const double w = median_ms(wrong);
-  // Loose bounds (shared, sanitized build): without the dummy hash an unknown email answers
-  // many times faster than a wrong password.
-  EXPECT_GT(u, 0.5 * w) << "unknown email median " << u << " ms, wrong password median " << w << " ms";
-  EXPECT_LT(u, 2.0 * w) << "unknown email median " << u << " ms, wrong password median " << w << " ms";
+  // Generous bounds (shared, sanitized build; speed is a benchmark's business): without the
+  // dummy hash an unknown email answers more than ten times faster than a wrong password.
+  EXPECT_GT(u, 0.3 * w) << "unknown email median " << u << " ms, wrong password median " << w << " ms";
+  EXPECT_LT(u, 3.0 * w) << "unknown email median " << u << " ms, wrong password median " << w << " ms";
 }
 
 }  // namespace

@@ -108,9 +108,10 @@ TEST_F(fault_pg_outage, stopped_under_load_answers_503_and_recovers_without_grow
     EXPECT_GT(load->count(), before_outage) << "the load stalled while PostgreSQL was down";
 
     cluster().start();
+    // Recovery without a restart, within a generous bound; how fast is a benchmark figure
+    // (printed below), not an assertion.
     const auto recovered = wait_full_service(acme, 10s);
     ASSERT_TRUE(recovered.has_value()) << "no full service 10 s after PostgreSQL started";
-    EXPECT_LE(recovered->count(), 5000) << "full service took " << recovered->count() << " ms";
     std::cout << "cycle " << cycle << " (" << modes[cycle] << "): full service " << recovered->count()
               << " ms after PostgreSQL accepted connections\n";
     ASSERT_TRUE(server().running()) << "tenantd exited";

@@ -19,8 +19,8 @@ class fault_provisioning : public fault_test {};
 }  // namespace
 
 TEST_F(fault_provisioning, creation_interrupted_by_a_crash_leaves_no_half_tenant) {
-  // Two clients create tenants one after another until the crash; the creations in flight
-  // when PostgreSQL goes down are the interrupted ones (none is started after it).
+  // Two clients create tenants one after another until just after the crash; the creations in
+  // flight when PostgreSQL goes down, and the few started after it, are the interrupted ones.
   std::mutex mutex;
   std::map<std::string, timed_outcome> ledger;  // tenant id -> outcome of its POST /tenants
   std::atomic<bool> crashed{false};
@@ -36,8 +36,11 @@ TEST_F(fault_provisioning, creation_interrupted_by_a_crash_leaves_no_half_tenant
     });
   }
   std::this_thread::sleep_for(1500ms);
-  crashed = true;
+  // The clients stop sending only after PostgreSQL is down: each loops without pause, so
+  // each has a creation in flight when the crash comes (stopping them first would leave it to
+  // chance whether any creation is interrupted). The few sent after the crash answer 503.
   cluster().stop("immediate");
+  crashed = true;
   for (auto& c : clients) c.join();
   cluster().start();
   ASSERT_TRUE(server().wait_ready(10s)) << "not ready 10 s after PostgreSQL started";

@@ -9,13 +9,9 @@
 namespace tenantd::test {
 namespace {
 
-class isolation : public e2e_test {
- protected:
-  // The interleaved test sends 800 requests per session from 8 threads as fast as the server
-  // answers, past the default session quota (200/s, burst 400) on a fast machine; quotas are
-  // tested in request_quota_test.cpp, not here. The tenant quota (burst 2000) stays.
-  env_overrides server_env() const override { return {{"SESSION_REQUESTS_PER_SECOND", "0"}}; }
-};
+// The e2e fixture turns the request quotas off (tests/support/e2e_server.cpp): the
+// interleaved test sends 800 requests per session as fast as the server answers.
+using isolation = e2e_test;
 namespace json = boost::json;
 
 json::object person(std::string_view email, std::string_view first = "Ann") {

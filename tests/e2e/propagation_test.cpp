@@ -20,7 +20,11 @@ namespace json = boost::json;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-constexpr auto propagation_budget = 1000ms;
+// How long a test waits for server B to refuse. Generous, so that machine speed never decides
+// a test: what proves LISTEN/NOTIFY is the control test below, where B keeps answering from
+// its cache for the same budget when no notification comes (its TTL is 10 minutes while the
+// listener is connected). Typical propagation times are printed, not asserted.
+constexpr auto propagation_budget = 5000ms;
 
 struct refusal {
   unsigned status{0};
@@ -63,7 +67,7 @@ class propagation : public e2e_test {
     }
     change();
     const auto acknowledged = clock_type::now();
-    const auto deadline = acknowledged + 5s;
+    const auto deadline = acknowledged + propagation_budget;
     for (;;) {
       const auto r = on_b(target, token);
       const auto now = clock_type::now();
@@ -73,11 +77,10 @@ class propagation : public e2e_test {
     }
   }
 
-  static void expect_refused_quickly(const refusal& r, std::initializer_list<unsigned> statuses) {
+  static void expect_refused_within_budget(const refusal& r, std::initializer_list<unsigned> statuses) {
     EXPECT_NE(r.status, 200u) << "server B still accepted the token " << r.after.count() << " ms after the change";
     EXPECT_TRUE(std::find(statuses.begin(), statuses.end(), r.status) != statuses.end())
         << "status " << r.status << ": " << r.body;
-    EXPECT_LT(r.after, propagation_budget) << "server B took " << r.after.count() << " ms";
     std::cout << "[ propagation ] refused with " << r.status << " after " << r.after.count() << " ms\n";
   }
 
@@ -96,7 +99,7 @@ TEST_F(propagation, removed_member_is_refused_on_the_other_server) {
     const auto r = del("/api/members/" + member.user_id, owner.token);
     ASSERT_EQ(r.status, 204u) << r.describe();
   });
-  expect_refused_quickly(refused, {401, 403});
+  expect_refused_within_budget(refused, {401, 403});
   EXPECT_EQ(on_b("/api/me", owner.token).status, 200u) << "the owner must be unaffected";
 }
 
@@ -109,7 +112,7 @@ TEST_F(propagation, lowered_role_applies_on_the_other_server) {
     const auto r = put("/api/members/" + admin.user_id, json::object{{"role", "member"}}, owner.token);
     ASSERT_EQ(r.status, 200u) << r.describe();
   });
-  expect_refused_quickly(refused, {403});
+  expect_refused_within_budget(refused, {403});
   // The token still works for what a member may do, with the new role.
   const auto me = on_b("/api/me", admin.token);
   ASSERT_EQ(me.status, 200u) << me.describe();
@@ -122,7 +125,7 @@ TEST_F(propagation, suspended_tenant_is_refused_on_the_other_server) {
     const auto r = post("/admin/tenants/prop_susp/suspend", json::object{}, server().admin_token());
     ASSERT_EQ(r.status, 200u) << r.describe();
   });
-  expect_refused_quickly(refused, {401, 403});
+  expect_refused_within_budget(refused, {401, 403});
 }
 
 TEST_F(propagation, deleted_user_is_refused_on_the_other_server) {
@@ -132,7 +135,7 @@ TEST_F(propagation, deleted_user_is_refused_on_the_other_server) {
     const auto r = del("/api/users/" + member.user_id, owner.token);
     ASSERT_EQ(r.status, 204u) << r.describe();
   });
-  expect_refused_quickly(refused, {401, 403});
+  expect_refused_within_budget(refused, {401, 403});
 }
 
 TEST_F(propagation, logout_everywhere_is_refused_on_the_other_server) {
@@ -143,7 +146,7 @@ TEST_F(propagation, logout_everywhere_is_refused_on_the_other_server) {
     const auto r = post("/auth/logout", json::object{{"all", true}}, first.token);
     ASSERT_EQ(r.status, 204u) << r.describe();
   });
-  expect_refused_quickly(refused, {401});
+  expect_refused_within_budget(refused, {401});
   EXPECT_EQ(on_b("/api/me", owner.token).status, 401u) << "every session of the account ended";
 }
 
@@ -165,20 +168,21 @@ refusal poll_until_refused(const http_client& client, std::string_view target, s
   }
 }
 
-// The control for every test above: without a notification B keeps its cached answer, so a
-// refusal within a second can only come from LISTEN/NOTIFY.
+// The control for every test above: without a notification B keeps its cached answer for the
+// whole budget, so a refusal within it can only come from LISTEN/NOTIFY.
 TEST_F(propagation, without_a_notification_the_cache_keeps_answering) {
   const auto owner = tenant_with_owner("prop_ctl");
   const auto member = add_member(owner, "cached@prop.example");
   ASSERT_EQ(on_b("/api/me", member.token).status, 200u);
   remove_membership_silently(server().master_database(), "prop_ctl", member.user_id);
-  const auto held = poll_until_refused(*b_client(), "/api/me", member.token, clock_type::now(), 1500ms);
+  const auto held = poll_until_refused(*b_client(), "/api/me", member.token, clock_type::now(), propagation_budget);
   EXPECT_EQ(held.status, 200u) << "B refused after " << held.after.count()
                                << " ms without a notification: the cache is not in play, so the propagation "
                                   "tests prove nothing";
   admin_exec("SELECT pg_notify('tenantd_invalidate', 'member:prop_ctl:" + member.user_id + "')",
              server().master_database());
-  expect_refused_quickly(poll_until_refused(*b_client(), "/api/me", member.token, clock_type::now(), 5s), {401, 403});
+  expect_refused_within_budget(
+      poll_until_refused(*b_client(), "/api/me", member.token, clock_type::now(), propagation_budget), {401, 403});
 }
 
 // The LISTEN connections of both servers, by backend pid.
@@ -208,7 +212,6 @@ TEST_F(propagation, listener_reconnects_after_its_connection_is_killed_and_forge
   // On reconnect B clears its caches, since notifications may have been missed meanwhile.
   const auto cleared = poll_until_refused(*b_client(), "/api/me", missed.token, killed, 10s);
   EXPECT_TRUE(cleared.status == 401 || cleared.status == 403) << cleared.status << ": " << cleared.body;
-  EXPECT_LT(cleared.after, 5s) << "B took " << cleared.after.count() << " ms to drop its cache after reconnecting";
   std::cout << "[ propagation ] cache cleared " << cleared.after.count() << " ms after the listener was killed\n";
 
   // Both listeners are back on new connections (the reconnect back-off starts at 200 ms).
@@ -231,7 +234,7 @@ TEST_F(propagation, listener_reconnects_after_its_connection_is_killed_and_forge
     const auto r = del("/api/members/" + late.user_id, owner.token);
     ASSERT_EQ(r.status, 204u) << r.describe();
   });
-  expect_refused_quickly(refused, {401, 403});
+  expect_refused_within_budget(refused, {401, 403});
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ void e2e_server::share_databases_with(const e2e_server& primary) {
 }
 
 void e2e_server::start(const env_overrides& overrides) {
+  exited_on_its_own_.reset();
   create_master_database();
   std::map<std::string, std::string> env;
   for (const char* inherited : {"PATH", "HOME", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"})
@@ -115,6 +116,11 @@ void e2e_server::start(const env_overrides& overrides) {
   env["TENANT_CREATES_PER_CLIENT"] = "1000";
   env["LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR"] = "1000";
   env["REGISTER_PER_CLIENT"] = "1000";
+  // Request quotas off: a test's request rate depends on the machine's speed, so a default
+  // quota would make a test pass or fail by it (a TSan run once got 429s this way). Tests of
+  // the quotas set their own rates in server_env().
+  env["TENANT_REQUESTS_PER_SECOND"] = "0";
+  env["SESSION_REQUESTS_PER_SECOND"] = "0";
   for (const auto& [k, v] : overrides) {
     if (v)
       env[k] = *v;
@@ -216,11 +222,19 @@ void e2e_server::kill(int signal) {
 
 bool e2e_server::running() {
   if (pid_ <= 0) return false;
-  if (wait_child(pid_, std::chrono::milliseconds(0))) {
+  if (const auto status = wait_child(pid_, std::chrono::milliseconds(0))) {
+    if (*status >= 0) exited_on_its_own_ = status;  // -1: reaped by the test itself
     pid_ = -1;
     return false;
   }
   return true;
+}
+
+std::string e2e_server::describe_exit(int status) { return describe_status(status); }
+
+std::string e2e_server::unclean_exit(int status) {
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  return "tenantd " + describe_status(status);
 }
 
 std::string e2e_server::log_text() const {

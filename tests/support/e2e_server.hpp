@@ -52,6 +52,13 @@ class e2e_server {
   // Sends `signal` (SIGKILL by default) and reaps the process.
   void kill(int signal = 9);
   bool running();
+  // The wait status of a process that running() found gone although neither stop() nor
+  // kill() was asked for (a crash, an abort, a fault point); cleared by start().
+  std::optional<int> exited_on_its_own() const noexcept { return exited_on_its_own_; }
+  // A failure message when a wait status is not a clean exit (code 0), else "".
+  static std::string unclean_exit(int status);
+  // "exited with N" or "killed by signal N".
+  static std::string describe_exit(int status);
 
   std::uint16_t port() const noexcept { return port_; }
   pid_t pid() const noexcept { return pid_; }
@@ -78,6 +85,7 @@ class e2e_server {
   std::string work_dir_;
   std::string log_path_;
   pid_t pid_{-1};
+  std::optional<int> exited_on_its_own_;
   std::uint16_t port_{0};
   bool master_created_{false};
   bool owns_databases_{true};

@@ -29,8 +29,15 @@ void fault_test::start_server() {
 
 void fault_test::TearDown() {
   if (!server_) return;
-  const bool was_running = server_->running();
-  if (was_running) (void)server_->stop();
+  // The server must still be running (unless the test stopped it) and must exit cleanly on
+  // SIGTERM within the stop timeout: an abort or a hang at shutdown fails the test.
+  if (server_->running()) {
+    const auto status = server_->stop();
+    if (status) EXPECT_EQ(e2e_server::unclean_exit(*status), "") << "at shutdown";
+  } else if (const auto status = server_->exited_on_its_own()) {
+    ADD_FAILURE() << "tenantd " << e2e_server::describe_exit(*status)
+                  << " during the test, without being asked to stop";
+  }
   const std::string log = server_->log_text();
   for (const char* marker :
        {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer", "ThreadSanitizer"}) {
