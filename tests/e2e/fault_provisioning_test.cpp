@@ -19,8 +19,8 @@ class fault_provisioning : public fault_test {};
 }  // namespace
 
 TEST_F(fault_provisioning, creation_interrupted_by_a_crash_leaves_no_half_tenant) {
-  // Two clients create tenants one after another until just after the crash; the creations in
-  // flight when PostgreSQL goes down, and the few started after it, are the interrupted ones.
+  // Two clients create tenants one after another until the crash; the creation each had in
+  // flight when PostgreSQL went down (or started just after) is the interrupted one.
   std::mutex mutex;
   std::map<std::string, timed_outcome> ledger;  // tenant id -> outcome of its POST /tenants
   std::atomic<bool> crashed{false};
@@ -30,15 +30,19 @@ TEST_F(fault_provisioning, creation_interrupted_by_a_crash_leaves_no_half_tenant
       for (unsigned i = 0; !crashed; ++i) {
         const std::string id = "t" + std::to_string(t) + "_" + std::to_string(i);
         auto o = timed_request(port, "POST", "/tenants", {}, R"({"id":")" + id + R"(","name":"Crash )" + id + R"("})");
-        std::lock_guard lock(mutex);
-        ledger.emplace(id, o);
+        const bool failed = o.status() != 201;
+        {
+          std::lock_guard lock(mutex);
+          ledger.emplace(id, o);
+        }
+        if (failed) break;  // the crash came: this was the interrupted creation
       }
     });
   }
   std::this_thread::sleep_for(1500ms);
-  // The clients stop sending only after PostgreSQL is down: each loops without pause, so
-  // each has a creation in flight when the crash comes (stopping them first would leave it to
-  // chance whether any creation is interrupted). The few sent after the crash answer 503.
+  // The clients stop only after PostgreSQL is down (at their first failed creation, or when
+  // told): each loops without pause, so each has a creation in flight when the crash comes
+  // (stopping them first would leave it to chance whether any creation is interrupted).
   cluster().stop("immediate");
   crashed = true;
   for (auto& c : clients) c.join();

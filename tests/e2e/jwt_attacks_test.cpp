@@ -136,8 +136,8 @@ TEST_F(jwt_attacks, s04_time_claims_are_enforced) {
   expect_rejected(sign_hs256_raw(json::serialize(header_), raw, server().jwt_secret()), "exp 1e400");
   std::string huge = json::serialize(no_exp);
   huge.insert(huge.size() - 1, ",\"exp\":99999999999999999999999999");
-  const auto r = call("Bearer " + sign_hs256_raw(json::serialize(header_), huge, server().jwt_secret()));
-  EXPECT_TRUE(r.status == 401 || r.status == 200) << "a huge exp must not crash:\n" << r.describe();
+  // Past 2^53 a NumericDate is not an exact integer: refused as a badly typed claim.
+  expect_rejected(sign_hs256_raw(json::serialize(header_), huge, server().jwt_secret()), "exp past 2^53");
 
   // An nbf in the past is fine (and shows the nbf claim itself is understood).
   EXPECT_EQ(call("Bearer " + resign(header_, claims_with("nbf", now - 10))).status, 200u);
@@ -190,14 +190,16 @@ TEST_F(jwt_attacks, s06_issuer_and_audience_must_match) {
 }
 
 TEST_F(jwt_attacks, s07_untrusted_header_parameters_never_crash) {
+  // kid, jku and x5u never pick a key (docs/api.md): a token signed with the server's key is
+  // accepted whatever they say, and nothing is looked up or fetched because of them.
   for (const json::value& kid : {json::value("../../etc/passwd"), json::value("' OR 1=1--"), json::value(7)}) {
     const auto r = call("Bearer " + resign(header_with("kid", kid), claims_));
-    EXPECT_TRUE(r.status == 401 || r.status == 200) << r.describe();
+    EXPECT_EQ(r.status, 200u) << r.describe();
   }
   expect_rejected(resign(header_with("crit", json::array{"x-unknown"}), claims_), "crit naming an unknown extension");
   for (const char* key : {"jku", "x5u"}) {
     const auto r = call("Bearer " + resign(header_with(key, "http://127.0.0.1:9/k"), claims_));
-    EXPECT_TRUE(r.status == 401 || r.status == 200) << key << ":\n" << r.describe();
+    EXPECT_EQ(r.status, 200u) << key << ":\n" << r.describe();
   }
 }
 

@@ -292,7 +292,9 @@ TEST_F(graceful_shutdown, back_to_back_keep_alive_requests_are_all_answered) {
     ASSERT_EQ(log.answers.size(), static_cast<std::size_t>(log.sent));
     for (const auto& a : log.answers) {
       EXPECT_EQ(a.result, outcome::complete) << "a request got no response: " << a.detail;
-      if (a.result == outcome::complete) EXPECT_EQ(a.status, 200u);
+      if (a.result == outcome::complete) {
+        EXPECT_EQ(a.status, 200u);
+      }
       answered += a.result == outcome::complete ? 1 : 0;
     }
     ASSERT_FALSE(log.answers.empty());

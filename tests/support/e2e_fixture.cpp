@@ -61,7 +61,9 @@ void e2e_test::TearDown() {
   // SIGTERM within the stop timeout: an abort or a hang at shutdown fails the test.
   if (server_->running()) {
     const auto status = server_->stop();
-    if (status) EXPECT_EQ(e2e_server::unclean_exit(*status), "") << "at shutdown";
+    if (status) {
+      EXPECT_EQ(e2e_server::unclean_exit(*status), "") << "at shutdown";
+    }
   } else if (const auto status = server_->exited_on_its_own()) {
     ADD_FAILURE() << "tenantd " << e2e_server::describe_exit(*status)
                   << " during the test, without being asked to stop";
