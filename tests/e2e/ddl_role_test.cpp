@@ -116,13 +116,9 @@ TEST_F(ddl_role, runtime_role_without_createdb_serves_tenants_users_and_members)
 
   const auto owner = tenant_with_owner("split_co");
   crud_users(owner.token, "dir1");
-  // A user who can log in (account in master + membership + tenant row), and a member.
-  const auto with_login = post("/api/users",
-                               json::object{{"email", "login@split.example"},
-                                            {"first_name", "Lo"},
-                                            {"last_name", "Gin"},
-                                            {"password", std::string(default_password)}},
-                               owner.token);
+  // An invited user (account in master + membership + invitation used + tenant row), and a member.
+  const auto with_login =
+      register_invited("split_co", "login@split.example", invite(owner, "login@split.example", "member"));
   ASSERT_EQ(with_login.status, 201u) << with_login.describe();
   EXPECT_EQ(login("login@split.example", default_password, "split_co").tenant_id, "split_co");
   const auto member = add_member(owner, "member@split.example");
