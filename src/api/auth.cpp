@@ -15,7 +15,8 @@ awaitable<response> register_account(context& ctx) {
   auto first = body.name("first_name", true, 1, 100);
   auto last = body.name("last_name", true, 1, 100);
   auto body_tenant = body.string("tenant_id", false);
-  auto invitation = body.string("invitation", false);
+  identity::consent given{body.string("claim_token", false), body.string("invitation", false)};
+  if (given.claim_token && given.invitation) body.add_error("invitation", "give claim_token or invitation, not both");
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
 
   std::optional<std::string> tenant_id = body_tenant;
@@ -46,7 +47,7 @@ awaitable<response> register_account(context& ctx) {
   if (auto wait = login_lockout(ctx, *email)) co_return too_many_attempts(ctx, *wait);
 
   const identity::person who{*email, *password, *first, *last};
-  auto granted = co_await ctx.svc.accounts->register_member(*tenant_id, who, invitation);
+  auto granted = co_await ctx.svc.accounts->register_member(*tenant_id, who, given);
   if (!granted) {
     if (granted.err().code == errc::email_taken) count_login_failure(ctx, *email);
     co_return problem(granted.err(), ctx.request_id);

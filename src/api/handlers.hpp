@@ -30,6 +30,8 @@ awaitable<response> update_tenant(context& ctx);  // PUT /api/tenant
 
 awaitable<response> list_members(context& ctx);       // GET /api/members
 awaitable<response> create_invitation(context& ctx);  // POST /api/invitations
+awaitable<response> list_invitations(context& ctx);   // GET /api/invitations
+awaitable<response> delete_invitation(context& ctx);  // DELETE /api/invitations/:id
 awaitable<response> update_member(context& ctx);      // PUT /api/members/:user_id
 awaitable<response> delete_member(context& ctx);      // DELETE /api/members/:user_id
 

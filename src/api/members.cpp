@@ -39,10 +39,38 @@ awaitable<response> create_invitation(context& ctx) {
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
   auto issued = co_await ctx.svc.accounts->invite(ctx.who(), *email, *role);
   if (!issued) co_return problem(issued.err(), ctx.request_id);
-  co_return json_response(201, {{"invitation", issued->token},
+  co_return json_response(201, {{"id", issued->id},
+                                {"invitation", issued->token},
                                 {"email", issued->email},
                                 {"role", issued->role},
-                                {"expires_at", issued->expires_at}});
+                                {"expires_at", issued->expires_at},
+                                {"invited_by", issued->invited_by}});
+}
+
+// GET /api/invitations
+awaitable<response> list_invitations(context& ctx) {
+  auto pending = co_await ctx.svc.accounts->list_invitations(ctx.who());
+  boost::json::array items;
+  for (const auto& i : pending) {
+    boost::json::value invited_by = nullptr;
+    if (i.invited_by) invited_by = *i.invited_by;
+    items.push_back({{"id", i.id},
+                     {"email", i.email},
+                     {"role", i.role},
+                     {"invited_by", invited_by},
+                     {"created_at", i.created_at},
+                     {"expires_at", i.expires_at}});
+  }
+  co_return json_response(200, {{"items", std::move(items)}});
+}
+
+// DELETE /api/invitations/:id
+awaitable<response> delete_invitation(context& ctx) {
+  auto id = uuid_param(ctx.params);
+  if (!id) co_return problem(id.err(), ctx.request_id);
+  auto revoked = co_await ctx.svc.accounts->revoke_invitation(ctx.who(), *id);
+  if (!revoked) co_return problem(revoked.err(), ctx.request_id);
+  co_return no_content();
 }
 
 // PUT /api/members/:user_id

@@ -32,6 +32,8 @@ std::span<const route> route_table() {
       {"PUT", "/api/tenant", h::update_tenant, member, tenant_manage, json},
       {"GET", "/api/members", h::list_members, member, members_manage, none},
       {"POST", "/api/invitations", h::create_invitation, member, members_manage, json},
+      {"GET", "/api/invitations", h::list_invitations, member, members_manage, none},
+      {"DELETE", "/api/invitations/:id", h::delete_invitation, member, members_manage, none},
       {"PUT", "/api/members/:user_id", h::update_member, member, members_manage, json},
       {"DELETE", "/api/members/:user_id", h::delete_member, member, members_manage, none},
       {"GET", "/admin/tenants", h::admin_list_tenants, admin, std::nullopt, none},

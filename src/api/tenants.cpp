@@ -1,4 +1,4 @@
-// Tenant creation (public sign-up or with the admin token), optionally with its owner.
+// Tenant creation (public sign-up or with the admin token), with its owner or a claim token.
 #include "api/admin_token.hpp"
 #include "api/dto.hpp"
 #include "api/handlers.hpp"
@@ -7,58 +7,82 @@
 #include "domain/validation.hpp"
 
 namespace tenantd::api::handlers {
+namespace {
+
+// The optional "owner" object; its field errors are reported as owner.<field>.
+std::optional<identity::person> read_owner(body_reader& body) {
+  const auto* owner_json = body.object("owner");
+  if (!owner_json) return std::nullopt;
+  body_reader owner_body(*owner_json);
+  auto email = owner_body.email("email", true);
+  auto password = owner_body.password("password", true);
+  auto first = owner_body.name("first_name", true, 1, 100);
+  auto last = owner_body.name("last_name", true, 1, 100);
+  for (const auto& f : owner_body.failure().fields) body.add_error("owner." + f.field, f.message);
+  if (!owner_body.ok()) return std::nullopt;
+  return identity::person{*email, *password, *first, *last};
+}
+
+// 429 when this client created too many tenants; else counts this request.
+std::optional<response> over_create_limit(context& ctx) {
+  auto& limiter = *ctx.svc.tenant_creates_per_client;
+  if (auto wait = limiter.blocked_for(ctx.client_address)) {
+    auto res = problem(make_error(errc::too_many_requests, "too many tenants created from this client; retry later"),
+                       ctx.request_id);
+    res.set_header("Retry-After", std::to_string(*wait));
+    return res;
+  }
+  limiter.hit(ctx.client_address);
+  return std::nullopt;
+}
+
+// An owner with an existing email proves its password before anything is created: a login
+// attempt (see login), so a wrong password counts as a failure for that account.
+awaitable<result<identity::proven_person>> prove_owner(context& ctx, const identity::person& owner) {
+  auto checked = co_await ctx.svc.accounts->check_owner(owner);
+  if (!checked && checked.err().code == errc::invalid_credentials) count_login_failure(ctx, owner.email);
+  co_return checked;
+}
+
+}  // namespace
+
 // POST /tenants
 awaitable<response> create_tenant(context& ctx) {
   if (!ctx.svc.settings.tenant_signup_open && !has_admin_token(ctx))
     co_return problem(make_error(errc::signup_closed, "tenant sign-up is closed; an admin token is required"),
                       ctx.request_id);
-
   body_reader body(ctx.body);
   auto id = body.string("id", true);
   if (id) {
     if (auto message = validation::check_tenant_id(*id)) body.add_error("id", *message);
   }
   auto name = body.name("name", true, 1, 200);
-  std::optional<identity::person> owner;
-  if (const auto* owner_json = body.object("owner")) {
-    body_reader owner_body(*owner_json);
-    auto email = owner_body.email("email", true);
-    auto password = owner_body.password("password", true);
-    auto first = owner_body.name("first_name", true, 1, 100);
-    auto last = owner_body.name("last_name", true, 1, 100);
-    if (owner_body.ok()) owner = identity::person{*email, *password, *first, *last};
-    for (const auto& f : owner_body.failure().fields) body.add_error("owner." + f.field, f.message);
-  }
+  const auto owner = read_owner(body);
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
+  if (auto refused = over_create_limit(ctx)) co_return std::move(*refused);
 
-  auto& limiter = *ctx.svc.tenant_creates_per_client;
-  if (auto wait = limiter.blocked_for(ctx.client_address)) {
-    auto res = problem(make_error(errc::too_many_requests, "too many tenants created from this client; retry later"),
-                       ctx.request_id);
-    res.set_header("Retry-After", std::to_string(*wait));
-    co_return res;
-  }
-  limiter.hit(ctx.client_address);
-  // An owner with an existing email must give its password: a login attempt (see login).
+  std::optional<identity::proven_person> proven;
   if (owner) {
     if (auto wait = login_lockout(ctx, owner->email)) co_return too_many_attempts(ctx, *wait);
+    auto checked = co_await prove_owner(ctx, *owner);
+    if (!checked) co_return problem(checked.err(), ctx.request_id);
+    proven = std::move(*checked);
   }
-
+  // Ready step: the owner's membership, or else a claim token for the first owner.
   std::optional<identity::membership_granted> granted;
-  tenancy::provisioner::ready_step create_owner;
-  if (owner) {
-    create_owner = [&](const tenant_record& tenant) -> awaitable<status> {
-      auto made = co_await ctx.svc.accounts->create_owner(tenant, *owner);
-      if (!made) co_return std::move(made).err();
-      granted = std::move(*made);
+  std::string claim_token;
+  tenancy::provisioner::ready_step on_ready = [&](const tenant_record& tenant) -> awaitable<status> {
+    if (!proven) {
+      claim_token = co_await ctx.svc.accounts->issue_claim_token(tenant);
       co_return ok();
-    };
-  }
-  auto created = co_await ctx.svc.provisioner->create(*id, *name, create_owner);
-  if (!created) {
-    if (owner && created.err().code == errc::email_taken) count_login_failure(ctx, owner->email);
-    co_return problem(created.err(), ctx.request_id);
-  }
+    }
+    auto made = co_await ctx.svc.accounts->create_owner(tenant, *proven);
+    if (!made) co_return std::move(made).err();
+    granted = std::move(*made);
+    co_return ok();
+  };
+  auto created = co_await ctx.svc.provisioner->create(*id, *name, on_ready);
+  if (!created) co_return problem(created.err(), ctx.request_id);
 
   auto out = to_public_json(*created);
   if (granted) {
@@ -68,6 +92,8 @@ awaitable<response> create_tenant(context& ctx) {
     user["role"] = granted->role;
     out["owner"] = std::move(user);
     add_tokens(out, tokens);
+  } else {
+    out["claim_token"] = claim_token;
   }
   co_return json_response(201, out);
 }

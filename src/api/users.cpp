@@ -1,4 +1,4 @@
-// The tenant's users: list, create (directory entry or login), read, update, delete.
+// The tenant's users (its directory): list, create an entry, read, update, delete.
 #include <boost/url/parse_query.hpp>
 
 #include <charconv>
@@ -86,35 +86,15 @@ awaitable<response> create_user(context& ctx) {
   auto email = body.email("email", true);
   auto first = body.name("first_name", true, 1, 100);
   auto last = body.name("last_name", true, 1, 100);
-  std::optional<std::string> password;
-  if (body.has("password")) password = body.password("password", true);
-  std::optional<std::string> role;
-  if (body.has("role")) {
-    if (!has(ctx.who().permissions, permission::members_manage))
-      co_return problem(make_error(errc::forbidden, "setting a role requires the members:manage permission"),
-                        ctx.request_id);
-    role = body.string("role", true);
-    if (role && !ctx.svc.accounts->roles().find(*role))
-      body.add_error("role", "must be one of owner, admin, member, viewer");
-  }
+  // A directory entry only: logins and roles come with consent (an invitation), never from here.
+  if (body.has("password"))
+    body.add_error("password", "nobody sets another person's password; invite them with POST /api/invitations");
+  if (body.has("role")) body.add_error("role", "a role comes with membership; invite them with POST /api/invitations");
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
-  if (role && *role == "owner" && ctx.who().role != "owner")
-    co_return problem(make_error(errc::forbidden, "only an owner may grant the owner role"), ctx.request_id);
 
-  if (!password) {
-    if (role) {
-      body.add_error("password", "is required when a role is given (a role needs a login)");
-      co_return problem(body.failure(), ctx.request_id);
-    }
-    auto conn = co_await tenant_db(ctx);
-    const user_record entry{validation::new_uuid(), *email, *first, *last, {}, {}};
-    auto created = co_await db::users::insert(*conn, entry);
-    if (!created) co_return problem(created.err(), ctx.request_id);
-    co_return json_response(201, to_json(*created, ctx.who().tenant_id));
-  }
-  const identity::person who{*email, *password, *first, *last};
-  const std::string granted_role = role.value_or("member");
-  auto created = co_await ctx.svc.accounts->add_login_user(ctx.who(), who, granted_role);
+  auto conn = co_await tenant_db(ctx);
+  const user_record entry{validation::new_uuid(), *email, *first, *last, {}, {}};
+  auto created = co_await db::users::insert(*conn, entry);
   if (!created) co_return problem(created.err(), ctx.request_id);
   co_return json_response(201, to_json(*created, ctx.who().tenant_id));
 }
@@ -139,8 +119,7 @@ awaitable<response> update_user(context& ctx) {
   changes.first_name = body.name("first_name", false, 1, 100);
   changes.last_name = body.name("last_name", false, 1, 100);
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
-  auto conn = co_await tenant_db(ctx);
-  auto updated = co_await db::users::update(*conn, *id, changes);
+  auto updated = co_await ctx.svc.accounts->update_user(ctx.who(), *id, changes);
   if (!updated) co_return problem(updated.err(), ctx.request_id);
   co_return json_response(200, to_json(*updated, ctx.who().tenant_id));
 }

@@ -255,6 +255,7 @@ int serve(const config& cfg) {
   deps.token_cache = &verified_tokens;
   deps.roles = &roles;
   deps.access_token_ttl = cfg.jwt_expiration;
+  deps.invitation_ttl = cfg.invitation_ttl_hours * 3600;
   deps.latest_tenant_schema = provisioner.latest_version();
   deps.now = unix_now;
   identity::accounts accounts(deps);

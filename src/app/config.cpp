@@ -162,6 +162,7 @@ config load_config(const environment& env) {
     throw config_error("JWT_SECRET: the example value from the documentation must not be used; generate a random one");
   c.jwt_key_id = get(env, "JWT_KEY_ID", auth::derive_key_id(c.jwt_secret));
   c.jwt_expiration = get_int<std::int64_t>(env, "JWT_EXPIRATION", 3600, 60, 86400 * 7);
+  c.invitation_ttl_hours = get_int<std::int64_t>(env, "INVITATION_TTL_HOURS", 168, 1, 24 * 365);
 
   const std::string cors_origins = get(env, "CORS_ORIGINS");
   for (std::string_view rest = cors_origins; !rest.empty();) {

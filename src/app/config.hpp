@@ -47,6 +47,7 @@ struct config {
   std::string jwt_secret;
   std::string jwt_key_id;
   std::int64_t jwt_expiration{3600};
+  std::int64_t invitation_ttl_hours{168};  // INVITATION_TTL_HOURS: invitations and claim tokens
 
   std::vector<std::string> cors_origins;
   std::string host{"0.0.0.0"};

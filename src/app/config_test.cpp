@@ -277,6 +277,14 @@ TEST(load_config, jwt_expiration_range) {
     expect_rejected(with({{"JWT_EXPIRATION", bad}}), "JWT_EXPIRATION", bad);
 }
 
+TEST(load_config, invitation_ttl_hours_range) {
+  EXPECT_EQ(load_config(with({})).invitation_ttl_hours, 168);
+  EXPECT_EQ(load_config(with({{"INVITATION_TTL_HOURS", "1"}})).invitation_ttl_hours, 1);
+  EXPECT_EQ(load_config(with({{"INVITATION_TTL_HOURS", "8760"}})).invitation_ttl_hours, 8760);
+  for (const std::string bad : {"0", "-1", "8761", "24h", "1.5", "abc"})
+    expect_rejected(with({{"INVITATION_TTL_HOURS", bad}}), "INVITATION_TTL_HOURS", bad);
+}
+
 // ---- HOST, PORT, logging --------------------------------------------------------------------
 
 TEST(load_config, port_range) {

@@ -14,9 +14,11 @@
 
 #include "app/application.hpp"
 #include "app/tenant_settings.hpp"
+#include "db/invitation_repository.hpp"
 #include "db/migrator.hpp"
 #include "db/pool.hpp"
 #include "domain/validation.hpp"
+#include "identity/accounts.hpp"
 #include "tenancy/backup.hpp"
 #include "tenancy/lifecycle.hpp"
 #include "tenancy/provisioner.hpp"
@@ -30,6 +32,7 @@ struct services {
   std::shared_ptr<db::pool> master;
   tenancy::provisioner& provisioner;
   tenancy::lifecycle& lifecycle;
+  std::int64_t claim_ttl_seconds{0};  // INVITATION_TTL_HOURS
 };
 
 void print_tenant(const tenant_record& t) {
@@ -85,10 +88,21 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
   if (c.action == "create") {
     if (auto problem = validation::check_tenant_id(c.id))
       co_return refused(c.action, make_error(errc::invalid_input, "id: " + *problem));
-    auto created = co_await s.provisioner.create(c.id, c.name);
+    // The tenant has no members: its first owner registers with the claim token.
+    std::string claim_token;
+    const tenancy::provisioner::ready_step issue_claim = [&](const tenant_record& tenant) -> net::awaitable<status> {
+      claim_token = identity::new_opaque_token();
+      auto conn = co_await s.master->acquire();
+      co_await db::invitations::set_claim(*conn, tenant.id, identity::sha256_hex(claim_token), s.claim_ttl_seconds);
+      co_return ok();
+    };
+    auto created = co_await s.provisioner.create(c.id, c.name, issue_claim);
     if (!created) co_return refused(c.action, created.err());
     std::cout << "created tenant " << created->id << " (database " << created->database_name << ", schema version "
-              << created->schema_version << ")\n";
+              << created->schema_version << ")\n"
+              << "claim token: " << claim_token << "\n"
+              << "(single use, valid " << s.claim_ttl_seconds / 3600
+              << " hours: POST /auth/register with \"claim_token\" makes the tenant's first owner)\n";
     co_return 0;
   }
   if (c.action == "suspend" || c.action == "resume" || c.action == "delete") {
@@ -200,7 +214,7 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
   tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations));
   // The lifecycle NOTIFYs every server process itself; nothing else to tell in this one.
   tenancy::lifecycle lifecycle(master, provisioner, nullptr, [](const std::string&) {});
-  services s{master, provisioner, lifecycle};
+  services s{master, provisioner, lifecycle, cfg.invitation_ttl_hours * 3600};
   auto done = net::co_spawn(io, run_action(s, command), net::use_future);
   io.run();
   try {

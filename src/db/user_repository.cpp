@@ -35,6 +35,9 @@ constexpr statement update_sql{
     "UPDATE users SET email = COALESCE($2, email), first_name = COALESCE($3, first_name), "
     "last_name = COALESCE($4, last_name), updated_at = clock_timestamp() WHERE id = $1 RETURNING " USER_COLUMNS};
 constexpr statement delete_sql{"u_delete", "DELETE FROM users WHERE id = $1"};
+constexpr statement adopt_sql{"u_adopt",
+                              "UPDATE users SET id = $2, updated_at = clock_timestamp() WHERE email = $1 "
+                              "AND NOT EXISTS (SELECT 1 FROM users WHERE id = $2) RETURNING " USER_COLUMNS};
 
 param opt(const std::optional<std::string>& v) { return v ? param(*v) : param(); }
 
@@ -111,6 +114,14 @@ awaitable<result<user_record>> update(connection& tenant_db, const std::string& 
     if (!e.is_unique_violation()) throw;
   }
   co_return make_error(errc::email_taken, "a user with this email already exists in this tenant");
+}
+
+awaitable<std::optional<user_record>> adopt(connection& tenant_db, const std::string& email,
+                                            const std::string& account_id) {
+  std::array<param, 2> p{param(email), param(account_id)};
+  auto r = co_await tenant_db.exec_prepared(adopt_sql, p);
+  if (r.empty()) co_return std::nullopt;
+  co_return user_from(r, 0);
 }
 
 awaitable<bool> remove(connection& tenant_db, const std::string& id) {

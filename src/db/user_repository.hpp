@@ -22,6 +22,10 @@ awaitable<user_page> list(connection& tenant_db, const user_query& query);
 // errc::not_found or errc::email_taken.
 awaitable<result<user_record>> update(connection& tenant_db, const std::string& id, const user_changes& changes);
 awaitable<bool> remove(connection& tenant_db, const std::string& id);
+// A person joining the tenant takes over the directory entry with their email: its id becomes
+// their account id, its names stay. nullopt if there is no such entry (or the id is in use).
+awaitable<std::optional<user_record>> adopt(connection& tenant_db, const std::string& email,
+                                            const std::string& account_id);
 
 // Escapes % _ and \ for a LIKE pattern and wraps it in %...%.
 std::string contains_pattern(std::string_view needle);

@@ -1,10 +1,11 @@
-// Registration, owner creation, users who can log in, and member removal. Master changes
-// run in one transaction that locks the tenant row, so membership decisions (first member
-// becomes owner, last owner stays) cannot race.
+// Registration, owner creation, the claim token, member removal and directory edits. Master
+// changes run in one transaction that locks the tenant row, so membership decisions (a claim
+// or invitation used once, the last owner stays) cannot race, and a refused one changes nothing.
 #include "identity/accounts.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include "db/invitation_repository.hpp"
 #include "db/master_repository.hpp"
 #include "db/user_repository.hpp"
 #include "domain/validation.hpp"
@@ -29,29 +30,31 @@ awaitable<bool> accounts::insert_new_account(db::connection& conn, const account
   co_return false;  // the email was taken meanwhile
 }
 
-awaitable<status> accounts::ensure_tenant_user(const tenant_record& tenant, const user_record& user) {
+awaitable<result<user_record>> accounts::ensure_tenant_user(const tenant_record& tenant, const user_record& user) {
   auto conn = co_await deps_.pools->pool_for(tenant)->acquire();
-  if (co_await db::users::find(*conn, user.id)) co_return ok();
-  auto inserted = co_await db::users::insert(*conn, user);
-  if (!inserted) co_return std::move(inserted).err();
-  co_return ok();
+  if (auto kept = co_await db::users::find(*conn, user.id)) co_return *kept;
+  if (auto adopted = co_await db::users::adopt(*conn, user.email, user.id)) co_return *adopted;
+  co_return co_await db::users::insert(*conn, user);
 }
 
-awaitable<result<membership_granted>> accounts::grant_membership(const tenant_record& tenant, const person& who,
-                                                                 bool provisioning,
-                                                                 const std::optional<std::string>& invitation) {
-  std::optional<account_record> existing;
+awaitable<proven_person> accounts::prove(const person& who) {
+  proven_person out{who, {}, false, {}};
   {
     auto conn = co_await deps_.master->acquire();
-    existing = co_await master::find_account_by_email(*conn, who.email);
+    out.existing = co_await master::find_account_by_email(*conn, who.email);
   }
-  bool password_ok = false;
-  std::string new_hash;
-  if (existing)
-    password_ok = co_await deps_.hasher->verify(existing->password_hash, who.password);
+  if (out.existing)
+    out.password_ok = co_await deps_.hasher->verify(out.existing->password_hash, who.password);
   else
-    new_hash = co_await deps_.hasher->hash(who.password);
+    out.new_hash = co_await deps_.hasher->hash(who.password);
+  co_return out;
+}
 
+awaitable<result<membership_granted>> accounts::grant_membership(const tenant_record& tenant,
+                                                                 const proven_person& joiner, bool provisioning,
+                                                                 const consent& given) {
+  const person& who = joiner.who;
+  const auto& existing = joiner.existing;
   auto conn = co_await deps_.master->acquire();
   co_await conn->exec("BEGIN");
   auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
@@ -68,17 +71,26 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
     co_return make_error(errc::tenant_suspended, "this tenant is suspended");
   }
 
+  // Consent: the tenant's creation (provisioning), its claim token, an invitation, or 'open'.
   std::string role;
-  std::optional<master::invitation_row> accepted;
-  if (co_await master::count_members(*conn, tenant.id) == 0) {
+  bool claimed = false;
+  std::optional<db::invitations::invitation> accepted;
+  if (provisioning) {
     role = "owner";
-  } else if (invitation) {
-    const auto hash = sha256_hex(*invitation);
-    accepted = co_await master::lock_invitation(*conn, hash);
+  } else if (given.claim_token) {
+    if (!co_await db::invitations::claim_matches(*conn, tenant.id, sha256_hex(*given.claim_token))) {
+      co_await rollback();
+      co_return make_error(errc::registration_closed, "the claim token is not valid for this tenant, or was used");
+    }
+    role = "owner";
+    claimed = true;
+  } else if (given.invitation) {
+    accepted = co_await db::invitations::lock_by_token(*conn, sha256_hex(*given.invitation));
     if (!accepted || !accepted->usable || accepted->tenant_id != tenant.id || accepted->email != who.email) {
       co_await rollback();
-      co_return make_error(errc::registration_closed,
-                           "the invitation is not valid for this tenant and email, or was used or has expired");
+      co_return make_error(
+          errc::registration_closed,
+          "the invitation is not valid for this tenant and email, or was used, revoked or has expired");
     }
     role = accepted->role;
   } else if (locked->registration == "open") {
@@ -88,8 +100,9 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
     co_return make_error(errc::registration_closed, "this tenant accepts new members by invitation only");
   }
 
-  if (existing && !password_ok) {
+  if (existing && !joiner.password_ok) {
     co_await rollback();
+    if (provisioning) co_return make_error(errc::invalid_credentials, "email or password is incorrect");
     co_return make_error(errc::email_taken, "an account with this email exists; use its password to join this tenant");
   }
   if (existing && co_await master::find_membership_role(*conn, tenant.id, existing->id)) {
@@ -101,42 +114,56 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   if (existing) {
     account = *existing;
   } else {
-    account = account_record{validation::new_uuid(), who.email, new_hash, who.first_name, who.last_name, {}, {}};
+    account = account_record{validation::new_uuid(), who.email, joiner.new_hash, who.first_name, who.last_name, {}, {}};
     if (!co_await insert_new_account(*conn, account)) {
       co_await rollback();
       co_return make_error(errc::email_taken, "an account with this email already exists");
     }
   }
   co_await master::insert_membership(*conn, tenant.id, account.id, role);
-  if (accepted) co_await master::accept_invitation(*conn, accepted->id, account.id);
+  if (accepted) co_await db::invitations::accept(*conn, accepted->id, account.id);
+  if (claimed) co_await db::invitations::clear_claim(*conn, tenant.id);
 
-  const user_record user{account.id, who.email, who.first_name, who.last_name, {}, {}};
-  if (auto added = co_await ensure_tenant_user(*locked, user); !added) {
+  const user_record entry{account.id, who.email, who.first_name, who.last_name, {}, {}};
+  auto user = co_await ensure_tenant_user(*locked, entry);
+  if (!user) {
     co_await rollback();
-    co_return std::move(added).err();
+    co_return std::move(user).err();
   }
   const auto payload = "member:" + tenant.id + ":" + account.id;
   co_await master::notify_invalidation(*conn, payload);
   co_await conn->exec("COMMIT");
   invalidate_local(payload);
-
-  auto tenant_conn = co_await deps_.pools->pool_for(*locked)->acquire();
-  auto stored = co_await db::users::find(*tenant_conn, account.id);
-  co_return membership_granted{stored ? *stored : user, tenant.id, role};
+  co_return membership_granted{std::move(*user), tenant.id, role};
 }
 
 awaitable<result<membership_granted>> accounts::register_member(const std::string& tenant_id, const person& who,
-                                                                const std::optional<std::string>& invitation) {
+                                                                const consent& given) {
   auto tenant = co_await deps_.tenants->find(tenant_id);
   if (!tenant || (tenant->status != "active" && tenant->status != "suspended"))
     co_return make_error(errc::tenant_not_found, "no such tenant");
   if (tenant->status == "suspended") co_return make_error(errc::tenant_suspended, "this tenant is suspended");
-  co_return co_await grant_membership(*tenant, who, false, invitation);
+  const auto joiner = co_await prove(who);
+  co_return co_await grant_membership(*tenant, joiner, false, given);
 }
 
-awaitable<result<membership_granted>> accounts::create_owner(const tenant_record& tenant, const person& who) {
-  const std::optional<std::string> no_invitation;
-  co_return co_await grant_membership(tenant, who, true, no_invitation);
+awaitable<result<proven_person>> accounts::check_owner(const person& who) {
+  auto owner = co_await prove(who);
+  if (owner.existing && !owner.password_ok)
+    co_return make_error(errc::invalid_credentials, "email or password is incorrect");
+  co_return owner;
+}
+
+awaitable<result<membership_granted>> accounts::create_owner(const tenant_record& tenant, const proven_person& owner) {
+  const consent by_creation;
+  co_return co_await grant_membership(tenant, owner, true, by_creation);
+}
+
+awaitable<std::string> accounts::issue_claim_token(const tenant_record& tenant) {
+  auto token = new_opaque_token();
+  auto conn = co_await deps_.master->acquire();
+  co_await db::invitations::set_claim(*conn, tenant.id, sha256_hex(token), deps_.invitation_ttl);
+  co_return token;
 }
 
 awaitable<login_outcome> accounts::login(const std::string& email, const std::string& password,
@@ -220,59 +247,28 @@ awaitable<login_outcome> accounts::login(const std::string& email, const std::st
   co_return out;
 }
 
-awaitable<result<user_record>> accounts::add_login_user(const principal& caller, const person& who,
-                                                        const std::string& role) {
+awaitable<result<user_record>> accounts::update_user(const principal& caller, const std::string& user_id,
+                                                     const user_changes& changes) {
   auto tenant = co_await deps_.tenants->find(caller.tenant_id);
   if (!tenant) co_return make_error(errc::tenant_not_found, "no such tenant");
-  {
-    auto conn = co_await deps_.pools->pool_for(*tenant)->acquire();
-    if (co_await db::users::find_by_email(*conn, who.email))
-      co_return make_error(errc::email_taken, "a user with this email already exists in this tenant");
-  }
-  std::optional<account_record> existing;
-  {
-    auto conn = co_await deps_.master->acquire();
-    existing = co_await master::find_account_by_email(*conn, who.email);
-  }
-  std::string new_hash;
-  if (!existing) new_hash = co_await deps_.hasher->hash(who.password);
-
-  auto conn = co_await deps_.master->acquire();
-  co_await conn->exec("BEGIN");
-  auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
-  auto locked = co_await master::lock_tenant(*conn, tenant->id);
-  if (!locked || locked->status != "active") {
-    co_await rollback();
-    co_return make_error(errc::tenant_not_found, "no such tenant");
-  }
-  account_record account;
-  if (existing) {
-    account = *existing;
-    if (co_await master::find_membership_role(*conn, tenant->id, account.id)) {
-      co_await rollback();
-      co_return make_error(errc::already_member, "this account is already a member");
-    }
-  } else {
-    account = account_record{validation::new_uuid(), who.email, new_hash, who.first_name, who.last_name, {}, {}};
-    if (!co_await insert_new_account(*conn, account)) {
-      co_await rollback();
-      co_return make_error(errc::email_taken, "an account with this email already exists");
+  auto tenant_conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+  if (changes.email) {
+    auto current = co_await db::users::find(*tenant_conn, user_id);
+    if (!current) co_return make_error(errc::not_found, "no such user");
+    if (current->email != *changes.email) {
+      std::optional<std::string> role;
+      {
+        auto conn = co_await deps_.master->acquire();
+        role = co_await master::find_membership_role(*conn, tenant->id, user_id);
+      }
+      if (role) {
+        error e{errc::invalid_input, "the request body has invalid fields", {}};
+        e.fields.push_back({"email", "is this member's login email, which only they can change; names may change"});
+        co_return e;
+      }
     }
   }
-  co_await master::insert_membership(*conn, tenant->id, account.id, role);
-  const user_record user{account.id, who.email, who.first_name, who.last_name, {}, {}};
-  if (auto added = co_await ensure_tenant_user(*locked, user); !added) {
-    co_await rollback();
-    co_return std::move(added).err();
-  }
-  const auto payload = "member:" + tenant->id + ":" + account.id;
-  co_await master::notify_invalidation(*conn, payload);
-  co_await conn->exec("COMMIT");
-  invalidate_local(payload);
-
-  auto tenant_conn = co_await deps_.pools->pool_for(*locked)->acquire();
-  auto stored = co_await db::users::find(*tenant_conn, account.id);
-  co_return stored ? *stored : user;
+  co_return co_await db::users::update(*tenant_conn, user_id, changes);
 }
 
 awaitable<status> accounts::remove_member(const principal& caller, const std::string& user_id, bool drop_user_row) {

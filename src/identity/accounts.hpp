@@ -1,6 +1,7 @@
 // Accounts, memberships and sessions: the flows that span the master database and a
-// tenant's database (register, login, owner on tenant creation, users who can log in,
-// removal), and the per-request access check that turns a bearer token into a principal.
+// tenant's database (register, login, owner on tenant creation, invitations, removal), and
+// the per-request access check that turns a bearer token into a principal. Nobody joins a
+// tenant without proving the account's password or holding a token the tenant issued.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 
@@ -49,6 +50,22 @@ struct person {
   std::string last_name;
 };
 
+// What lets a registration into a tenant: its claim token (first owner), an invitation (its
+// role), or neither (then only the tenant's registration policy 'open' lets a member in).
+struct consent {
+  std::optional<std::string> claim_token;
+  std::optional<std::string> invitation;
+};
+
+// A person whose password was checked against the account with their email, or hashed for a
+// new account when there is none. Built before any transaction (hashing is slow).
+struct proven_person {
+  person who;
+  std::optional<account_record> existing;  // the account with who.email, if any
+  bool password_ok{false};                 // with existing: who.password is that account's
+  std::string new_hash;                    // without existing: the new account's hash
+};
+
 struct membership_granted {
   user_record user;
   std::string tenant_id;
@@ -71,9 +88,20 @@ struct login_success {
 };
 
 struct invitation_issued {
+  std::string id;
   std::string token;
   std::string email;
   std::string role;
+  std::string expires_at;
+  std::string invited_by;
+};
+
+struct invitation_view {
+  std::string id;
+  std::string email;
+  std::string role;
+  std::optional<std::string> invited_by;
+  std::string created_at;
   std::string expires_at;
 };
 
@@ -102,13 +130,21 @@ class accounts {
  public:
   explicit accounts(dependencies deps);
 
-  // POST /auth/register: the first member becomes owner; later ones need a valid invitation
-  // for their email (its role applies) or the tenant's registration policy 'open'.
+  // POST /auth/register. Needs the tenant's consent (see consent): else
+  // errc::registration_closed, and an existing email's password: else errc::email_taken.
+  // Checks: tenant (tenant_not_found, tenant_suspended), consent, email, already_member.
+  // A refused registration uses up no claim token and no invitation.
   awaitable<result<membership_granted>> register_member(const std::string& tenant_id, const person& who,
-                                                        const std::optional<std::string>& invitation = {});
+                                                        const consent& given);
 
+  // POST /tenants with an owner, before anything is created: an existing account's password
+  // must verify (else errc::invalid_credentials); a new account's password is hashed.
+  awaitable<result<proven_person>> check_owner(const person& who);
   // The owner of a tenant being provisioned (tenant row still 'provisioning').
-  awaitable<result<membership_granted>> create_owner(const tenant_record& tenant, const person& who);
+  awaitable<result<membership_granted>> create_owner(const tenant_record& tenant, const proven_person& owner);
+  // A new single-use claim token for a tenant being provisioned without an owner (valid for
+  // invitation_ttl); only its hash is stored. Returns the token.
+  awaitable<std::string> issue_claim_token(const tenant_record& tenant);
 
   awaitable<login_outcome> login(const std::string& email, const std::string& password,
                                  const std::optional<std::string>& tenant_id, const std::string& client_address);
@@ -121,9 +157,10 @@ class accounts {
   // errc::unauthorized, errc::tenant_suspended, errc::schema_too_new.
   awaitable<result<principal>> authenticate(std::string_view token);
 
-  // POST /api/users with a password: an account (new, or linked if the email exists, its
-  // password untouched) plus a membership and the tenant's user row.
-  awaitable<result<user_record>> add_login_user(const principal& caller, const person& who, const std::string& role);
+  // PUT /api/users/:id: a member's email is their login email, which no tenant edits
+  // (errc::invalid_input naming `email`); names may change. errc::not_found, errc::email_taken.
+  awaitable<result<user_record>> update_user(const principal& caller, const std::string& user_id,
+                                             const user_changes& changes);
 
   // DELETE /api/users/:id (drop_user_row) and DELETE /api/members/:id (keep the row).
   awaitable<status> remove_member(const principal& caller, const std::string& user_id, bool drop_user_row);
@@ -136,9 +173,15 @@ class accounts {
   // POST /auth/logout: ends the caller's session, or every session of the account in the tenant.
   awaitable<void> logout(const principal& caller, bool all);
 
-  // POST /api/invitations: a single-use token for one email, stored hashed, expiring.
+  // POST /api/invitations: a single-use token for one email, stored hashed, expiring. Only an
+  // owner invites owners (errc::forbidden).
   awaitable<result<invitation_issued>> invite(const principal& caller, const std::string& email,
                                               const std::string& role);
+  // GET /api/invitations: the usable ones (see db::invitations::invitation).
+  awaitable<std::vector<invitation_view>> list_invitations(const principal& caller);
+  // DELETE /api/invitations/:id: errc::not_found if unknown or no longer usable.
+  awaitable<status> revoke_invitation(const principal& caller, const std::string& id);
+  // GET /api/members: the login email of each member's account, names from the tenant's users.
   awaitable<std::vector<member_view>> list_members(const principal& caller);
   // PUT /api/members/:user_id. Only an owner grants or takes away 'owner'; the last owner stays.
   awaitable<result<member_view>> change_role(const principal& caller, const std::string& user_id,
@@ -150,12 +193,16 @@ class accounts {
   // The token's claims if it verifies (signature, header, times) and names a well-formed
   // account, session and tenant; from deps_.token_cache when the token was seen before.
   std::shared_ptr<const auth::claims> verify_access_token(std::string_view token) const;
-  awaitable<result<membership_granted>> grant_membership(const tenant_record& tenant, const person& who,
-                                                         bool provisioning,
-                                                         const std::optional<std::string>& invitation);
+  // Looks up the account with who.email and checks the password, or hashes it for a new one.
+  awaitable<proven_person> prove(const person& who);
+  // provisioning: the tenant row is 'provisioning' and the person becomes its owner.
+  awaitable<result<membership_granted>> grant_membership(const tenant_record& tenant, const proven_person& joiner,
+                                                         bool provisioning, const consent& given);
   // Inserts a new account inside the caller's transaction; false if the email is taken.
   awaitable<bool> insert_new_account(db::connection& conn, const account_record& account);
-  awaitable<status> ensure_tenant_user(const tenant_record& tenant, const user_record& user);
+  // The joiner's row in the tenant's users: kept if it exists, else the directory entry with
+  // their email (adopted: its id becomes the account id), else a new one.
+  awaitable<result<user_record>> ensure_tenant_user(const tenant_record& tenant, const user_record& user);
   awaitable<void> revoke_membership(const std::string& tenant_id, const std::string& account_id, bool drop_account);
   void invalidate_local(const std::string& payload);
   std::string sign_access_token(const std::string& account_id, const std::string& tenant_id, const std::string& role,

@@ -1,6 +1,6 @@
 // Account flows with real pools against a migrated master and two migrated tenant
 // databases: registration rules, login with and without a tenant, bearer authentication
-// against the current membership and tenant, member removal and users who can log in.
+// against the current membership and tenant, member removal and directory entries adopted on joining.
 #include "identity/accounts.hpp"
 
 #include <gtest/gtest.h>
@@ -53,6 +53,15 @@ class AccountsTest : public ::testing::Test {
 
   void exec(const std::string& sql) { test::admin_exec(sql, master_.name()); }
   std::vector<std::vector<std::string>> query(const std::string& sql) { return test::admin_query(sql, master_.name()); }
+
+  // Gives the tenant a claim token, as POST /tenants without an owner does; returns the consent.
+  consent claim(const std::string& tenant) {
+    const auto token = new_opaque_token();
+    exec("UPDATE tenants SET claim_token_hash = decode('" + sha256_hex(token) +
+         "', 'hex'), claim_expires_at = now() + interval '1 hour' WHERE id = '" + tenant + "'");
+    return consent{token, std::nullopt};
+  }
+  const consent no_token{};  // the tenant's registration policy decides
 
   void open_registration(const std::string& tenant) {
     exec("UPDATE tenants SET registration = 'open' WHERE id = '" + tenant + "'");
@@ -146,11 +155,12 @@ class AccountsTest : public ::testing::Test {
   role_table roles_ = role_table::defaults();
 };
 
-TEST_F(AccountsTest, FirstRegistrationIsOwnerThenClosedUntilOpen) {
+TEST_F(AccountsTest, ClaimTokenMakesTheOwnerThenClosedUntilOpen) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
-    const auto first = co_await w.accounts.register_member(t1_, ada);
+    const auto claimed = claim(t1_);
+    const auto first = co_await w.accounts.register_member(t1_, ada, claimed);
     EXPECT_TRUE(first);
     if (!first) co_return;
     EXPECT_EQ(first->role, "owner");
@@ -162,7 +172,7 @@ TEST_F(AccountsTest, FirstRegistrationIsOwnerThenClosedUntilOpen) {
     EXPECT_TRUE(tenant_user(t2_db_, first->user.id).empty());
 
     const auto bob = person_named("bob@example.com");
-    const auto closed = co_await w.accounts.register_member(t1_, bob);
+    const auto closed = co_await w.accounts.register_member(t1_, bob, no_token);
     EXPECT_FALSE(closed);
     if (!closed) {
       EXPECT_EQ(closed.err().code, errc::registration_closed);
@@ -171,7 +181,12 @@ TEST_F(AccountsTest, FirstRegistrationIsOwnerThenClosedUntilOpen) {
     EXPECT_EQ(test::admin_query("SELECT count(*) FROM users", t1_db_.name()).at(0).at(0), "1");
 
     open_registration(t1_);
-    const auto joined = co_await w.accounts.register_member(t1_, bob);
+    const auto again = co_await w.accounts.register_member(t1_, bob, claimed);
+    EXPECT_FALSE(again) << "a claim token is single use";
+    if (!again) {
+      EXPECT_EQ(again.err().code, errc::registration_closed);
+    }
+    const auto joined = co_await w.accounts.register_member(t1_, bob, no_token);
     EXPECT_TRUE(joined);
     if (!joined) co_return;
     EXPECT_EQ(joined->role, "member");
@@ -179,7 +194,7 @@ TEST_F(AccountsTest, FirstRegistrationIsOwnerThenClosedUntilOpen) {
     EXPECT_EQ(tenant_user(t1_db_, joined->user.id).size(), 1U);
 
     const std::string missing = "no_such_tenant";
-    const auto nowhere = co_await w.accounts.register_member(missing, bob);
+    const auto nowhere = co_await w.accounts.register_member(missing, bob, no_token);
     EXPECT_FALSE(nowhere);
     if (!nowhere) {
       EXPECT_EQ(nowhere.err().code, errc::tenant_not_found);
@@ -193,29 +208,30 @@ TEST_F(AccountsTest, ExistingEmailJoinsAnotherTenantWithTheRightPasswordOnly) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
-    const auto in_t1 = co_await w.accounts.register_member(t1_, ada);
+    const auto in_t1 = co_await w.accounts.register_member(t1_, ada, no_token);
     EXPECT_TRUE(in_t1);
     if (!in_t1) co_return;
     const auto hash_before = password_hash_of(ada.email);
 
     const auto wrong = person_named(ada.email, "not the password");
-    const auto refused = co_await w.accounts.register_member(t2_, wrong);
+    const auto t2_claim = claim(t2_);
+    const auto refused = co_await w.accounts.register_member(t2_, wrong, t2_claim);
     EXPECT_FALSE(refused);
     if (!refused) {
       EXPECT_EQ(refused.err().code, errc::email_taken);
     }
     EXPECT_TRUE(role_in(t2_, in_t1->user.id).empty());
 
-    const auto in_t2 = co_await w.accounts.register_member(t2_, ada);
+    const auto in_t2 = co_await w.accounts.register_member(t2_, ada, t2_claim);
     EXPECT_TRUE(in_t2);
     if (!in_t2) co_return;
     EXPECT_EQ(in_t2->user.id, in_t1->user.id) << "one account, one id everywhere";
-    EXPECT_EQ(in_t2->role, "owner") << "first member of tenant two";
+    EXPECT_EQ(in_t2->role, "owner") << "the refused registration left the claim token usable";
     EXPECT_EQ(tenant_user(t2_db_, in_t1->user.id).size(), 1U);
     EXPECT_EQ(password_hash_of(ada.email), hash_before) << "joining does not change the password";
     EXPECT_EQ(query("SELECT count(*) FROM accounts").at(0).at(0), "1");
 
-    const auto again = co_await w.accounts.register_member(t2_, ada);
+    const auto again = co_await w.accounts.register_member(t2_, ada, no_token);
     EXPECT_FALSE(again);
     if (!again) {
       EXPECT_EQ(again.err().code, errc::already_member);
@@ -228,7 +244,7 @@ TEST_F(AccountsTest, SuspendedTenantRefusesRegistration) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
-    const auto refused = co_await w.accounts.register_member(t1_, ada);
+    const auto refused = co_await w.accounts.register_member(t1_, ada, no_token);
     EXPECT_FALSE(refused);
     if (!refused) {
       EXPECT_EQ(refused.err().code, errc::tenant_suspended);
@@ -241,7 +257,8 @@ TEST_F(AccountsTest, LoginChoosesTheTenant) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
-    const auto registered = co_await w.accounts.register_member(t1_, ada);
+    const auto claimed = claim(t1_);
+    const auto registered = co_await w.accounts.register_member(t1_, ada, claimed);
     EXPECT_TRUE(registered);
     if (!registered) co_return;
     const std::optional<std::string> no_tenant;
@@ -275,7 +292,7 @@ TEST_F(AccountsTest, LoginChoosesTheTenant) {
     }
 
     // Several tenants: the caller must choose.
-    const auto joined = co_await w.accounts.register_member(t2_, ada);
+    const auto joined = co_await w.accounts.register_member(t2_, ada, no_token);
     EXPECT_TRUE(joined);
     outcome = co_await w.accounts.login(ada.email, ada.password, no_tenant, address);
     EXPECT_FALSE(outcome.success);
@@ -328,8 +345,9 @@ TEST_F(AccountsTest, AuthenticateFollowsTheCurrentRoleMembershipAndTenant) {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
     const auto bob = person_named("bob@example.com");
-    const auto ada_user = co_await w.accounts.register_member(t1_, ada);
-    const auto bob_user = co_await w.accounts.register_member(t1_, bob);
+    const auto claimed = claim(t1_);
+    const auto ada_user = co_await w.accounts.register_member(t1_, ada, claimed);
+    const auto bob_user = co_await w.accounts.register_member(t1_, bob, no_token);
     EXPECT_TRUE(ada_user && bob_user);
     if (!ada_user || !bob_user) co_return;
     const std::optional<std::string> tenant = t1_;
@@ -408,8 +426,9 @@ TEST_F(AccountsTest, RemoveMemberKeepsTheLastOwner) {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
     const auto bob = person_named("bob@example.com");
-    const auto ada_user = co_await w.accounts.register_member(t1_, ada);
-    const auto bob_user = co_await w.accounts.register_member(t1_, bob);
+    const auto claimed = claim(t1_);
+    const auto ada_user = co_await w.accounts.register_member(t1_, ada, claimed);
+    const auto bob_user = co_await w.accounts.register_member(t1_, bob, no_token);
     if (!ada_user || !bob_user) {
       ADD_FAILURE() << "registration failed";
       co_return;
@@ -459,59 +478,25 @@ TEST_F(AccountsTest, RemoveMemberKeepsTheLastOwner) {
   });
 }
 
-TEST_F(AccountsTest, AddLoginUserLinksAnExistingAccountWithoutTouchingItsPassword) {
+TEST_F(AccountsTest, JoiningAdoptsTheDirectoryEntryWithTheSameEmail) {
+  test::admin_exec(
+      "INSERT INTO users (id, email, first_name, last_name) VALUES "
+      "('00000000-0000-4000-8000-0000000000aa', 'ada@example.com', 'Ada', 'Lovelace')",
+      t1_db_.name());
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
-    const auto bob = person_named("bob@example.com", "bobs own password");
-    const auto ada_user = co_await w.accounts.register_member(t1_, ada);
-    const auto bob_user = co_await w.accounts.register_member(t2_, bob);
-    if (!ada_user || !bob_user) {
-      ADD_FAILURE() << "registration failed";
-      co_return;
-    }
-    const auto hash_before = password_hash_of(bob.email);
-    const auto owner = co_await principal_of(w.accounts, ada, t1_);
-
-    const auto linked_person = person_named(bob.email, "a different password");
-    const std::string member = "member";
-    const auto linked = co_await w.accounts.add_login_user(owner, linked_person, member);
-    EXPECT_TRUE(linked);
-    if (!linked) co_return;
-    EXPECT_EQ(linked->id, bob_user->user.id) << "the existing account is linked";
-    EXPECT_EQ(password_hash_of(bob.email), hash_before) << "its password is not changed";
-    EXPECT_EQ(role_in(t1_, bob_user->user.id), "member");
-    EXPECT_EQ(tenant_user(t1_db_, bob_user->user.id).size(), 1U);
-
-    // Bob logs in to tenant one with his own password, not the one given by ada.
-    const std::optional<std::string> tenant = t1_;
-    const std::string address = "192.0.2.1";
-    auto outcome = co_await w.accounts.login(bob.email, bob.password, tenant, address);
-    EXPECT_TRUE(outcome.success);
-    outcome = co_await w.accounts.login(bob.email, linked_person.password, tenant, address);
-    EXPECT_FALSE(outcome.success);
-
-    // A new email: a new account that can log in.
-    const auto carl = person_named("carl@example.com", "carls password");
-    const auto created = co_await w.accounts.add_login_user(owner, carl, member);
-    EXPECT_TRUE(created);
-    if (created) {
-      EXPECT_NE(created->id, bob_user->user.id);
-      EXPECT_EQ(role_in(t1_, created->id), "member");
-    }
-    const std::optional<std::string> no_tenant;
-    outcome = co_await w.accounts.login(carl.email, carl.password, no_tenant, address);
-    EXPECT_TRUE(outcome.success);
-    if (outcome.success) {
-      EXPECT_EQ(outcome.success->tenant_id, t1_);
-    }
-
-    // The same email again in this tenant.
-    const auto duplicate = co_await w.accounts.add_login_user(owner, carl, member);
-    EXPECT_FALSE(duplicate);
-    if (!duplicate) {
-      EXPECT_EQ(duplicate.err().code, errc::email_taken);
-    }
+    const auto claimed = claim(t1_);
+    const auto joined = co_await w.accounts.register_member(t1_, ada, claimed);
+    EXPECT_TRUE(joined);
+    if (!joined) co_return;
+    EXPECT_NE(joined->user.id, "00000000-0000-4000-8000-0000000000aa");
+    EXPECT_EQ(query("SELECT id FROM accounts WHERE email = 'ada@example.com'").at(0).at(0), joined->user.id)
+        << "the entry's id became the account id";
+    EXPECT_EQ(joined->user.first_name, "Ada") << "the entry's names stay";
+    EXPECT_EQ(joined->user.last_name, "Lovelace");
+    EXPECT_EQ(test::admin_query("SELECT count(*) FROM users", t1_db_.name()).at(0).at(0), "1");
+    EXPECT_EQ(tenant_user(t1_db_, joined->user.id).size(), 1U);
   });
 }
 

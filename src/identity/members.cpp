@@ -1,7 +1,8 @@
-// Members of a tenant: invitations, the member list and role changes. Role rules: only an
+// Members of a tenant: invitations (issue, list, revoke), the member list and role changes. Role rules: only an
 // owner grants or removes the owner role, nobody acts on a member who outranks them, and a
 // tenant always keeps at least one owner.
 
+#include "db/invitation_repository.hpp"
 #include "db/master_repository.hpp"
 #include "db/user_repository.hpp"
 #include "domain/validation.hpp"
@@ -15,13 +16,28 @@ awaitable<result<invitation_issued>> accounts::invite(const principal& caller, c
   if (!deps_.roles->find(role)) co_return make_error(errc::invalid_input, "unknown role");
   if (role == "owner" && caller.role != "owner")
     co_return make_error(errc::forbidden, "only an owner may grant the owner role");
-  invitation_issued issued{new_opaque_token(), email, role, {}};
+  const auto token = new_opaque_token();
   const auto id = validation::new_uuid();
-  const auto hash = sha256_hex(issued.token);
   auto conn = co_await deps_.master->acquire();
-  issued.expires_at = co_await master::insert_invitation(*conn, id, caller.tenant_id, email, role, hash,
-                                                         caller.account_id, deps_.invitation_ttl);
-  co_return issued;
+  auto stored = co_await db::invitations::insert(*conn, id, caller.tenant_id, email, role, sha256_hex(token),
+                                                 caller.account_id, deps_.invitation_ttl);
+  co_return invitation_issued{stored.id, token, stored.email, stored.role, stored.expires_at, caller.account_id};
+}
+
+awaitable<std::vector<invitation_view>> accounts::list_invitations(const principal& caller) {
+  auto conn = co_await deps_.master->acquire();
+  auto rows = co_await db::invitations::list_usable(*conn, caller.tenant_id);
+  std::vector<invitation_view> out;
+  out.reserve(rows.size());
+  for (auto& r : rows) out.push_back({r.id, r.email, r.role, r.invited_by, r.created_at, r.expires_at});
+  co_return out;
+}
+
+awaitable<status> accounts::revoke_invitation(const principal& caller, const std::string& id) {
+  auto conn = co_await deps_.master->acquire();
+  if (!co_await db::invitations::revoke(*conn, caller.tenant_id, id))
+    co_return make_error(errc::not_found, "no such pending invitation");
+  co_return ok();
 }
 
 awaitable<std::vector<member_view>> accounts::list_members(const principal& caller) {
@@ -36,11 +52,11 @@ awaitable<std::vector<member_view>> accounts::list_members(const principal& call
   std::optional<db::pooled_connection> tenant_conn;
   if (tenant) tenant_conn = co_await deps_.pools->pool_for(*tenant)->acquire();
   for (auto& r : rows) {
+    // The email is the account's (the login identity, which no tenant edits); the names are
+    // the tenant's own user record.
     member_view m{r.account_id, r.email, r.first_name, r.last_name, r.role, r.joined_at};
     if (tenant_conn) {
-      // The tenant's own user record (which a tenant may edit) is what the tenant sees.
       if (auto u = co_await db::users::find(**tenant_conn, r.account_id)) {
-        m.email = u->email;
         m.first_name = u->first_name;
         m.last_name = u->last_name;
       }

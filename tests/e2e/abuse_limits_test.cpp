@@ -97,7 +97,7 @@ TEST_F(register_guessing, wrong_passwords_through_tenant_creation_lock_the_accou
   for (int i = 0; i < 3; ++i) {
     const auto r =
         create_tenant_response("bait_" + std::to_string(i), "Bait", owner_with("guess-number-" + std::to_string(i)));
-    expect_problem(r, 409, "email_taken");
+    expect_problem(r, 401, "invalid_credentials");
   }
   const auto locked = create_tenant_response("bait_9", "Bait", owner_with(default_password));
   expect_problem(locked, 429, "too_many_attempts");

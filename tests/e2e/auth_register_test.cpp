@@ -1,4 +1,4 @@
-// POST /auth/register: owner-first, registration policy, where the tenant comes from, global
+// POST /auth/register: the claim token makes the owner, registration policy, where the tenant comes from, global
 // accounts joining several tenants, the order of checks, and field validation.
 #include "support/e2e_fixture.hpp"
 
@@ -24,8 +24,9 @@ std::set<std::string> error_fields(const http_response& r) {
   return out;
 }
 
-TEST_F(auth_register, first_registrant_is_owner_then_consent_is_needed) {
+TEST_F(auth_register, claim_token_makes_the_owner_then_consent_is_needed) {
   (void)create_tenant("acme_corp", "Acme");
+  // register_response carries the tenant's claim token (see e2e_fixture.hpp).
   const auto first = register_response("acme_corp", "first@acme.example");
   ASSERT_EQ(first.status, 201u) << first.describe();
   const auto v = first.json();
@@ -68,19 +69,22 @@ TEST_F(auth_register, tenant_comes_from_body_or_header) {
   (void)create_tenant("beta", "Beta");
   (void)create_tenant("gamma", "Gamma");
 
-  const auto by_header =
-      client().send_json("POST", "/auth/register", registration("h@alpha.example"), {{"X-Tenant-ID", "alpha"}});
+  auto in_alpha = registration("h@alpha.example");
+  in_alpha["claim_token"] = claim_token("alpha");
+  const auto by_header = client().send_json("POST", "/auth/register", in_alpha, {{"X-Tenant-ID", "alpha"}});
   ASSERT_EQ(by_header.status, 201u) << by_header.describe();
   EXPECT_EQ(json_string(by_header.json(), "tenant_id"), "alpha");
 
   auto with_body = registration("b@beta.example");
   with_body["tenant_id"] = "beta";
+  with_body["claim_token"] = claim_token("beta");
   const auto by_body = post("/auth/register", with_body);
   ASSERT_EQ(by_body.status, 201u) << by_body.describe();
   EXPECT_EQ(json_string(by_body.json(), "tenant_id"), "beta");
 
   auto both_same = registration("s@gamma.example");
   both_same["tenant_id"] = "gamma";
+  both_same["claim_token"] = claim_token("gamma");
   const auto same = client().send_json("POST", "/auth/register", both_same, {{"X-Tenant-ID", "gamma"}});
   EXPECT_EQ(same.status, 201u) << same.describe();
 
@@ -114,11 +118,11 @@ TEST_F(auth_register, existing_account_joins_with_right_password_only) {
   ASSERT_EQ(joined.status, 201u) << joined.describe();
   EXPECT_EQ(json_string(joined.json(), "id"), id) << "an account keeps one id in every tenant";
   EXPECT_EQ(json_string(joined.json(), "tenant_id"), "two_co");
-  EXPECT_EQ(json_string(joined.json(), "role"), "owner") << "first member of two_co";
+  EXPECT_EQ(json_string(joined.json(), "role"), "owner") << "two_co's claim token";
 
   expect_problem(register_response("three_co", "pat@multi.example", "a-different-password"), 409, "email_taken");
-  // The wrong-password attempt changed nothing: three_co still has no members, so the next
-  // registrant becomes its owner, and pat's password still works.
+  // The wrong-password attempt changed nothing: three_co's claim token is still unused, so the
+  // next registrant with it becomes its owner, and pat's password still works.
   EXPECT_EQ(json_string(register_user("three_co", "other@multi.example"), "role"), "owner");
   EXPECT_EQ(login("pat@multi.example", default_password, "two_co").user_id, id);
 }
@@ -162,7 +166,8 @@ TEST_F(auth_register, names_are_trimmed) {
                                                      {"password", default_password},
                                                      {"first_name", "  Ann  "},
                                                      {"last_name", "\tLee "},
-                                                     {"tenant_id", "names_co"}});
+                                                     {"tenant_id", "names_co"},
+                                                     {"claim_token", claim_token("names_co")}});
   ASSERT_EQ(r.status, 201u) << r.describe();
   EXPECT_EQ(json_string(r.json(), "first_name"), "Ann");
   EXPECT_EQ(json_string(r.json(), "last_name"), "Lee");
@@ -175,12 +180,9 @@ TEST_F(auth_register, invalid_fields_give_400_naming_the_field) {
     json::object body;
     std::string field;
   };
-  const auto with = [](std::string_view key, json::value value) {
-    json::object body{{"email", "v@valid.example"},
-                      {"password", default_password},
-                      {"first_name", "Ann"},
-                      {"last_name", "Lee"},
-                      {"tenant_id", "valid_co"}};
+  const auto with = [claim = claim_token("valid_co")](std::string_view key, json::value value) {
+    json::object body{{"email", "v@valid.example"}, {"password", default_password}, {"first_name", "Ann"},
+                      {"last_name", "Lee"},         {"tenant_id", "valid_co"},      {"claim_token", claim}};
     if (value.is_null())
       body.erase(key);
     else
@@ -218,7 +220,7 @@ TEST_F(auth_register, invalid_fields_give_400_naming_the_field) {
                                                      << r.body;
     }
   }
-  // Nothing above created an account: the tenant still has no members.
+  // Nothing above created an account or used the claim token up.
   std::string eight_wide = seven_wide + "\xc3\xa9";
   const auto ok = post("/auth/register", with("password", json::value_from(eight_wide)));
   ASSERT_EQ(ok.status, 201u) << "8 characters is enough even if multi-byte:\n" << ok.describe();

@@ -81,13 +81,8 @@ TEST_F(db_isolation_load, m05_killed_backends_never_mix_tenants) {
 TEST_F(db_isolation_load, m06_one_account_keeps_a_separate_role_in_each_tenant) {
   const auto a = tenant_with_owner("role_a", "pat@roles.example");  // owner of role_a
   const auto b_owner = tenant_with_owner("role_b");
-  const auto linked = post("/api/users",
-                           json::object{{"email", "pat@roles.example"},
-                                        {"first_name", "Pat"},
-                                        {"last_name", "Viewer"},
-                                        {"password", "ignored-for-existing-accounts"},
-                                        {"role", "viewer"}},
-                           b_owner.token);
+  // Pat joins role_b as a viewer with an invitation and the account's own password.
+  const auto linked = register_invited("role_b", "pat@roles.example", invite(b_owner, "pat@roles.example", "viewer"));
   ASSERT_EQ(linked.status, 201u) << linked.describe();
   const auto b = login("pat@roles.example", default_password, "role_b");
   ASSERT_EQ(b.role, "viewer");

@@ -116,13 +116,9 @@ TEST_F(ddl_role, runtime_role_without_createdb_serves_tenants_users_and_members)
 
   const auto owner = tenant_with_owner("split_co");
   crud_users(owner.token, "dir1");
-  // A user who can log in (account in master + membership + tenant row), and a member.
-  const auto with_login = post("/api/users",
-                               json::object{{"email", "login@split.example"},
-                                            {"first_name", "Lo"},
-                                            {"last_name", "Gin"},
-                                            {"password", std::string(default_password)}},
-                               owner.token);
+  // An invited user (account in master + membership + invitation used + tenant row), and a member.
+  const auto with_login =
+      register_invited("split_co", "login@split.example", invite(owner, "login@split.example", "member"));
   ASSERT_EQ(with_login.status, 201u) << with_login.describe();
   EXPECT_EQ(login("login@split.example", default_password, "split_co").tenant_id, "split_co");
   const auto member = add_member(owner, "member@split.example");
@@ -208,7 +204,16 @@ TEST_F(ddl_role, migrate_and_the_cli_run_as_the_ddl_role) {
   const auto fresh = tenant_with_owner("mig_two");
   crud_users(fresh.token, "fresh");
   EXPECT_EQ(as_runtime(server().tenant_database("mig_two"), "INSERT INTO notes (body) VALUES ('x')"), "");
-  const auto joined = register_response("cli_split", "first@split.example");
+  // The CLI prints the new tenant's claim token; its first owner registers with it.
+  const auto at = created.output.find("claim token: ");
+  ASSERT_NE(at, std::string::npos) << created.output;
+  const auto claim = created.output.substr(at + 13, created.output.find('\n', at) - at - 13);
+  const auto joined = post("/auth/register", boost::json::object{{"email", "first@split.example"},
+                                                                 {"password", std::string(default_password)},
+                                                                 {"first_name", "Fi"},
+                                                                 {"last_name", "Rst"},
+                                                                 {"tenant_id", "cli_split"},
+                                                                 {"claim_token", claim}});
   EXPECT_EQ(joined.status, 201u) << "a tenant the CLI created serves the runtime role:\n" << joined.describe();
 }
 

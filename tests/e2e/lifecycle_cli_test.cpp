@@ -86,6 +86,7 @@ TEST_F(lifecycle_cli, list_show_suspend_resume_delete_and_check) {
   auto created = run_cli(server(), {"tenants", "create", "cli_made", "Made by the CLI"});
   ASSERT_EQ(created.exit_code, 0) << created.output;
   ASSERT_TRUE(database_exists(server().tenant_database("cli_made")));
+  EXPECT_NE(created.output.find("claim token: "), std::string::npos) << created.output;
   EXPECT_EQ(run_cli(server(), {"tenants", "create", "cli_made", "Again"}).exit_code, 1) << "the id is taken";
 
   auto deleted = run_cli(server(), {"tenants", "delete", "cli_made"});

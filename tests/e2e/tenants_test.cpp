@@ -35,6 +35,7 @@ TEST_F(tenants, create_returns_tenant_and_a_private_database) {
   EXPECT_TRUE(is_rfc3339_utc(json_string(v, "created_at"))) << r.body;
   EXPECT_TRUE(is_rfc3339_utc(json_string(v, "updated_at"))) << r.body;
   EXPECT_FALSE(v.as_object().contains("token")) << "no owner, so no token: " << r.body;
+  EXPECT_GE(json_string(v, "claim_token").size(), 32u) << "no owner, so a claim token: " << r.body;
 
   const std::string db = server().tenant_database("acme_corp");
   ASSERT_TRUE(database_exists(db)) << "expected database " << db;

@@ -1,5 +1,5 @@
-// /api/me and /api/users: CRUD, listing (order, paging, filters), users with and without a
-// login, role-based permissions, deletion revoking tokens, and the last-owner rule.
+// /api/me and /api/users: CRUD, listing (order, paging, filters), directory entries and invited
+// members, role-based permissions, deletion revoking tokens, and the last-owner rule.
 #include "support/e2e_fixture.hpp"
 
 #include <set>
@@ -142,50 +142,49 @@ TEST_F(users, directory_entry_without_password_cannot_log_in) {
   expect_problem(login_response("dir@dir.example", default_password), 401, "invalid_credentials");
 }
 
-TEST_F(users, user_with_password_can_log_in_as_member) {
+TEST_F(users, an_invited_user_logs_in_as_the_invited_role) {
   const auto owner = tenant_with_owner("login_co");
-  auto body = person("worker@login.example");
-  body["password"] = "worker-password";
-  const auto r = post("/api/users", body, owner.token);
+  const auto r = register_invited("login_co", "worker@login.example", invite(owner, "worker@login.example", "member"),
+                                  "worker-password");
   ASSERT_EQ(r.status, 201u) << r.describe();
   EXPECT_EQ(r.body.find("worker-password"), std::string::npos);
   const auto worker = login("worker@login.example", "worker-password");
   EXPECT_EQ(worker.role, "member");
   EXPECT_EQ(worker.tenant_id, "login_co");
   EXPECT_EQ(worker.user_id, json_string(r.json(), "id"));
+  EXPECT_EQ(get("/api/users/" + worker.user_id, owner.token).status, 200u);
 }
 
-TEST_F(users, linking_an_existing_account_keeps_its_password) {
+TEST_F(users, naming_an_existing_accounts_email_adds_no_member) {
   (void)tenant_with_owner("home_co");
   auto existing = login(owner_email("home_co"));
   const auto other = tenant_with_owner("away_co");
   auto body = person(owner_email("home_co"));
   body["password"] = "attacker-chosen-password";
+  expect_problem(post("/api/users", body, other.token), 400, "invalid_input");
+  body.erase("password");
   const auto r = post("/api/users", body, other.token);
   ASSERT_EQ(r.status, 201u) << r.describe();
-  EXPECT_EQ(json_string(r.json(), "id"), existing.user_id) << "one account, one id";
+  EXPECT_NE(json_string(r.json(), "id"), existing.user_id) << "a directory entry, not the account";
   expect_problem(login_response(owner_email("home_co"), "attacker-chosen-password", "away_co"), 401,
                  "invalid_credentials");
-  const auto away = login(owner_email("home_co"), default_password, "away_co");
-  EXPECT_EQ(away.role, "member");
+  expect_problem(login_response(owner_email("home_co"), default_password, "away_co"), 401, "invalid_credentials");
+  EXPECT_EQ(login(owner_email("home_co")).tenant_id, "home_co") << "still a member of one tenant only";
 }
 
-TEST_F(users, role_field_needs_members_manage_and_viewers_are_read_only) {
+TEST_F(users, role_field_is_refused_and_viewers_are_read_only) {
   const auto owner = tenant_with_owner("roles_co");
   const auto member = add_member(owner, "member@roles.example");
   ASSERT_EQ(member.role, "member");
 
+  // Roles come with invitations, for anyone.
   auto as_member = person("v1@roles.example");
-  as_member["password"] = default_password;
   as_member["role"] = "viewer";
-  expect_problem(post("/api/users", as_member, member.token), 403, "forbidden");
-  as_member["role"] = "member";
-  expect_problem(post("/api/users", as_member, member.token), 403, "forbidden");
+  expect_problem(post("/api/users", as_member, member.token), 400, "invalid_input");
+  expect_problem(post("/api/users", as_member, owner.token), 400, "invalid_input");
 
-  auto viewer_body = person("viewer@roles.example");
-  viewer_body["password"] = default_password;
-  viewer_body["role"] = "viewer";
-  const auto made = post("/api/users", viewer_body, owner.token);
+  const auto made =
+      register_invited("roles_co", "viewer@roles.example", invite(owner, "viewer@roles.example", "viewer"));
   ASSERT_EQ(made.status, 201u) << made.describe();
   const auto viewer = login("viewer@roles.example");
   ASSERT_EQ(viewer.role, "viewer");

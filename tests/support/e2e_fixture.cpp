@@ -97,7 +97,19 @@ http_response e2e_test::create_tenant_response(std::string_view id, std::string_
                                                const std::optional<boost::json::object>& owner) const {
   boost::json::object body{{"id", id}, {"name", name}};
   if (owner) body["owner"] = *owner;
-  return post("/tenants", body);
+  auto r = post("/tenants", body);
+  if (r.status == 201) {
+    const auto token = json_string(r.json(), "claim_token");
+    const std::lock_guard lock(claim_mutex_);
+    if (!token.empty()) claim_tokens_[std::string(id)] = token;
+  }
+  return r;
+}
+
+std::string e2e_test::claim_token(std::string_view tenant_id) const {
+  const std::lock_guard lock(claim_mutex_);
+  const auto it = claim_tokens_.find(tenant_id);
+  return it == claim_tokens_.end() ? std::string() : it->second;
 }
 
 boost::json::value e2e_test::create_tenant(std::string_view id, std::string_view name) const {
@@ -111,6 +123,26 @@ http_response e2e_test::register_response(std::string_view tenant_id, std::strin
   boost::json::object body{
       {"email", email}, {"password", password}, {"first_name", first_name}, {"last_name", last_name}};
   if (!tenant_id.empty()) body["tenant_id"] = tenant_id;
+  const auto claim = claim_token(tenant_id);
+  if (!claim.empty()) body["claim_token"] = claim;
+  auto r = post("/auth/register", body);
+  if (r.status == 201 && !claim.empty()) {
+    const std::lock_guard lock(claim_mutex_);
+    claim_tokens_.erase(std::string(tenant_id));
+  }
+  return r;
+}
+
+std::string e2e_test::invite(const session& inviter, std::string_view email, std::string_view role) const {
+  const auto r = post("/api/invitations", boost::json::object{{"email", email}, {"role", role}}, inviter.token);
+  if (r.status != 201) unexpected("POST /api/invitations " + std::string(email), r);
+  return json_string(r.json(), "invitation");
+}
+
+http_response e2e_test::register_invited(std::string_view tenant_id, std::string_view email,
+                                         std::string_view invitation, std::string_view password) const {
+  boost::json::object body{{"email", email},       {"password", password},   {"first_name", "Ivy"},
+                           {"last_name", "Vited"}, {"tenant_id", tenant_id}, {"invitation", invitation}};
   return post("/auth/register", body);
 }
 

@@ -9,7 +9,9 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,18 +68,28 @@ class e2e_test : public ::testing::Test {
     return send("PUT", target, body, token, extra);
   }
 
-  // POST /tenants as sent; no expectation.
+  // POST /tenants as sent; no expectation. A 201's claim_token is kept for the tenant (below).
   http_response create_tenant_response(std::string_view id, std::string_view name,
                                        const std::optional<boost::json::object>& owner = std::nullopt) const;
   // POST /tenants that must answer 201; returns the body.
   boost::json::value create_tenant(std::string_view id, std::string_view name = "Test Tenant") const;
-  // POST /auth/register as sent (tenant in the body when non-empty).
+  // The claim token create_tenant got for `tenant_id` and no registration has used yet, or "".
+  std::string claim_token(std::string_view tenant_id) const;
+  // POST /auth/register as sent (tenant in the body when non-empty). As the tenant's creator
+  // would, it carries the tenant's unused claim token (see claim_token), so the first
+  // registration through these helpers claims the tenant as its owner; a 201 uses it up.
+  // Tests of consent itself post their own bodies.
   http_response register_response(std::string_view tenant_id, std::string_view email,
                                   std::string_view password = default_password, std::string_view first_name = "Ann",
                                   std::string_view last_name = "Lee") const;
   // POST /auth/register that must answer 201; returns the body.
   boost::json::value register_user(std::string_view tenant_id, std::string_view email,
                                    std::string_view password = default_password) const;
+  // POST /api/invitations by `inviter` that must answer 201; returns the invitation token.
+  std::string invite(const session& inviter, std::string_view email, std::string_view role) const;
+  // POST /auth/register with `invitation` as sent.
+  http_response register_invited(std::string_view tenant_id, std::string_view email, std::string_view invitation,
+                                 std::string_view password = default_password) const;
   // POST /auth/login as sent.
   http_response login_response(std::string_view email, std::string_view password,
                                std::string_view tenant_id = {}) const;
@@ -86,7 +98,7 @@ class e2e_test : public ::testing::Test {
                 std::string_view tenant_id = {}) const;
   // The owner email tenant_with_owner uses by default: "owner.<id>@example.com".
   static std::string owner_email(std::string_view id) { return "owner." + std::string(id) + "@example.com"; }
-  // Creates tenant `id`, registers its first account (the owner) and logs in with the tenant.
+  // Creates tenant `id`, registers its owner with the claim token and logs in with the tenant.
   session tenant_with_owner(std::string_view id, std::string_view email = {}) const;
   // Sets the tenant's registration policy (owner token); must answer 200.
   void set_registration(std::string_view owner_token, std::string_view policy) const;
@@ -96,6 +108,8 @@ class e2e_test : public ::testing::Test {
  private:
   std::unique_ptr<e2e_server> server_;
   std::unique_ptr<http_client> client_;
+  mutable std::mutex claim_mutex_;                                        // tests create tenants from several threads
+  mutable std::map<std::string, std::string, std::less<>> claim_tokens_;  // tenant id -> unused claim token
 };
 
 }  // namespace tenantd::test
