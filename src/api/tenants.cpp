@@ -4,6 +4,7 @@
 #include "api/handlers.hpp"
 #include "api/login_limits.hpp"
 #include "api/problem.hpp"
+#include "auth/client_key.hpp"
 #include "domain/validation.hpp"
 
 namespace tenantd::api::handlers {
@@ -32,16 +33,18 @@ awaitable<response> create_tenant(context& ctx) {
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
 
   auto& limiter = *ctx.svc.tenant_creates_per_client;
-  if (auto wait = limiter.blocked_for(ctx.client_address)) {
+  if (auto wait = limiter.blocked_for(auth::client_key(ctx.client_address))) {
     auto res = problem(make_error(errc::too_many_requests, "too many tenants created from this client; retry later"),
                        ctx.request_id);
     res.set_header("Retry-After", std::to_string(*wait));
     co_return res;
   }
-  limiter.hit(ctx.client_address);
+  limiter.hit(auth::client_key(ctx.client_address));
   // An owner with an existing email must give its password: a login attempt (see login).
+  std::optional<password_attempt> attempt;
   if (owner) {
-    if (auto wait = login_lockout(ctx, owner->email)) co_return too_many_attempts(ctx, *wait);
+    attempt.emplace(co_await password_attempt::begin(ctx, owner->email, attempt_kind::password_proof));
+    if (attempt->refusal()) co_return *attempt->refusal();
   }
 
   std::optional<identity::membership_granted> granted;
@@ -55,10 +58,11 @@ awaitable<response> create_tenant(context& ctx) {
     };
   }
   auto created = co_await ctx.svc.provisioner->create(*id, *name, create_owner);
-  if (!created) {
-    if (owner && created.err().code == errc::email_taken) count_login_failure(ctx, owner->email);
-    co_return problem(created.err(), ctx.request_id);
+  if (attempt) {
+    const bool wrong_password = !created && created.err().code == errc::email_taken;
+    co_await attempt->finish(wrong_password ? attempt_outcome::failed : attempt_outcome::other);
   }
+  if (!created) co_return problem(created.err(), ctx.request_id);
 
   auto out = to_public_json(*created);
   if (granted) {
