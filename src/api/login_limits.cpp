@@ -70,9 +70,9 @@ password_attempt::~password_attempt() {
     net::co_spawn(executor_, settle_master(svc_->master, *master_attempt_, false), net::detached);
 }
 
-net::awaitable<password_attempt> password_attempt::begin(const context& ctx, std::string account_key,
+net::awaitable<password_attempt> password_attempt::begin(const context& ctx, const std::string& account_key,
                                                          attempt_kind kind) {
-  password_attempt a(ctx, std::move(account_key), kind);
+  password_attempt a(ctx, account_key, kind);
   a.executor_ = co_await net::this_coro::executor;
   a.finished_ = false;
   auto& svc = *a.svc_;
@@ -109,9 +109,9 @@ net::awaitable<password_attempt> password_attempt::begin(const context& ctx, std
   if (svc.login_failures_per_account && svc.master) {
     db::login_attempts::reservation reserved;
     {
+      const auto key = identity::sha256_hex(a.account_key_);  // the email itself is not stored
       auto conn = co_await svc.master->acquire();
-      reserved = co_await db::login_attempts::reserve(*conn, identity::sha256_hex(a.account_key_),
-                                                      *svc.login_failures_per_account);
+      reserved = co_await db::login_attempts::reserve(*conn, key, *svc.login_failures_per_account);
     }
     if (!reserved.id) {
       refuse(too_many_attempts(a.request_id_, reserved.retry_after));

@@ -36,7 +36,8 @@ class password_attempt {
  public:
   // Reserves the attempt for `account_key` (the normalized email) and the caller's client.
   // Throws db errors (-> 503).
-  static boost::asio::awaitable<password_attempt> begin(const context& ctx, std::string account_key, attempt_kind kind);
+  static boost::asio::awaitable<password_attempt> begin(const context& ctx, const std::string& account_key,
+                                                        attempt_kind kind);
 
   password_attempt(password_attempt&& other) noexcept;
   password_attempt& operator=(password_attempt&&) = delete;
