@@ -59,7 +59,8 @@ awaitable<response> create_tenant(context& ctx) {
   }
   auto created = co_await ctx.svc.provisioner->create(*id, *name, create_owner);
   if (attempt) {
-    const bool wrong_password = !created && created.err().code == errc::email_taken;
+    const bool wrong_password =
+        !created && (created.err().code == errc::email_taken || created.err().code == errc::invalid_credentials);
     co_await attempt->finish(wrong_password ? attempt_outcome::failed : attempt_outcome::other);
   }
   if (!created) co_return problem(created.err(), ctx.request_id);
