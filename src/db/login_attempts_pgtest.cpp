@@ -39,6 +39,7 @@ TEST(login_attempts, attempts_in_flight_count_against_the_limit) {
       if (r.id) admitted.push_back(*r.id);
     }
     EXPECT_EQ(admitted.size(), 3U);
+    if (admitted.size() != 3) co_return;
     const auto refused = co_await login_attempts::reserve(*c, victim, limit);
     EXPECT_FALSE(refused.id);
     EXPECT_EQ(refused.retry_after, 1) << "only attempts in flight block: retry soon";
@@ -47,10 +48,10 @@ TEST(login_attempts, attempts_in_flight_count_against_the_limit) {
 
     co_await login_attempts::release(*c, admitted[0]);  // the right password
     const auto again = co_await login_attempts::reserve(*c, victim, limit);
-    ASSERT_TRUE(again.id) << "a released attempt frees its place";
+    EXPECT_TRUE(again.id) << "a released attempt frees its place";
     co_await login_attempts::record_failure(*c, admitted[1]);
     co_await login_attempts::record_failure(*c, admitted[2]);
-    co_await login_attempts::record_failure(*c, *again.id);
+    if (again.id) co_await login_attempts::record_failure(*c, *again.id);
     const auto locked = co_await login_attempts::reserve(*c, victim, limit);
     EXPECT_FALSE(locked.id);
     EXPECT_GT(locked.retry_after, 14 * 60);
