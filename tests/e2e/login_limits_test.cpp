@@ -55,7 +55,8 @@ class concurrent_guesses : public e2e_test {
     return {{"LOGIN_MAX_FAILURES_PER_ACCOUNT", "10"},
             {"LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR", "1000"},
             {"LOGIN_MAX_FAILURES_PER_CLIENT", "1000"},
-            {"ARGON2_MAX_QUEUE", "256"}};
+            {"ARGON2_MAX_QUEUE", "256"},
+            {"POOL_ACQUIRE_TIMEOUT_MS", "30000"}};
   }
 };
 
@@ -129,7 +130,8 @@ TEST_F(concurrent_guesses, the_account_limit_holds_across_processes) {
   second.start({{"LOGIN_MAX_FAILURES_PER_ACCOUNT", "10"},
                 {"LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR", "1000"},
                 {"LOGIN_MAX_FAILURES_PER_CLIENT", "1000"},
-                {"ARGON2_MAX_QUEUE", "256"}});
+                {"ARGON2_MAX_QUEUE", "256"},
+                {"POOL_ACQUIRE_TIMEOUT_MS", "30000"}});
   ASSERT_TRUE(second.wait_ready());
   const http_client first_process(server().port());
   const http_client second_process(second.port());
