@@ -673,7 +673,8 @@ def main():
         b.base_env.update({"MASTER_DATABASE_URL": url, "JWT_SECRET": JWT_SECRET, "HOST": "127.0.0.1", "PORT": "0",
                            "LOG_LEVEL": "warn", "TENANT_SIGNUP": "open", "TENANT_CREATES_PER_CLIENT": "1000000",
                            "ADMIN_TOKEN": "a" * 40, "TENANT_DB_PREFIX": TENANT_PREFIX,
-                           "LOGIN_MAX_FAILURES_PER_CLIENT": "1000000"})
+                           "LOGIN_MAX_FAILURES_PER_CLIENT": "1000000",
+                           "LOGIN_SUCCESSES_PER_ACCOUNT": "1000000", "LOGIN_SUCCESSES_PER_CLIENT": "1000000"})
         common_env = parse_kv(args.server_env)
         b_env = dict(common_env)
         b_env["TENANT_POOL_MAX_CONNECTIONS"] = str(args.budget_b)

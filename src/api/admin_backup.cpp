@@ -49,7 +49,7 @@ awaitable<response> admin_backup_tenant(context& ctx) {
   if (validation::check_tenant_id(id))
     co_return problem(make_error(errc::tenant_not_found, "no such tenant"), ctx.request_id);
   const std::filesystem::path dir(ctx.svc.settings.backup_dir);
-  std::filesystem::create_directories(dir);  // throws (-> 500, logged) when it cannot
+  tenancy::prepare_backup_directory(dir.string());  // 0700; throws (-> 500, logged) when it cannot
   const auto name = new_backup_name(id);
   const auto path = (dir / name).string();
   auto made = co_await tenancy::backup_tenant(ctx.svc.master, *ctx.svc.provisioner, id, path);

@@ -3,6 +3,7 @@
 #include "api/handlers.hpp"
 #include "api/login_limits.hpp"
 #include "api/problem.hpp"
+#include "auth/client_key.hpp"
 #include "domain/validation.hpp"
 
 namespace tenantd::api::handlers {
@@ -34,24 +35,24 @@ awaitable<response> register_account(context& ctx) {
 
   // Every well-formed registration counts against the client (each may cost a password hash).
   if (auto* limiter = ctx.svc.registrations_per_client) {
-    if (auto wait = limiter->blocked_for(ctx.client_address)) {
+    if (auto wait = limiter->blocked_for(auth::client_key(ctx.client_address))) {
       auto res = problem(make_error(errc::too_many_requests, "too many registrations from this client; retry later"),
                          ctx.request_id);
       res.set_header("Retry-After", std::to_string(*wait));
       co_return res;
     }
-    limiter->hit(ctx.client_address);
+    limiter->hit(auth::client_key(ctx.client_address));
   }
   // Registering an existing email checks its password, so it is a login attempt too: a locked
   // account is refused and a wrong password counts as a failure.
-  if (auto wait = login_lockout(ctx, *email)) co_return too_many_attempts(ctx, *wait);
+  auto attempt = co_await password_attempt::begin(ctx, *email, attempt_kind::password_proof);
+  if (attempt.refusal()) co_return *attempt.refusal();
 
   const identity::person who{*email, *password, *first, *last};
   auto granted = co_await ctx.svc.accounts->register_member(*tenant_id, who, given);
-  if (!granted) {
-    if (granted.err().code == errc::email_taken) count_login_failure(ctx, *email);
-    co_return problem(granted.err(), ctx.request_id);
-  }
+  const bool wrong_password = !granted && granted.err().code == errc::email_taken;
+  co_await attempt.finish(wrong_password ? attempt_outcome::failed : attempt_outcome::other);
+  if (!granted) co_return problem(granted.err(), ctx.request_id);
   auto out = to_json(granted->user, granted->tenant_id);
   out["role"] = granted->role;
   co_return json_response(201, out);
@@ -76,11 +77,15 @@ awaitable<response> login(context& ctx) {
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
   const auto account_key = validation::normalize_email(*email);
 
-  if (auto wait = login_lockout(ctx, account_key)) co_return too_many_attempts(ctx, *wait);
+  auto attempt = co_await password_attempt::begin(ctx, account_key, attempt_kind::login);
+  if (attempt.refusal()) co_return *attempt.refusal();
 
   auto outcome = co_await ctx.svc.accounts->login(account_key, *password, tenant_id, ctx.client_address);
+  const bool wrong = outcome.failure && outcome.failure->code == errc::invalid_credentials;
+  co_await attempt.finish(outcome.success ? attempt_outcome::succeeded
+                          : wrong         ? attempt_outcome::failed
+                                          : attempt_outcome::other);
   if (outcome.failure) {
-    if (outcome.failure->code == errc::invalid_credentials) count_login_failure(ctx, account_key);
     boost::json::object extra;
     if (!outcome.tenant_choices.empty()) extra["tenants"] = to_json(outcome.tenant_choices);
     co_return problem(*outcome.failure, ctx.request_id, extra);

@@ -112,6 +112,11 @@ trusted_proxies parse_trusted_proxies(std::string_view list) {
   return out;
 }
 
+bool is_loopback(std::string_view peer) noexcept {
+  const auto a = parse_address(peer);
+  return a && a->is_loopback();
+}
+
 std::string choose_client_address(std::string_view peer, const std::vector<std::string_view>& forwarded_for,
                                   const trusted_proxies& proxies) {
   const auto peer_address = parse_address(peer);

@@ -36,4 +36,8 @@ trusted_proxies parse_trusted_proxies(std::string_view list);
 std::string choose_client_address(std::string_view peer, const std::vector<std::string_view>& forwarded_for,
                                   const trusted_proxies& proxies);
 
+// True when `peer` (a TCP peer address as text) is a loopback address: 127.0.0.0/8, ::1, or
+// IPv4-mapped ::ffff:127.x.y.z. Text that is not an address is false.
+bool is_loopback(std::string_view peer) noexcept;
+
 }  // namespace tenantd::api

@@ -105,5 +105,14 @@ TEST(client_address, ports_brackets_and_mapped_addresses_are_understood) {
   EXPECT_EQ(choose_client_address("127.0.0.1", list{"[203.0.113.7]"}, proxies), "127.0.0.1") << "v4 in brackets";
 }
 
+// GET /metrics on the main port answers these peers only.
+TEST(client_address, loopback_peers) {
+  for (const char* peer : {"127.0.0.1", "127.1.2.3", "127.255.255.254", "::1", "::ffff:127.0.0.1", "::ffff:127.9.9.9"})
+    EXPECT_TRUE(is_loopback(peer)) << peer;
+  for (const char* peer : {"192.0.2.2", "10.0.0.1", "128.0.0.1", "::", "::2", "fd00::2", "::ffff:192.0.2.2", "0.0.0.0",
+                           "", "localhost", "127.0.0.1 "})
+    EXPECT_FALSE(is_loopback(peer)) << peer;
+}
+
 }  // namespace
 }  // namespace tenantd::api

@@ -16,6 +16,7 @@
 #include "api/message.hpp"
 #include "auth/password_hasher.hpp"
 #include "auth/rate_limiter.hpp"
+#include "db/login_attempts.hpp"
 #include "db/pool.hpp"
 #include "domain/access.hpp"
 #include "identity/accounts.hpp"
@@ -51,12 +52,15 @@ struct services {
   tenancy::provisioner* provisioner{nullptr};
   tenancy::lifecycle* lifecycle{nullptr};
   identity::accounts* accounts{nullptr};
-  auth::rate_limiter* login_failures_per_account{nullptr};
-  auth::rate_limiter* login_failures_per_client{nullptr};
+  // Login limits (api/login_limits.hpp). The per-account failure limit lives in the master
+  // database (shared by every process); unset: no per-account failure limit.
+  std::optional<db::login_attempts::limits> login_failures_per_account;
+  auth::rate_limiter* login_failures_per_client{nullptr};    // optional
+  auth::rate_limiter* login_successes_per_account{nullptr};  // optional
+  auth::rate_limiter* login_successes_per_client{nullptr};   // optional
   auth::rate_limiter* tenant_creates_per_client{nullptr};
-  auth::rate_limiter* login_failures_per_account_per_hour{nullptr};  // optional second window
-  auth::rate_limiter* registrations_per_client{nullptr};             // optional
-  request_quota* quota{nullptr};  // optional: per-tenant and per-session request quotas
+  auth::rate_limiter* registrations_per_client{nullptr};  // optional
+  request_quota* quota{nullptr};                          // optional: per-tenant and per-session request quotas
   api_settings settings;
   const std::atomic<bool>* master_ready{nullptr};  // master migrated; until then only probes answer
   std::function<boost::asio::awaitable<readiness>()> check_readiness;

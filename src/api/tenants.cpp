@@ -4,6 +4,7 @@
 #include "api/handlers.hpp"
 #include "api/login_limits.hpp"
 #include "api/problem.hpp"
+#include "auth/client_key.hpp"
 #include "domain/validation.hpp"
 
 namespace tenantd::api::handlers {
@@ -26,22 +27,14 @@ std::optional<identity::person> read_owner(body_reader& body) {
 // 429 when this client created too many tenants; else counts this request.
 std::optional<response> over_create_limit(context& ctx) {
   auto& limiter = *ctx.svc.tenant_creates_per_client;
-  if (auto wait = limiter.blocked_for(ctx.client_address)) {
+  if (auto wait = limiter.blocked_for(auth::client_key(ctx.client_address))) {
     auto res = problem(make_error(errc::too_many_requests, "too many tenants created from this client; retry later"),
                        ctx.request_id);
     res.set_header("Retry-After", std::to_string(*wait));
     return res;
   }
-  limiter.hit(ctx.client_address);
+  limiter.hit(auth::client_key(ctx.client_address));
   return std::nullopt;
-}
-
-// An owner with an existing email proves its password before anything is created: a login
-// attempt (see login), so a wrong password counts as a failure for that account.
-awaitable<result<identity::proven_person>> prove_owner(context& ctx, const identity::person& owner) {
-  auto checked = co_await ctx.svc.accounts->check_owner(owner);
-  if (!checked && checked.err().code == errc::invalid_credentials) count_login_failure(ctx, owner.email);
-  co_return checked;
 }
 
 }  // namespace
@@ -63,8 +56,13 @@ awaitable<response> create_tenant(context& ctx) {
 
   std::optional<identity::proven_person> proven;
   if (owner) {
-    if (auto wait = login_lockout(ctx, owner->email)) co_return too_many_attempts(ctx, *wait);
-    auto checked = co_await prove_owner(ctx, *owner);
+    // An owner with an existing email proves its password before anything is created: a login
+    // attempt (see login), reserved before hashing; a wrong password counts for that account.
+    auto attempt = co_await password_attempt::begin(ctx, owner->email, attempt_kind::password_proof);
+    if (attempt.refusal()) co_return *attempt.refusal();
+    auto checked = co_await ctx.svc.accounts->check_owner(*owner);
+    const bool wrong_password = !checked && checked.err().code == errc::invalid_credentials;
+    co_await attempt.finish(wrong_password ? attempt_outcome::failed : attempt_outcome::other);
     if (!checked) co_return problem(checked.err(), ctx.request_id);
     proven = std::move(*checked);
   }

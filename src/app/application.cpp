@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/client_address.hpp"
 #include "api/dispatcher.hpp"
 #include "api/request_quota.hpp"
 #include "app/logging.hpp"
@@ -28,9 +29,11 @@
 #include "auth/password_hasher.hpp"
 #include "auth/rate_limiter.hpp"
 #include "auth/token_cache.hpp"
+#include "db/login_attempts.hpp"
 #include "db/master_repository.hpp"
 #include "db/migrator.hpp"
 #include "db/pool.hpp"
+#include "db/session_repository.hpp"
 #include "http/server.hpp"
 #include "identity/accounts.hpp"
 #include "tenancy/access_cache.hpp"
@@ -161,6 +164,36 @@ net::awaitable<void> reconcile_interrupted(tenancy::lifecycle& lifecycle, const 
   }
 }
 
+// Ended and expired sessions (with their refresh tokens) and old login attempts are
+// deleted every 10 minutes, in batches, once the master is ready. Any process may run it:
+// the deletes are idempotent.
+net::awaitable<void> purge_expired(std::shared_ptr<db::pool> master, const std::atomic<bool>& ready,
+                                   const std::atomic<bool>& stopping) {
+  constexpr std::int64_t batch = 1000;
+  constexpr std::int64_t retention_seconds = 24 * 3600;  // an ended session stays a day for the record
+  auto executor = co_await net::this_coro::executor;
+  while (!stopping) {
+    net::steady_timer timer(executor, 10min);
+    co_await timer.async_wait(net::use_awaitable);
+    if (!ready || stopping) continue;
+    try {
+      std::int64_t purged = 0;
+      for (std::int64_t n = batch; n == batch && !stopping;) {
+        auto conn = co_await master->acquire();
+        n = co_await db::sessions::purge(*conn, retention_seconds, batch);
+        purged += n;
+      }
+      for (std::int64_t n = batch; n >= batch && !stopping;) {
+        auto conn = co_await master->acquire();
+        n = co_await db::login_attempts::purge(*conn, batch);
+      }
+      if (purged > 0) spdlog::info("purged {} ended or expired sessions", purged);
+    } catch (const std::exception& e) {  // the database is away: try on the next round
+      spdlog::debug("session purge: {}", e.what());
+    }
+  }
+}
+
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -260,10 +293,10 @@ int serve(const config& cfg) {
   deps.now = unix_now;
   identity::accounts accounts(deps);
 
-  auth::rate_limiter login_per_account(cfg.login_max_failures_per_account, std::chrono::minutes(15));
   auth::rate_limiter login_per_client(cfg.login_max_failures_per_client, std::chrono::minutes(1));
+  auth::rate_limiter successes_per_account(cfg.login_successes_per_account, std::chrono::minutes(1));
+  auth::rate_limiter successes_per_client(cfg.login_successes_per_client, std::chrono::minutes(1));
   auth::rate_limiter creates_per_client(cfg.tenant_creates_per_client, std::chrono::hours(1));
-  auth::rate_limiter login_per_account_hourly(cfg.login_max_failures_per_account_per_hour, std::chrono::hours(1));
   auth::rate_limiter registrations_per_client(cfg.registrations_per_client, std::chrono::hours(1));
   api::quota_settings quotas;
   quotas.tenant_rate = static_cast<double>(cfg.tenant_requests_per_second);
@@ -288,10 +321,12 @@ int serve(const config& cfg) {
   svc.provisioner = &provisioner;
   svc.lifecycle = &lifecycle;
   svc.accounts = &accounts;
-  svc.login_failures_per_account = &login_per_account;
+  svc.login_failures_per_account =
+      db::login_attempts::limits{cfg.login_max_failures_per_account, cfg.login_max_failures_per_account_per_hour};
   svc.login_failures_per_client = &login_per_client;
+  svc.login_successes_per_account = &successes_per_account;
+  svc.login_successes_per_client = &successes_per_client;
   svc.tenant_creates_per_client = &creates_per_client;
-  svc.login_failures_per_account_per_hour = &login_per_account_hourly;
   svc.registrations_per_client = &registrations_per_client;
   svc.quota = &quota;
   svc.settings = {TENANTD_VERSION, cfg.tenant_signup_open, cfg.admin_token, cfg.cors_origins};
@@ -334,7 +369,10 @@ int serve(const config& cfg) {
   http::server server(
       io, server_options,
       [&dispatcher, &telemetry, metrics_on_main_port](api::request& req) {
-        if (metrics_on_main_port && req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD"))
+        // It lists tenant database names: loopback peers only (the TCP peer, never X-Forwarded-For);
+        // others fall through to the router, which knows no /metrics (404).
+        if (metrics_on_main_port && req.path == "/metrics" && (req.method == "GET" || req.method == "HEAD") &&
+            api::is_loopback(req.remote_address))
           return telemetry.respond();
         return dispatcher.handle(req);
       },
@@ -412,6 +450,7 @@ int serve(const config& cfg) {
   net::co_spawn(io, sweep_pools(pools, stopping), log_failure("pool sweeper"));
   net::co_spawn(io, trim_memory(server, stopping), log_failure("memory trimmer"));
   net::co_spawn(io, reconcile_interrupted(lifecycle, master_ready, stopping), log_failure("reconciler"));
+  net::co_spawn(io, purge_expired(master, master_ready, stopping), log_failure("session purge"));
 
   net::signal_set signals(io, SIGINT, SIGTERM);
   std::function<void(const boost::system::error_code&, int)> on_signal;

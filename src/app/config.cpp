@@ -199,6 +199,8 @@ config load_config(const environment& env) {
   c.tenant_creates_per_client = get_int(env, "TENANT_CREATES_PER_CLIENT", 30, 1, 1000000);
   c.login_max_failures_per_account_per_hour = get_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR", 100, 1, 1000000);
   c.registrations_per_client = get_int(env, "REGISTER_PER_CLIENT", 60, 1, 1000000);
+  c.login_successes_per_account = get_int(env, "LOGIN_SUCCESSES_PER_ACCOUNT", 30, 1, 1000000);
+  c.login_successes_per_client = get_int(env, "LOGIN_SUCCESSES_PER_CLIENT", 120, 1, 1000000);
   c.tenant_requests_per_second = get_int<std::int64_t>(env, "TENANT_REQUESTS_PER_SECOND", 1000, 0, 1000000);
   c.tenant_request_burst = get_int<std::int64_t>(
       env, "TENANT_REQUEST_BURST", std::max<std::int64_t>(1, 2 * c.tenant_requests_per_second), 1, 2000000);

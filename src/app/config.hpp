@@ -65,6 +65,8 @@ struct config {
   int login_max_failures_per_client{30};   // per minute
   int tenant_creates_per_client{30};       // per hour
   int login_max_failures_per_account_per_hour{100};
+  int login_successes_per_account{30};   // LOGIN_SUCCESSES_PER_ACCOUNT, per minute
+  int login_successes_per_client{120};   // LOGIN_SUCCESSES_PER_CLIENT, per minute
   int registrations_per_client{60};      // REGISTER_PER_CLIENT, valid requests per hour
   api::trusted_proxies trusted_proxies;  // TRUSTED_PROXIES; empty: X-Forwarded-For is ignored
   // Request quotas per process (api/request_quota.hpp): token-bucket rate (0 = off) and burst.

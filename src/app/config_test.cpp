@@ -407,6 +407,18 @@ TEST(load_config, abuse_limit_defaults_and_values) {
       expect_rejected(with({{name, bad}}), name, name + "=" + bad);
 }
 
+TEST(load_config, login_success_limits) {
+  const auto d = load_config(minimal());
+  EXPECT_EQ(d.login_successes_per_account, 30);
+  EXPECT_EQ(d.login_successes_per_client, 120);
+  const auto c = load_config(with({{"LOGIN_SUCCESSES_PER_ACCOUNT", "3"}, {"LOGIN_SUCCESSES_PER_CLIENT", "4"}}));
+  EXPECT_EQ(c.login_successes_per_account, 3);
+  EXPECT_EQ(c.login_successes_per_client, 4);
+  for (const std::string name : {"LOGIN_SUCCESSES_PER_ACCOUNT", "LOGIN_SUCCESSES_PER_CLIENT"})
+    for (const std::string bad : {"0", "-1", "ten", "1.5", "99999999"})
+      expect_rejected(with({{name, bad}}), name, name + "=" + bad);
+}
+
 TEST(load_config, trusted_proxies_parsed_or_rejected) {
   const auto c = load_config(with({{"TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"}}));
   ASSERT_EQ(c.trusted_proxies.size(), 3u);

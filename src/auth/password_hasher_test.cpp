@@ -222,6 +222,64 @@ TEST(password_hasher, zero_threads_means_hardware_concurrency) {
   EXPECT_EQ(hasher.params().memlimit, fast.memlimit);
 }
 
+// One client cannot take more than its share of the queue; others still get in.
+TEST(password_hasher, one_client_gets_at_most_its_share_of_the_queue) {
+  password_hasher hasher(argon2_params{4, 64U * 1024U * 1024U}, 1, 8, 2);
+  struct outcome {
+    bool third_of_flooder_busy{false};
+    bool other_client_served{false};
+    int flooder_done{0};
+  };
+  const outcome seen = run_coro(
+      [&](auto ex) -> net::awaitable<outcome> {
+        outcome o;
+        for (int i = 0; i < 2; ++i)
+          net::co_spawn(ex, hasher.verify_dummy("flood", "198.51.100.7"),
+                        [&](std::exception_ptr e, bool) { o.flooder_done += e ? 0 : 1; });
+        co_await poll_until(ex, [&] { return hasher.queue_depth() == 2; });
+        try {
+          co_await hasher.verify_dummy("flood", "198.51.100.7");
+        } catch (const hasher_busy&) {
+          o.third_of_flooder_busy = true;
+        }
+        const std::string stored = co_await hasher.hash("mine", "203.0.113.9");
+        o.other_client_served = co_await hasher.verify(stored, "mine", "203.0.113.9");
+        co_await poll_until(ex, [&] { return o.flooder_done == 2; });
+        co_return o;
+      },
+      std::chrono::seconds(120));
+  EXPECT_TRUE(seen.third_of_flooder_busy);
+  EXPECT_TRUE(seen.other_client_served);
+  EXPECT_EQ(seen.flooder_done, 2);
+  EXPECT_EQ(hasher.queue_depth(), 0U);
+}
+
+// Clients take turns: a job of a second client runs before the first client's backlog.
+TEST(password_hasher, clients_are_served_in_turn) {
+  password_hasher hasher(fast, 1, 16, 8);
+  password_hasher slow(argon2_params{4, 64U * 1024U * 1024U}, 1, 1);
+  const std::vector<std::string> order = run_coro(
+      [&](auto ex) -> net::awaitable<std::vector<std::string>> {
+        std::vector<std::string> done;
+        // Hold the only thread of `hasher` with a long job, then queue a1 a2 a3 and b1 behind it.
+        std::string blocker_hash = co_await slow.hash("blocker");
+        bool blocker_done = false;
+        net::co_spawn(ex, hasher.verify(blocker_hash, "blocker", "x"),
+                      [&](std::exception_ptr, bool) { blocker_done = true; });
+        co_await poll_until(ex, [&] { return hasher.queue_depth() == 1; });
+        for (const char* job : {"a1", "a2", "a3", "b1"}) {
+          const std::string client(1, job[0]);
+          net::co_spawn(ex, hasher.verify_dummy("pw", client),
+                        [&done, name = std::string(job)](std::exception_ptr, bool) { done.push_back(name); });
+        }
+        co_await poll_until(ex, [&] { return done.size() == 4; });
+        if (!blocker_done) done.insert(done.begin(), "the blocker ended last");
+        co_return done;
+      },
+      std::chrono::seconds(120));
+  EXPECT_EQ(order, (std::vector<std::string>{"a1", "b1", "a2", "a3"}));
+}
+
 TEST(password_hasher, zero_queue_is_a_configuration_error) {
   EXPECT_THROW(password_hasher(fast, 1, 0), std::invalid_argument);
 }

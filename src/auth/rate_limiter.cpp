@@ -45,26 +45,48 @@ std::optional<std::int64_t> rate_limiter::blocked_for(std::string_view key) cons
   return seconds_left(it->second, t);
 }
 
-bool rate_limiter::hit(std::string_view key) {
-  auto k = digest(key);
-  std::lock_guard lock(mutex_);
-  const auto t = now();
+rate_limiter::window_state& rate_limiter::current_window(std::string key, std::chrono::steady_clock::time_point t) {
   if (t - last_prune_ >= window_) {
     last_prune_ = t;
-    std::erase_if(windows_, [&](const auto& kv) { return t - kv.second.start >= window_; });
+    std::erase_if(windows_, [&](const auto& kv) { return t - kv.second.start >= window_ && kv.second.in_flight == 0; });
   }
-  auto it = windows_.find(k);
+  auto it = windows_.find(key);
   if (it == windows_.end()) {
     if (windows_.size() >= max_keys_) make_room(t);
-    it = windows_.emplace(std::move(k), window_state{t, 0}).first;
+    it = windows_.emplace(std::move(key), window_state{t, 0, 0}).first;
   }
   auto& w = it->second;
   if (w.count == 0 || t - w.start >= window_) {
     w.start = t;
     w.count = 0;
   }
+  return w;
+}
+
+bool rate_limiter::hit(std::string_view key) {
+  auto k = digest(key);
+  std::lock_guard lock(mutex_);
+  auto& w = current_window(std::move(k), now());
   ++w.count;
   return w.count >= limit_;
+}
+
+std::optional<std::int64_t> rate_limiter::reserve(std::string_view key) {
+  auto k = digest(key);
+  std::lock_guard lock(mutex_);
+  const auto t = now();
+  auto& w = current_window(std::move(k), t);
+  if (w.count + w.in_flight >= limit_) return w.count >= limit_ ? seconds_left(w, t) : 1;
+  ++w.in_flight;
+  return std::nullopt;
+}
+
+void rate_limiter::settle(std::string_view key, bool counted) {
+  auto k = digest(key);
+  std::lock_guard lock(mutex_);
+  auto& w = current_window(std::move(k), now());
+  if (w.in_flight > 0) --w.in_flight;
+  if (counted) ++w.count;
 }
 
 void rate_limiter::make_room(std::chrono::steady_clock::time_point t) {
@@ -78,7 +100,7 @@ void rate_limiter::make_room(std::chrono::steady_clock::time_point t) {
   std::vector<entry> order;
   order.reserve(windows_.size());
   for (auto it = windows_.begin(); it != windows_.end(); ++it)
-    order.emplace_back(it->second.count >= limit_, it->second.count, it->second.start, it);
+    order.emplace_back(it->second.count + it->second.in_flight >= limit_, it->second.count, it->second.start, it);
   const std::size_t batch = std::min(order.size(), max_keys_ / 8 + 1);
   const auto less_significant = [](const entry& a, const entry& b) {
     return std::tie(std::get<0>(a), std::get<1>(a), std::get<2>(a)) <

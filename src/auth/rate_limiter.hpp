@@ -31,6 +31,12 @@ class rate_limiter {
   std::optional<std::int64_t> blocked_for(std::string_view key) const;
   // Counts one event; returns true if the key is now (or already was) at the limit.
   bool hit(std::string_view key);
+  // Reserves one event still in flight (e.g. a password being checked): refused, with the
+  // seconds to wait, when counted events plus those in flight reach the limit. Every admitted
+  // reservation must be settled exactly once.
+  std::optional<std::int64_t> reserve(std::string_view key);
+  // Ends a reservation: `counted` makes it an event (as hit() does), else it is forgotten.
+  void settle(std::string_view key, bool counted);
   void reset(std::string_view key);
   // Seconds until the key's window ends (at least 1).
   std::int64_t retry_after(std::string_view key) const;
@@ -41,12 +47,15 @@ class rate_limiter {
   struct window_state {
     std::chrono::steady_clock::time_point start;
     std::int64_t count{0};
+    std::int64_t in_flight{0};  // reserved, not yet settled
   };
   std::chrono::steady_clock::time_point now() const;
   std::string digest(std::string_view key) const;
   std::int64_t seconds_left(const window_state& w, std::chrono::steady_clock::time_point t) const;
   // Makes room for one new key: drops expired windows, then a batch of the least significant.
   void make_room(std::chrono::steady_clock::time_point t);
+  // The key's window (created if missing), restarted if it is over. Holds mutex_.
+  window_state& current_window(std::string key, std::chrono::steady_clock::time_point t);
 
   std::int64_t limit_;
   std::chrono::seconds window_;

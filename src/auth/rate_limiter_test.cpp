@@ -229,5 +229,31 @@ TEST(rate_limiter, default_clock_works) {
   EXPECT_LE(wait, 3600);
 }
 
+// Events still in flight count: N concurrent reservations never get past the limit.
+TEST_F(limiter_test, reservations_in_flight_count_against_the_limit) {
+  auto limiter = make(3, 60s);
+  int admitted = 0;
+  for (int i = 0; i < 10; ++i) admitted += limiter.reserve("account") ? 0 : 1;
+  EXPECT_EQ(admitted, 3);
+  EXPECT_EQ(limiter.reserve("account"), std::optional<std::int64_t>(1)) << "only in flight: retry soon";
+  EXPECT_FALSE(limiter.blocked("account")) << "nothing counted yet";
+}
+
+TEST_F(limiter_test, settled_reservations_count_only_when_counted) {
+  auto limiter = make(2, 60s);
+  ASSERT_FALSE(limiter.reserve("k"));
+  ASSERT_FALSE(limiter.reserve("k"));
+  limiter.settle("k", false);  // e.g. the right password
+  ASSERT_FALSE(limiter.reserve("k")) << "a forgotten reservation frees its place";
+  limiter.settle("k", true);
+  limiter.settle("k", true);
+  EXPECT_TRUE(limiter.blocked("k"));
+  const auto refused = limiter.reserve("k");
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(*refused, 60);
+  advance(61s);
+  EXPECT_FALSE(limiter.reserve("k")) << "a new window admits again";
+}
+
 }  // namespace
 }  // namespace tenantd::auth

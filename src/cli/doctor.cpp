@@ -5,6 +5,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
+#include <sys/stat.h>
+
+#include <cstdio>
 
 #include <algorithm>
 #include <map>
@@ -213,10 +216,27 @@ net::awaitable<void> check_database(const app::config& cfg, report& r) {
   co_await check_tenants(*conn, cfg, r);
 }
 
+// .env holds JWT_SECRET, ADMIN_TOKEN and database passwords: only its owner may read it.
+void check_dotenv_mode(const std::string& path, report& r) {
+  struct ::stat info {};
+  if (::stat(path.c_str(), &info) != 0) return;  // no .env: the environment is the configuration
+  const auto mode = static_cast<unsigned>(info.st_mode) & 0777U;
+  char octal[8];
+  std::snprintf(octal, sizeof octal, "%04o", mode);
+  if ((mode & 077U) != 0)
+    r.add(verdict::warn, ".env",
+          std::string(".env is readable or writable by group or others (mode ") + octal +
+              "); it holds JWT_SECRET, ADMIN_TOKEN and database passwords",
+          "chmod 600 .env");
+  else
+    r.add(verdict::ok, ".env", std::string("only its owner may read it (mode ") + octal + ")");
+}
+
 }  // namespace
 
 int run_doctor(const app::environment& env, std::ostream& out) {
   report r(out);
+  check_dotenv_mode(".env", r);
   app::config cfg;
   try {
     cfg = app::load_config(env);

@@ -113,17 +113,6 @@ constexpr statement list_members_sql{
     "FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.tenant_id = $1 ORDER BY m.created_at, a.id"};
 constexpr statement update_role_sql{
     "m_update_role", "UPDATE memberships SET role = $3, updated_at = now() WHERE tenant_id = $1 AND account_id = $2"};
-constexpr statement insert_invitation_sql{
-    "m_insert_invitation",
-    "INSERT INTO invitations (id, tenant_id, email, role, token_hash, invited_by, expires_at) "
-    "VALUES ($1, $2, $3, $4, decode($5, 'hex'), $6, now() + make_interval(secs => $7::bigint)) "
-    "RETURNING " TENANTD_UTC("expires_at")};
-constexpr statement lock_invitation_sql{
-    "m_lock_invitation",
-    "SELECT id, tenant_id, email, role, accepted_at IS NULL AND expires_at > now() FROM invitations "
-    "WHERE token_hash = decode($1, 'hex') FOR UPDATE"};
-constexpr statement accept_invitation_sql{"m_accept_invitation",
-                                          "UPDATE invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1"};
 constexpr statement lock_refresh_sql{
     "m_lock_refresh",
     "SELECT s.id, s.account_id, s.tenant_id, rt.used_at IS NOT NULL, rt.expires_at <= now(), "
@@ -320,26 +309,6 @@ awaitable<bool> update_membership_role(connection& c, const std::string& tenant_
                                        const std::string& role) {
   auto r = co_await c.exec_prepared(update_role_sql, params(tenant_id, account_id, role));
   co_return r.affected_rows() > 0;
-}
-
-awaitable<std::string> insert_invitation(connection& c, const std::string& id, const std::string& tenant_id,
-                                         const std::string& email, const std::string& role,
-                                         const std::string& token_hash_hex, const std::string& invited_by,
-                                         std::int64_t lifetime_seconds) {
-  const auto secs = std::to_string(lifetime_seconds);
-  auto r = co_await c.exec_prepared(insert_invitation_sql,
-                                    params(id, tenant_id, email, role, token_hash_hex, invited_by, secs));
-  co_return r.string(0, 0);
-}
-
-awaitable<std::optional<invitation_row>> lock_invitation(connection& c, const std::string& token_hash_hex) {
-  auto r = co_await c.exec_prepared(lock_invitation_sql, params(token_hash_hex));
-  if (r.empty()) co_return std::nullopt;
-  co_return invitation_row{r.string(0, 0), r.string(0, 1), r.string(0, 2), r.string(0, 3), r.boolean(0, 4)};
-}
-
-awaitable<void> accept_invitation(connection& c, const std::string& id, const std::string& account_id) {
-  co_await c.exec_prepared(accept_invitation_sql, params(id, account_id));
 }
 
 awaitable<std::optional<refresh_row>> lock_refresh_token(connection& c, const std::string& token_hash_hex) {

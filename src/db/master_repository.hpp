@@ -98,22 +98,6 @@ awaitable<std::vector<member_row>> list_members(connection& c, const std::string
 awaitable<bool> update_membership_role(connection& c, const std::string& tenant_id, const std::string& account_id,
                                        const std::string& role);
 
-// Invitations: only the SHA-256 (hex) of the token is stored.
-awaitable<std::string> insert_invitation(connection& c, const std::string& id, const std::string& tenant_id,
-                                         const std::string& email, const std::string& role,
-                                         const std::string& token_hash_hex, const std::string& invited_by,
-                                         std::int64_t lifetime_seconds);  // returns expires_at (RFC 3339)
-struct invitation_row {
-  std::string id;
-  std::string tenant_id;
-  std::string email;
-  std::string role;
-  bool usable{false};  // not accepted and not expired
-};
-// Locks the invitation row (FOR UPDATE) inside the caller's transaction.
-awaitable<std::optional<invitation_row>> lock_invitation(connection& c, const std::string& token_hash_hex);
-awaitable<void> accept_invitation(connection& c, const std::string& id, const std::string& account_id);
-
 // Refresh tokens: the row for a presented token with its session's state, locked.
 struct refresh_row {
   std::string session_id;

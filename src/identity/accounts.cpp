@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/client_key.hpp"
 #include "db/invitation_repository.hpp"
 #include "db/master_repository.hpp"
 #include "db/user_repository.hpp"
@@ -176,17 +177,18 @@ awaitable<login_outcome> accounts::login(const std::string& email, const std::st
     auto conn = co_await deps_.master->acquire();
     account = co_await master::find_account_by_email(*conn, email);
   }
+  const auto client = auth::client_key(client_address);  // the hashing queue is shared fairly per client
   if (!account) {
-    (void)co_await deps_.hasher->verify_dummy(password);
+    (void)co_await deps_.hasher->verify_dummy(password, client);
     out.failure = invalid();
     co_return out;
   }
-  if (!co_await deps_.hasher->verify(account->password_hash, password)) {
+  if (!co_await deps_.hasher->verify(account->password_hash, password, client)) {
     out.failure = invalid();
     co_return out;
   }
   if (deps_.hasher->needs_rehash(account->password_hash)) {
-    auto rehashed = co_await deps_.hasher->hash(password);
+    auto rehashed = co_await deps_.hasher->hash(password, client);
     auto conn = co_await deps_.master->acquire();
     co_await master::set_password_hash(*conn, account->id, rehashed);
   }

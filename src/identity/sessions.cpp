@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "db/master_repository.hpp"
+#include "db/session_repository.hpp"
 #include "db/user_repository.hpp"
 #include "domain/validation.hpp"
 #include "identity/accounts.hpp"
@@ -145,6 +146,7 @@ awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
   co_await db::master::mark_refresh_token_used(*conn, hash);
   co_await db::master::insert_refresh_token(*conn, sha256_hex(bundle.refresh_token), row->session_id,
                                             deps_.session_ttl);
+  (void)co_await db::sessions::trim_refresh_tokens(*conn, row->session_id);  // rows per session stay bounded
   co_await db::master::touch_session(*conn, row->session_id);
   co_await conn->exec("COMMIT");
 

@@ -27,6 +27,7 @@
 
 #include "db/master_repository.hpp"
 #include "db/migrator.hpp"
+#include "db/session_repository.hpp"
 #include "domain/validation.hpp"
 
 extern char** environ;
@@ -36,6 +37,29 @@ namespace net = boost::asio;
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+
+std::vector<std::string> pg_tool_environment(const char* const* parent, const std::string& password) {
+  const auto needed = [](std::string_view entry) {
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos) return false;
+    const auto name = entry.substr(0, eq);
+    if (name == "PGPASSWORD") return false;  // ours replaces it
+    if (name.starts_with("PG") || name.starts_with("LC_")) return true;
+    for (const std::string_view kept : {"PATH", "HOME", "TMPDIR", "LANG", "LANGUAGE", "TZ"})
+      if (name == kept) return true;
+    return false;
+  };
+  std::vector<std::string> out;
+  for (const char* const* e = parent; e != nullptr && *e != nullptr; ++e)
+    if (needed(*e)) out.emplace_back(*e);
+  out.push_back("PGPASSWORD=" + password);
+  return out;
+}
+
+void prepare_backup_directory(const std::string& dir) {
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace);
+}
 
 namespace {
 
@@ -73,18 +97,16 @@ struct program_run {
 };
 
 // posix_spawn + waitpid (blocking: call it from a worker thread). The password reaches the
-// child only through PGPASSWORD in its environment; stdin and stdout are /dev/null, stderr
-// is captured; no descriptor of ours leaks into the child.
+// child only through PGPASSWORD in its environment, which holds nothing else of ours (see
+// pg_tool_environment); stdin and stdout are /dev/null, stderr is captured; no descriptor of
+// ours leaks into the child.
 program_run run_program(const std::string& program, const std::vector<std::string>& args, const std::string& password) {
   char err_path[] = "/tmp/tenantd-pgtool-XXXXXX";
   const int err_fd = ::mkostemp(err_path, O_CLOEXEC);
   if (err_fd < 0) throw std::runtime_error(std::string("mkstemp: ") + std::strerror(errno));
   ::unlink(err_path);
 
-  std::vector<std::string> env_strings;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
-    if (std::strncmp(*e, "PGPASSWORD=", 11) != 0) env_strings.emplace_back(*e);
-  env_strings.push_back("PGPASSWORD=" + password);
+  std::vector<std::string> env_strings = pg_tool_environment(environ, password);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -129,6 +151,15 @@ std::vector<std::string> connection_args(const tenant_connection_settings& s) {
   return args;
 }
 
+// Creates (or truncates) `path` with mode 0600 exactly.
+void create_private_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
+  const int changed = ::fchmod(fd, 0600);
+  ::close(fd);
+  if (changed != 0) throw std::runtime_error("cannot set the mode of " + path + ": " + std::strerror(errno));
+}
+
 void remove_quietly(const std::string& path) {
   std::error_code ec;
   fs::remove(path, ec);
@@ -148,6 +179,10 @@ std::uintmax_t write_backup(const std::string& path, const std::string& rows_jso
                             const tenant_connection_settings& settings, const std::string& database) {
   temporary_file dump{path + ".dump.partial"};
   temporary_file bundle{path + ".partial"};
+  // Both files hold every member's password hash: created 0600 before anything writes them
+  // (pg_dump reopens its file without changing the mode), whatever the umask.
+  create_private_file(dump.path);
+  create_private_file(bundle.path);
   auto args = connection_args(settings);
   args.insert(args.end(), {"--format=custom", "--file", dump.path, "--dbname", database});
   const auto dumped = run_program(find_pg_program("pg_dump"), args, settings.password);
@@ -184,30 +219,30 @@ loaded_backup read_backup(const std::string& path) {
   loaded_backup out;
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
-    out.refused = make_error(errc::not_found, "no backup file " + path);
+    out.refused = make_error(errc::not_found, "no such backup");
     return out;
   }
   std::ifstream in(path, std::ios::binary);
   char head[16];
   if (!in.read(head, sizeof head) || std::memcmp(head, magic, sizeof magic) != 0) {
-    out.refused = make_error(errc::invalid_input, path + " is not a tenantd backup");
+    out.refused = make_error(errc::invalid_input, "the file is not a tenantd backup");
     return out;
   }
   std::uint64_t n = 0;
   for (std::size_t i = 8; i < 16; ++i) n = (n << 8) | static_cast<unsigned char>(head[i]);
   if (n == 0 || n > max_json_bytes) {
-    out.refused = make_error(errc::invalid_input, path + " has a damaged header");
+    out.refused = make_error(errc::invalid_input, "the backup has a damaged header");
     return out;
   }
   std::string text(static_cast<std::size_t>(n), '\0');
   if (!in.read(text.data(), static_cast<std::streamsize>(n))) {
-    out.refused = make_error(errc::invalid_input, path + " is truncated");
+    out.refused = make_error(errc::invalid_input, "the backup is truncated");
     return out;
   }
   boost::system::error_code parse_error;
   out.rows = json::parse(text, parse_error);
   if (parse_error || !out.rows.is_object()) {
-    out.refused = make_error(errc::invalid_input, path + " holds damaged metadata");
+    out.refused = make_error(errc::invalid_input, "the backup holds damaged metadata");
     return out;
   }
   char dump_path[] = "/tmp/tenantd-restore-XXXXXX";
@@ -277,7 +312,8 @@ constexpr const char* members_sql =
     "FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.tenant_id = $1 ORDER BY m.created_at, a.id";
 constexpr const char* invitations_sql =
     "SELECT id, email, role, encode(token_hash, 'hex'), invited_by, created_at, expires_at FROM invitations "
-    "WHERE tenant_id = $1 AND accepted_at IS NULL AND expires_at > now() ORDER BY created_at, id";
+    "WHERE tenant_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now() "
+    "ORDER BY created_at, id";
 
 template <class... Args>
 std::vector<db::param> params(const Args&... args) {
@@ -369,7 +405,7 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
   if (loaded.refused) co_return std::move(*loaded.refused);
   temporary_file dump{loaded.dump_path};
   const auto rows = decode_rows(loaded.rows);
-  if (!rows) co_return make_error(errc::invalid_input, path + " holds metadata this version cannot read");
+  if (!rows) co_return make_error(errc::invalid_input, "the backup holds metadata this version cannot read");
   const std::string id = as_id.value_or(rows->id);
   if (auto problem = validation::check_tenant_id(id))
     co_return make_error(errc::invalid_input, "tenant id: " + *problem);
@@ -455,6 +491,7 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
     const auto id_param = params(id);
     co_await conn->exec_params("DELETE FROM memberships WHERE tenant_id = $1", id_param);
     co_await conn->exec_params("DELETE FROM invitations WHERE tenant_id = $1", id_param);
+    (void)co_await db::sessions::delete_tenant_sessions(*conn, id);  // a restored tenant starts with no session
     for (const auto& m : rows->members) {
       if (!co_await db::master::find_account(*conn, m.id)) {
         if (co_await db::master::find_account_by_email(*conn, m.email)) {

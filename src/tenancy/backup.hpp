@@ -38,12 +38,21 @@ struct restore_report {
   std::size_t invitations{0};
 };
 
+// The environment pg_dump and pg_restore run with: PATH, HOME, TMPDIR, TZ, LANG, LANGUAGE,
+// LC_* and PG* from `parent` (a NULL-terminated environ array), then PGPASSWORD=`password`
+// (a PGPASSWORD of the parent is dropped). Nothing else: no JWT_SECRET, no ADMIN_TOKEN.
+std::vector<std::string> pg_tool_environment(const char* const* parent, const std::string& password);
+
+// Creates the backup directory if needed and sets its mode to 0700 (backups hold password
+// hashes). Throws std::filesystem::filesystem_error when it cannot.
+void prepare_backup_directory(const std::string& dir);
+
 // Path of a PostgreSQL client program: /usr/lib/postgresql/15/bin/<name> if present, else
 // the first match on PATH, else <name> unchanged.
 std::string find_pg_program(const std::string& name);
 
 // Writes the backup of an active or suspended tenant to `path` (via `path`.partial, renamed
-// at the end). errc::not_found when there is no such tenant (or it has no database).
+// at the end), mode 0600 whatever the umask. errc::not_found when there is no such tenant (or it has no database).
 // Throws on infrastructure failures (pg_dump's stderr in what()); never leaves `path` half-written.
 boost::asio::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db::pool> master,
                                                              provisioner& provisioning, const std::string& tenant_id,

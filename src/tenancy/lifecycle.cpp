@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "db/master_repository.hpp"
+#include "db/session_repository.hpp"
 
 namespace tenantd::tenancy {
 namespace master = db::master;
@@ -67,6 +68,13 @@ boost::asio::awaitable<result<tenant_record>> lifecycle::remove(const std::strin
   const std::string from = "active,suspended,failed,deleting", to = "deleting", then = "deleted", no_reason;
   auto deleting = co_await set_status(id, from, to, no_reason);
   if (!deleting) co_return deleting;
+  {
+    // Every session in the tenant ends now: no token of it may work again, even if a backup
+    // brings the tenant back under the same id.
+    auto conn = co_await master_->acquire();
+    const std::string reason = "tenant_deleted";
+    (void)co_await db::sessions::end_tenant_sessions(*conn, id, reason);
+  }
   if (pools_) pools_->drop(deleting->database_name);
   co_await provisioning_.drop_database(deleting->database_name);
   auto deleted = co_await set_status(id, to, then, no_reason);

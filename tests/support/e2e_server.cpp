@@ -121,6 +121,8 @@ void e2e_server::start(const env_overrides& overrides) {
   // the quotas set their own rates in server_env().
   env["TENANT_REQUESTS_PER_SECOND"] = "0";
   env["SESSION_REQUESTS_PER_SECOND"] = "0";
+  env["LOGIN_SUCCESSES_PER_ACCOUNT"] = "1000";
+  env["LOGIN_SUCCESSES_PER_CLIENT"] = "1000";
   for (const auto& [k, v] : overrides) {
     if (v)
       env[k] = *v;
@@ -167,7 +169,8 @@ void e2e_server::start(const env_overrides& overrides) {
   ::close(log_fd);
   pid_ = pid;
 
-  static const std::regex listening(R"(tenantd listening on 127\.0\.0\.1:([0-9]+))");
+  // HOST is 127.0.0.1 unless a test binds another address (0.0.0.0 is reachable on 127.0.0.1 too).
+  static const std::regex listening(R"(tenantd listening on \S+:([0-9]+))");
   const auto deadline = clock_type::now() + std::chrono::seconds(30);
   for (;;) {
     std::smatch m;
