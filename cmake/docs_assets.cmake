@@ -22,6 +22,36 @@ function(_tenantd_installed_swagger_ui out)
   endif()
 endfunction()
 
+# npm's own output on failure is dozens of lines of retries and a log path; this says what
+# happened and what to do, then stops configure with a one-line error.
+function(_tenantd_npm_ci_failed result output)
+  string(REGEX MATCHALL "npm (ERR!|error)[^\n]*" _lines "${output}")
+  list(FILTER _lines EXCLUDE REGEX "^npm (ERR!|error) +at |^npm (ERR!|error) *$")
+  list(LENGTH _lines _count)
+  if(_count GREATER 5)
+    list(SUBLIST _lines 0 5 _lines)
+  endif()
+  list(JOIN _lines "\n  " _excerpt)
+  execute_process(COMMAND ${NPM_PROGRAM} config get registry OUTPUT_VARIABLE _registry
+                  OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  if(output MATCHES "ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up|E5[0-9][0-9]|certificate|UNABLE_TO|SELF_SIGNED")
+    set(_why "the npm registry (${_registry}) could not be reached")
+  else()
+    set(_why "npm ci failed (exit ${result})")
+  endif()
+  message(NOTICE
+    "\n"
+    "tenantd: cannot install web/node_modules: ${_why}.\n"
+    "The build embeds Swagger UI (swagger-ui-dist, pinned in web/package-lock.json) for the /docs\n"
+    "page, and the browser test uses playwright-core; configure installs them with\n"
+    "  npm ci --prefix ${_web}\n"
+    "npm said:\n  ${_excerpt}\n"
+    "To fix: connect this machine to the network (or set a proxy: npm config set proxy URL),\n"
+    "or point npm at a registry mirror (npm config set registry URL), or copy web/node_modules\n"
+    "from a machine where 'npm ci --prefix web' worked; then configure again.\n")
+  message(FATAL_ERROR "web/node_modules could not be installed (see the message above)")
+endfunction()
+
 _tenantd_installed_swagger_ui(_installed)
 if(NOT _installed STREQUAL _pinned)
   if(NOT TENANTD_NPM_CI)
@@ -39,11 +69,14 @@ if(NOT _installed STREQUAL _pinned)
   if(NOT _installed STREQUAL _pinned)
     message(STATUS "Installing web/node_modules: npm ci --prefix web")
     execute_process(COMMAND ${NPM_PROGRAM} ci --prefix ${_web} --ignore-scripts --no-audit --no-fund
-                    RESULT_VARIABLE _npm_result)
+                    RESULT_VARIABLE _npm_result OUTPUT_VARIABLE _npm_output ERROR_VARIABLE _npm_output)
     _tenantd_installed_swagger_ui(_installed)
     if(NOT _npm_result EQUAL 0 OR NOT _installed STREQUAL _pinned)
-      message(FATAL_ERROR "npm ci --prefix ${_web} failed (exit ${_npm_result}); see its output above")
+      file(LOCK ${_web}/.npm-ci.lock RELEASE)
+      _tenantd_npm_ci_failed("${_npm_result}" "${_npm_output}")
     endif()
+    string(STRIP "${_npm_output}" _npm_output)
+    message(STATUS "npm ci: ${_npm_output}")
   endif()
   file(LOCK ${_web}/.npm-ci.lock RELEASE)
 endif()

@@ -1,6 +1,6 @@
 // Browser test of the /docs page: starts a real tenantd on a fresh master database of the
 // private test cluster, opens /docs in headless Chromium (Debian `chromium`, driven by
-// playwright-core from web/node_modules), checks that the endpoints are listed and that
+// playwright-core from web/node_modules; 1.61.x, the last that supports Node 18), checks that the endpoints are listed and that
 // "Try it out" -> Execute on GET / shows a 200, and saves a screenshot.
 //   node docs_page.mjs <tenantd binary> <screenshot.png>
 // Needs TENANTD_TEST_PG_ENV (tests/support/pg_cluster.sh). Exit 0 pass, 1 fail, 77 skipped
@@ -20,6 +20,15 @@ if (!existsSync(chromiumPath)) {
 }
 if (!binary) throw new Error("usage: docs_page.mjs <tenantd binary> [screenshot.png]");
 const require = createRequire(new URL("../../web/package.json", import.meta.url));
+// The pinned playwright-core must support the Node that runs this file (Debian 12's npm brings
+// Node 18): say so plainly instead of failing somewhere inside playwright.
+const playwrightPackage = require("playwright-core/package.json");
+const nodeNeeded = Number((playwrightPackage.engines?.node ?? "").match(/>=\s*(\d+)/)?.[1] ?? 0);
+if (Number(process.versions.node.split(".")[0]) < nodeNeeded) {
+  console.error(`FAIL: playwright-core ${playwrightPackage.version} needs Node >= ${nodeNeeded}, ` +
+                `this is Node ${process.versions.node}; pin a version that supports it in web/package.json`);
+  process.exit(1);
+}
 const { chromium } = require("playwright-core");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
