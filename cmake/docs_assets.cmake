@@ -34,7 +34,10 @@ function(_tenantd_npm_ci_failed result output)
   list(JOIN _lines "\n  " _excerpt)
   execute_process(COMMAND ${NPM_PROGRAM} config get registry OUTPUT_VARIABLE _registry
                   OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
-  if(output MATCHES "ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up|E5[0-9][0-9]|certificate|UNABLE_TO|SELF_SIGNED")
+  if(output MATCHES "CERT|certificate")
+    set(_why "the npm registry's TLS certificate (${_registry}) is not trusted; behind a proxy that "
+             "intercepts TLS, give npm its CA: npm config set cafile /etc/ssl/certs/ca-certificates.crt")
+  elseif(output MATCHES "ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|socket hang up|E5[0-9][0-9]")
     set(_why "the npm registry (${_registry}) could not be reached")
   else()
     set(_why "npm ci failed (exit ${result})")
