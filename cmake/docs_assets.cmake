@@ -1,7 +1,7 @@
 # The API documentation compiled into tenantd_api: docs/openapi.json and the /docs page
 # (web/docs/* plus Swagger UI from web/node_modules/swagger-ui-dist, pinned in web/package.json
 # and web/package-lock.json). This is the one place that installs web/node_modules: at
-# configure time, when it is missing or its swagger-ui-dist is not the pinned version, it runs
+# configure time, when it is missing or not the pinned versions, it runs
 # `npm ci --prefix web` (TENANTD_NPM_CI=ON, the default) or stops with the command to run.
 option(TENANTD_NPM_CI "Run 'npm ci --prefix web' at configure time when web/node_modules is missing or stale" ON)
 
@@ -9,17 +9,29 @@ set(_web ${PROJECT_SOURCE_DIR}/web)
 set(_dist ${_web}/node_modules/swagger-ui-dist)
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${_web}/package.json ${_web}/package-lock.json)
 file(READ ${_web}/package.json _manifest)
-string(JSON _pinned GET "${_manifest}" dependencies swagger-ui-dist)
+string(JSON _swagger_pin GET "${_manifest}" dependencies swagger-ui-dist)
+string(JSON _playwright_pin GET "${_manifest}" devDependencies playwright-core)
+set(_pinned "swagger-ui-dist ${_swagger_pin}, playwright-core ${_playwright_pin}")
 
+# "swagger-ui-dist X, playwright-core Y" as installed in web/node_modules ("" when either is
+# missing), compared with the pins so that a changed pin installs again.
 function(_tenantd_installed_swagger_ui out)
   set(${out} "" PARENT_SCOPE)
-  if(EXISTS ${_dist}/package.json AND EXISTS ${_web}/node_modules/playwright-core/package.json)
-    file(READ ${_dist}/package.json _pkg)
-    string(JSON _version ERROR_VARIABLE _err GET "${_pkg}" version)
-    if(NOT _err)
-      set(${out} "${_version}" PARENT_SCOPE)
+  set(_found "")
+  foreach(_name swagger-ui-dist playwright-core)
+    set(_file ${_web}/node_modules/${_name}/package.json)
+    if(NOT EXISTS ${_file})
+      return()
     endif()
-  endif()
+    file(READ ${_file} _pkg)
+    string(JSON _version ERROR_VARIABLE _err GET "${_pkg}" version)
+    if(_err)
+      return()
+    endif()
+    list(APPEND _found "${_name} ${_version}")
+  endforeach()
+  list(JOIN _found ", " _found)
+  set(${out} "${_found}" PARENT_SCOPE)
 endfunction()
 
 # npm's own output on failure is dozens of lines of retries and a log path; this says what
@@ -58,7 +70,7 @@ endfunction()
 _tenantd_installed_swagger_ui(_installed)
 if(NOT _installed STREQUAL _pinned)
   if(NOT TENANTD_NPM_CI)
-    message(FATAL_ERROR "web/node_modules is missing or stale (swagger-ui-dist '${_installed}', "
+    message(FATAL_ERROR "web/node_modules is missing or stale (installed: '${_installed}'; "
                         "web/package.json pins '${_pinned}'). Run: npm ci --prefix ${_web}")
   endif()
   find_program(NPM_PROGRAM npm)
