@@ -1,7 +1,8 @@
 // Browser test of the /docs page: starts a real tenantd on a fresh master database of the
 // private test cluster, opens /docs in headless Chromium (Debian `chromium`, driven by
-// playwright-core from web/node_modules), checks that the endpoints are listed and that
-// "Try it out" -> Execute on GET / shows a 200, and saves a screenshot.
+// playwright-core from web/node_modules; 1.61.x, the last that supports Node 18), checks
+// that the endpoints are listed and that "Try it out" -> Execute on GET / shows a 200, and
+// saves a screenshot.
 //   node docs_page.mjs <tenantd binary> <screenshot.png>
 // Needs TENANTD_TEST_PG_ENV (tests/support/pg_cluster.sh). Exit 0 pass, 1 fail, 77 skipped
 // (only when /usr/bin/chromium is absent).
@@ -20,6 +21,15 @@ if (!existsSync(chromiumPath)) {
 }
 if (!binary) throw new Error("usage: docs_page.mjs <tenantd binary> [screenshot.png]");
 const require = createRequire(new URL("../../web/package.json", import.meta.url));
+// The pinned playwright-core must support the Node that runs this file (Debian 12's npm brings
+// Node 18): say so plainly instead of failing somewhere inside playwright.
+const playwrightPackage = require("playwright-core/package.json");
+const nodeNeeded = Number((playwrightPackage.engines?.node ?? "").match(/>=\s*(\d+)/)?.[1] ?? 0);
+if (Number(process.versions.node.split(".")[0]) < nodeNeeded) {
+  console.error(`FAIL: playwright-core ${playwrightPackage.version} needs Node >= ${nodeNeeded}, ` +
+                `this is Node ${process.versions.node}; pin a version that supports it in web/package.json`);
+  process.exit(1);
+}
 const { chromium } = require("playwright-core");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -51,6 +61,7 @@ const master = `m_docs_${suffix}`;
 const workDir = mkdtempSync(join(tmpdir(), "tenantd-browser-"));
 let server;
 let context;
+let profile;
 
 async function startServer() {
   psql(`CREATE DATABASE ${master} OWNER ${pg.TEST_PG_APP_USER}`);
@@ -103,7 +114,7 @@ async function checkHttp(base) {
 }
 
 async function checkPage(base) {
-  const profile = mkdtempSync(join(tmpdir(), "tenantd-chromium-"));
+  profile = mkdtempSync(join(tmpdir(), "tenantd-chromium-"));
   context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     headless: true,
@@ -150,7 +161,6 @@ async function checkPage(base) {
 
   check(foreign.length === 0, `nothing requested from another origin${foreign.length ? ": " + foreign.join(", ") : ""}`);
   check(problems.length === 0, `no console errors or CSP violations${problems.length ? ": " + problems.join(" | ") : ""}`);
-  rmSync(profile, { recursive: true, force: true });
 }
 
 let failed = false;
@@ -164,6 +174,13 @@ try {
   if (existsSync(join(workDir, "server.log"))) console.error(readFileSync(join(workDir, "server.log"), "utf8").slice(-4000));
 } finally {
   await context?.close().catch(() => {});
+  // Only after Chromium has exited: it writes into its profile until then (removing it
+  // earlier failed with ENOTEMPTY).
+  try {
+    if (profile) rmSync(profile, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    console.log(`warning: could not remove ${profile}: ${err.message}`);
+  }
   if (server && server.exitCode === null) {
     server.kill("SIGTERM");
     const deadline = Date.now() + 10_000;
