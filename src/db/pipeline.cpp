@@ -42,6 +42,10 @@ struct pipeline::entry {
   std::vector<const char*> values;
   bool prepare_only{false};  // the pipeline's own PQsendPrepare, no caller
   bool unsent{false};        // failed before it was sent: safe to run elsewhere
+  // The prepare this statement relies on, while it is in flight: if it fails (a lock held
+  // against the table until the statement timeout), the statement fails the same way, not
+  // with "prepared statement does not exist".
+  std::shared_ptr<entry> prepared_by;
   clock_type::time_point deadline;
   // Filled on the strand; read by the caller once `done` is signalled.
   result_set last;
@@ -141,6 +145,11 @@ void pipeline::send_pending() {
       continue;
     }
     e->deadline = clock_type::now() + conn_->options().query_timeout;
+    for (auto it = sent_.rbegin(); it != sent_.rend(); ++it)
+      if ((*it)->prepare_only && (*it)->name == e->name) {
+        e->prepared_by = *it;
+        break;
+      }
     if (!conn_->is_prepared(e->name)) {
       auto prepare = std::make_shared<entry>(strand_);
       prepare->prepare_only = true;
@@ -153,6 +162,7 @@ void pipeline::send_pending() {
         return;
       }
       conn_->set_prepared(e->name, true);
+      e->prepared_by = prepare;
       sent_.push_back(std::move(prepare));
     }
     if (PQsendQueryPrepared(pg, e->name.c_str(), static_cast<int>(e->values.size()), e->values.data(), nullptr, nullptr,
@@ -268,6 +278,8 @@ void pipeline::complete(entry& e) {
     if (e.failure) conn_->set_prepared(e.name, false);  // the statement after it fails; the next one prepares again
     return;
   }
+  if (e.prepared_by && e.prepared_by->failure) e.failure = e.prepared_by->failure;
+  e.prepared_by.reset();
   if (!e.error && e.failure) {
     if (means_unavailable(e.failure->sqlstate()))
       e.error = std::make_exception_ptr(

@@ -166,6 +166,36 @@ TEST(Pipeline, AStatementTimeoutFailsOnlyThatStatement) {
   });
 }
 
+// A lock held against the table makes the statement's own prepare run into the statement
+// timeout: the caller gets that failure (unavailable_error, 503), not "prepared statement does
+// not exist" for the statement that followed it, and the statement works once the lock goes.
+TEST(Pipeline, APrepareThatTimesOutFailsItsStatementTheSameWay) {
+  test::test_database db;
+  test::admin_exec("CREATE TABLE items (id serial PRIMARY KEY, email text UNIQUE NOT NULL)", db.name());
+  test::admin_exec("GRANT ALL ON items, items_id_seq TO " + test::pg_cluster().app_user, db.name());
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto locker = co_await connection::connect(ex, options_for(db));
+    auto conn = co_await connection::connect(ex, options_for(db, " options='-c statement_timeout=200'"));
+    auto p = pipeline::create(ex, std::move(conn), 64);
+    co_await locker->exec("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE");
+    const std::array<param, 1> first{param("first@example.com")};
+    std::string outcome;
+    try {
+      (void)co_await run(*p, inserted, first);
+      outcome = "ok";
+    } catch (const unavailable_error& e) {
+      outcome = e.what();
+    } catch (const pg_error& e) {
+      outcome = "pg_error " + e.sqlstate();
+    }
+    EXPECT_NE(outcome.find("57014"), std::string::npos) << outcome;
+    co_await locker->exec("ROLLBACK");
+    const auto rows = co_await run(*p, inserted, first);
+    EXPECT_EQ(rows.rows(), 1);
+    EXPECT_FALSE(p->broken());
+  });
+}
+
 // The server closes the connection while statements are in flight: every caller gets
 // unavailable_error, the pipeline reports broken() and refuses further statements.
 TEST(Pipeline, ABackendKilledMidPipelineFailsEveryStatementInFlight) {
