@@ -437,10 +437,21 @@ class deferred:
         return self.fn()
 
 
-def run_pgbench(args, pg, work, db, clients, seconds, connect_each=False):
-    script = os.path.join(work, "select_by_pk.sql")
+def run_pgbench(args, pg, work, db, clients, seconds, connect_each=False, pipeline=0):
+    """pipeline > 0: each transaction is that many SELECTs between \\startpipeline and
+    \\endpipeline (how a pipelining client feeds PostgreSQL); rps and latencies stay per
+    transaction here, the caller multiplies rps by `pipeline` for queries/s."""
+    script = os.path.join(work, "select_by_pk_p%d.sql" % pipeline)
     with open(script, "w") as f:
-        f.write("\\set n random(1, %d)\n%s\n" % (args.users, PGBENCH_SQL))
+        if pipeline == 0:
+            f.write("\\set n random(1, %d)\n%s\n" % (args.users, PGBENCH_SQL))
+        else:
+            for i in range(pipeline):
+                f.write("\\set n%d random(1, %d)\n" % (i, args.users))
+            f.write("\\startpipeline\n")
+            for i in range(pipeline):
+                f.write(PGBENCH_SQL.replace(":n ", ":n%d " % i) + "\n")
+            f.write("\\endpipeline\n")
     prefix = os.path.join(work, "pgbench_c%d_%d" % (clients, time.time_ns()))
     env = dict(os.environ, PGPASSWORD=pg["TEST_PG_APP_PASSWORD"])
     # -C connects synchronously per pgbench thread, so it gets one thread per core.
@@ -468,6 +479,16 @@ def run_pgbench(args, pg, work, db, clients, seconds, connect_each=False):
     return {"rps": float(m.group(1)), "requests": len(lat), "p50": pct(50), "p99": pct(99),
             "errors": int(failed.group(1)) if failed else 0, "error_detail": "", "client_cpu":
             usage.ru_utime + usage.ru_stime, "raw": out}
+
+
+PGBENCH_PIPELINE = 8  # statements per pgbench pipeline in the pipelined ceiling rows
+
+
+def pipelined_pgbench(args, pg, work, db, clients):
+    """run_pgbench with pipelines of PGBENCH_PIPELINE; rps counted in queries, latency per pipeline."""
+    r = run_pgbench(args, pg, work, db, clients, args.seconds, pipeline=PGBENCH_PIPELINE)
+    r["rps"] *= PGBENCH_PIPELINE
+    return r
 
 
 def argon2_rate(args, seconds):
@@ -736,6 +757,12 @@ def main():
                 res["pgbench%d" % clients], _ = b.repeat(
                     "pgbench -c%d" % clients, lambda c=clients: deferred(
                         lambda: run_pgbench(args, pg, work, db0, c, args.seconds)), tenantd=False)
+            # What PostgreSQL does when fed as a pipelining client feeds it: pipelines of 8.
+            for clients in (4, 16):
+                r, _ = b.repeat("pgbench pipelines of %d, -c%d" % (PGBENCH_PIPELINE, clients),
+                                lambda c=clients: deferred(lambda: pipelined_pgbench(args, pg, work, db0, c)),
+                                tenantd=False)
+                res["pgbench_pipe%d" % clients] = r
             # The ceiling for (b): a new connection (TCP + SCRAM + backend start) per query.
             res["pgbench_connect"], _ = b.repeat("pgbench -C -c%d" % conns, lambda: deferred(
                 lambda: run_pgbench(args, pg, work, db0, conns, args.seconds, connect_each=True)), tenantd=False)
@@ -982,6 +1009,9 @@ def report(args, res, b, common_env, b_env, started):
     c = args.connections
     row("pgbench SELECT by PK, -M prepared, %d clients" % c, res.get("pgbench%d" % c))
     row("pgbench SELECT by PK, -M prepared, 16 clients", res.get("pgbench16"))
+    for pc in (4, 16):
+        row("pgbench same SELECT in pipelines of %d (`\\startpipeline`), %d clients (queries/s; latency per pipeline)"
+            % (PGBENCH_PIPELINE, pc), res.get("pgbench_pipe%d" % pc))
     row("pgbench same SELECT, a new connection per query (-C), %d clients" % c, res.get("pgbench_connect"))
     row("GET / (HTTP ceiling), %d conns" % c, res.get("root"))
     row("(a) GET /api/users/:id, %d tenants × %d users, %d conns" % (args.tenants, args.users, c), res.get("a"))

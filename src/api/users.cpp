@@ -12,10 +12,12 @@
 namespace tenantd::api::handlers {
 namespace {
 
-awaitable<db::pooled_connection> tenant_db(context& ctx) {
+// The caller's tenant pool: the users repository runs single statements on it, which the pool
+// may pipeline on its shared connection (point statements by key only).
+awaitable<std::shared_ptr<db::pool>> tenant_db(context& ctx) {
   auto tenant = co_await ctx.svc.tenants->find(ctx.who().tenant_id);
   if (!tenant) throw std::runtime_error("tenant of an authenticated caller vanished");
-  co_return co_await ctx.svc.pools->pool_for(*tenant)->acquire();
+  co_return ctx.svc.pools->pool_for(*tenant);
 }
 
 std::optional<std::int64_t> parse_int(std::string_view text, std::int64_t min, std::int64_t max) {
@@ -71,7 +73,10 @@ result<user_query> parse_user_query(std::string_view query) {
 awaitable<response> list_users(context& ctx) {
   auto query = parse_user_query(ctx.req.query);
   if (!query) co_return problem(query.err(), ctx.request_id);
-  auto conn = co_await tenant_db(ctx);
+  // A search may scan: it takes an exclusive connection (capped by the tenant's pool size),
+  // never the pipelined one, where it would hold up the point statements queued behind it.
+  auto tenant_pool = co_await tenant_db(ctx);
+  auto conn = co_await tenant_pool->acquire();
   auto page = co_await db::users::list(*conn, *query);
   boost::json::array items;
   for (const auto& u : page.items) items.push_back(to_json(u, ctx.who().tenant_id));

@@ -239,7 +239,9 @@ int serve(const config& cfg) {
 
   db::pool_options master_options;
   master_options.connection.conninfo = master_conninfo(cfg);
-  master_options.connection.connect_timeout = cfg.pool_acquire_timeout;
+  // Connects are the pool's background work; a request waits POOL_ACQUIRE_TIMEOUT_MS at most
+  // for whichever connection comes first, and a slower connect still feeds the pool.
+  master_options.connection.connect_timeout = std::max(cfg.pool_acquire_timeout, std::chrono::milliseconds(10000));
   master_options.connection.query_timeout = cfg.statement_timeout + 1s;
   master_options.max_size = cfg.master_pool_size;
   master_options.acquire_timeout = cfg.pool_acquire_timeout;

@@ -58,6 +58,8 @@ struct param_buffer {
 // Server notices (and errors libpq reports while idle) go to the log, not to stderr.
 void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", trimmed(message)); }
 
+}  // namespace
+
 // SQLSTATE classes that say the database cannot serve right now rather than that the
 // statement is wrong: 08 connection exception, 53 insufficient resources (disk full, out of
 // memory, too many connections), 57 operator intervention (statement timeout or cancel,
@@ -67,8 +69,6 @@ bool means_unavailable(std::string_view sqlstate) noexcept {
   const auto cls = sqlstate.substr(0, 2);
   return cls == "08" || cls == "53" || cls == "57" || cls == "58";
 }
-
-}  // namespace
 
 struct connection::impl {
   impl(net::any_io_executor executor, connection_options opts, PGconn* conn)
@@ -364,6 +364,26 @@ std::string connection::escape_literal(std::string_view literal) const {
   PQfreemem(quoted);
   return result;
 }
+
+PGconn* connection::native_handle() const noexcept { return impl_->pg; }
+
+net::awaitable<bool> connection::wait_socket(bool for_write, clock_type::time_point deadline) {
+  co_return co_await impl_->wait_socket(
+      for_write ? net::posix::descriptor_base::wait_write : net::posix::descriptor_base::wait_read, deadline);
+}
+
+bool connection::is_prepared(std::string_view name) const { return impl_->prepared.contains(std::string(name)); }
+
+void connection::set_prepared(std::string_view name, bool prepared) {
+  if (prepared)
+    impl_->prepared.emplace(name);
+  else
+    impl_->prepared.erase(std::string(name));
+}
+
+void connection::mark_broken() noexcept { impl_->broken = true; }
+
+const connection_options& connection::options() const noexcept { return impl_->options; }
 
 int connection::backend_pid() const noexcept { return PQbackendPID(impl_->pg); }
 

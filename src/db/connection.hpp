@@ -43,6 +43,10 @@ class unavailable_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// True for SQLSTATE classes that say the database cannot serve right now rather than that the
+// statement is wrong (08, 53, 57, 58): such errors become unavailable_error.
+bool means_unavailable(std::string_view sqlstate) noexcept;
+
 // A statement with a stable name; prepared once per connection on first use.
 // Declare them as `inline constexpr statement find_user{"find_user", "SELECT ..."};`
 struct statement {
@@ -68,19 +72,31 @@ struct connection_options {
   std::string label{};  // e.g. "master" or "tenant=acme database=tenant_acme"
 };
 
-class connection {
+class pipeline;
+
+// Something that runs one named statement as its own unit of work: a connection held
+// exclusively, or a pool (which may send it through its shared pipelined connection).
+// Repositories whose statements need no transaction take this.
+class statement_runner {
+ public:
+  virtual ~statement_runner() = default;
+  // Throws pg_error for statement errors, unavailable_error for connection problems.
+  virtual boost::asio::awaitable<result_set> exec_prepared(const statement& stmt, std::span<const param> params) = 0;
+};
+
+class connection : public statement_runner {
  public:
   // Connects without blocking (PQconnectStart/PQconnectPoll). Throws unavailable_error
   // on failure or when options.connect_timeout passes.
   static boost::asio::awaitable<std::unique_ptr<connection>> connect(boost::asio::any_io_executor executor,
                                                                      connection_options options);
-  ~connection();
+  ~connection() override;
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
   // Runs a named statement, preparing it on this connection the first time it is used.
   // Throws pg_error for statement errors, unavailable_error for connection problems.
-  boost::asio::awaitable<result_set> exec_prepared(const statement& stmt, std::span<const param> params);
+  boost::asio::awaitable<result_set> exec_prepared(const statement& stmt, std::span<const param> params) override;
 
   // Runs one statement with parameters, not prepared (PQsendQueryParams).
   boost::asio::awaitable<result_set> exec_params(std::string_view sql, std::span<const param> params);
@@ -108,8 +124,17 @@ class connection {
   int server_version() const noexcept;
 
  private:
+  friend class pipeline;  // drives this connection in pipeline mode (db/pipeline.hpp)
   struct impl;
   explicit connection(std::unique_ptr<impl> state);
+  // For pipeline: the libpq handle, the socket wait (false when `deadline` passed first;
+  // throws on a socket error), prepared-statement bookkeeping, and marking the connection broken.
+  PGconn* native_handle() const noexcept;
+  boost::asio::awaitable<bool> wait_socket(bool for_write, std::chrono::steady_clock::time_point deadline);
+  bool is_prepared(std::string_view name) const;
+  void set_prepared(std::string_view name, bool prepared);
+  void mark_broken() noexcept;
+  const connection_options& options() const noexcept;
   std::unique_ptr<impl> impl_;
 };
 

@@ -1,6 +1,8 @@
 // A bounded pool of connections to one database. Waiters queue in order with a deadline;
-// broken connections and connections left inside a transaction are discarded, never reused.
-// Thread-safe: acquire/release may happen from any I/O thread.
+// connections are opened by the pool in the background, so a waiter takes whichever comes
+// first, a released connection or a new one. Broken connections and connections left inside
+// a transaction are discarded, never reused. Thread-safe: acquire/release may happen from any
+// I/O thread.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "db/connection.hpp"
+#include "db/pipeline.hpp"
 
 namespace tenantd::db {
 
@@ -20,24 +23,34 @@ struct pool_options {
   std::size_t max_size{4};
   std::chrono::milliseconds acquire_timeout{2000};  // then unavailable_error (-> 503)
   std::chrono::milliseconds idle_timeout{60000};    // idle connections closed after this
-  // Called before opening a new connection; returns false when a global budget forbids it
-  // (the waiter then queues until a connection of this pool is released, or times out).
+  // Called before opening a new connection (on the pool's executor, by the background
+  // connect); returns false when a global budget forbids it (the waiters then wait for a
+  // connection of this pool to be released, or for budget_freed(), or time out).
   std::function<bool()> reserve_slot;
   // Called when a connection of this pool is closed, to return the budget slot.
   std::function<void()> release_slot;
   // Called (outside the pool's lock) when a released connection is parked idle because no
   // waiter of this pool wanted it; a global budget may then close it for a starved pool.
   std::function<void()> on_idle;
+  // Called (outside the pool's lock) when a reusable connection is released; true when a
+  // global budget wants it closed, even though this pool's own waiters queue, so that its slot
+  // goes to a pool starved of connections (this one holds more than its fair share).
+  std::function<bool()> yield_connection;
   // After a failed connect, new connections are not attempted for this long (doubling on
-  // each further failure up to connect_backoff_max): acquires that would need one fail at
-  // once, while connections already open keep serving. Stops a reconnect storm.
+  // each further failure up to connect_backoff_max): with no connection open, acquires fail
+  // at once; otherwise they wait for one of the open ones. Stops a reconnect storm.
   std::chrono::milliseconds connect_backoff_initial{100};
   std::chrono::milliseconds connect_backoff_max{1000};
+  // Statements in flight at most on the pool's shared pipelined connection (exec_prepared);
+  // 0: no pipeline, exec_prepared takes an exclusive connection.
+  std::size_t pipeline_depth{0};
 };
 
 struct pool_stats {
   std::size_t open{0};  // connections open (idle + in use)
   std::size_t idle{0};
+  std::size_t opening{0};  // background connects in flight (not counted in open)
+  bool pipelined{false};   // one of the open connections is the shared pipelined one
   std::size_t waiters{0};
   bool connect_failing{false};  // the last connect failed and the back-off window is running
 };
@@ -58,18 +71,32 @@ class pooled_connection {
   explicit operator bool() const noexcept { return conn_ != nullptr; }
 
  private:
+  friend class pool;
+  // Takes the connection out without returning it (it stays counted as open in the pool).
+  std::unique_ptr<connection> detach() noexcept;
   std::shared_ptr<pool> owner_;
   std::unique_ptr<connection> conn_;
 };
 
-class pool : public std::enable_shared_from_this<pool> {
+class pool : public statement_runner, public std::enable_shared_from_this<pool> {
  public:
   static std::shared_ptr<pool> create(boost::asio::any_io_executor executor, pool_options options);
-  ~pool();
+  ~pool() override;
 
-  // An idle connection, a new one (if under max_size and reserve_slot agrees), or the next
-  // one released, in FIFO order. Throws unavailable_error after acquire_timeout or when
-  // connecting fails.
+  // One statement as its own implicit transaction: on the shared pipelined connection when
+  // pipeline_depth > 0 and it has room (the connection is taken from the pool on first use and
+  // replaced once broken), else on an exclusive connection from acquire(). Throws pg_error for
+  // the statement's own failure and unavailable_error as acquire() does, or when the pipelined
+  // connection breaks while the statement is in flight (every statement in flight then fails).
+  // Never for work that needs a transaction or session state: take acquire() for that.
+  boost::asio::awaitable<result_set> exec_prepared(const statement& stmt, std::span<const param> params) override;
+
+  // An idle connection, or else, in FIFO order, whichever comes first: a connection released
+  // by its holder or one the pool opens in the background for the queue (if under max_size
+  // and reserve_slot agrees). A connect that completes after its waiter left still feeds the
+  // pool. Throws unavailable_error after acquire_timeout (which bounds the wait, not one
+  // connect attempt), when the pool is shut down, or when a connect fails while the pool has
+  // no connection open that could be released (the oldest waiter gets the connect error).
   boost::asio::awaitable<pooled_connection> acquire();
 
   pool_stats stats() const;
@@ -78,9 +105,9 @@ class pool : public std::enable_shared_from_this<pool> {
   // Closes the idle connection released longest ago, if there is one and it was released
   // before `idle_before` (for a global budget's LRU eviction).
   bool close_one_idle(std::chrono::steady_clock::time_point idle_before = std::chrono::steady_clock::time_point::max());
-  // A global budget slot may have become free: the oldest waiter (if any, and if this pool is
-  // under max_size) retries opening a connection. Returns false when no waiter could use it;
-  // the next waiter to queue then retries at once.
+  // A global budget slot may have become free: if waiters are queued (and the pool is under
+  // max_size) a background connect starts for them. Returns false when no waiter could use
+  // it; the next waiter to queue then asks the budget at once.
   bool budget_freed();
   // Time the pool was last used (acquire or release), for LRU decisions.
   std::chrono::steady_clock::time_point last_used() const;
@@ -92,6 +119,9 @@ class pool : public std::enable_shared_from_this<pool> {
   struct impl;
   pool(boost::asio::any_io_executor executor, pool_options options);
   void release(std::unique_ptr<connection> conn) noexcept;
+  // The shared pipelined connection, opening it if there is none (null while another caller
+  // opens it, or after shutdown).
+  boost::asio::awaitable<std::shared_ptr<pipeline>> shared_pipeline();
   std::unique_ptr<impl> impl_;
 };
 

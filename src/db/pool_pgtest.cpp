@@ -4,14 +4,20 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
@@ -50,6 +56,74 @@ net::awaitable<void> terminate_backend(int pid) {
          !test::admin_query("SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pid)).empty())
     co_await sleep_for(5ms);
 }
+
+// A TCP proxy in front of the test cluster that can hold new connections back, as a
+// postmaster does when the machine is saturated: a connection accepted while a delay is set
+// is forwarded to PostgreSQL only after that delay. Runs on its own thread.
+class slow_proxy {
+ public:
+  slow_proxy() : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
+    net::co_spawn(io_, accept_loop(), net::detached);
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~slow_proxy() {
+    io_.stop();
+    thread_.join();
+  }
+  slow_proxy(const slow_proxy&) = delete;
+  slow_proxy& operator=(const slow_proxy&) = delete;
+
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  void delay_new_connections(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  using tcp = net::ip::tcp;
+
+  net::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, client] = co_await acceptor_.async_accept(net::as_tuple(net::use_awaitable));
+      if (ec) co_return;
+      ++accepted_;
+      net::co_spawn(io_, forward(std::move(client)), net::detached);
+    }
+  }
+
+  net::awaitable<void> forward(tcp::socket accepted) {
+    const std::chrono::milliseconds delay(delay_ms_.load());
+    if (delay.count() > 0) {
+      net::steady_timer timer(io_, delay);
+      (void)co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+    }
+    auto client = std::make_shared<tcp::socket>(std::move(accepted));
+    auto server = std::make_shared<tcp::socket>(io_);
+    const tcp::endpoint upstream(net::ip::make_address(test::pg_cluster().host),
+                                 static_cast<unsigned short>(test::pg_cluster().port));
+    auto [ec] = co_await server->async_connect(upstream, net::as_tuple(net::use_awaitable));
+    if (ec) co_return;
+    net::co_spawn(io_, pump(client, server), net::detached);
+    net::co_spawn(io_, pump(server, client), net::detached);
+  }
+
+  static net::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
+    std::array<char, 8192> buffer{};
+    for (;;) {
+      auto [read_ec, n] = co_await from->async_read_some(net::buffer(buffer), net::as_tuple(net::use_awaitable));
+      if (read_ec) break;
+      auto [write_ec, written] =
+          co_await net::async_write(*to, net::buffer(buffer.data(), n), net::as_tuple(net::use_awaitable));
+      if (write_ec) break;
+    }
+    boost::system::error_code ignored;
+    to->shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  net::io_context io_;
+  tcp::acceptor acceptor_;
+  std::atomic<long> delay_ms_{0};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
 
 TEST(Pool, NeverOpensMoreThanMaxSizeUnderConcurrency) {
   test::test_database db;
@@ -483,6 +557,143 @@ TEST(Pool, DuringBackOffWaitersAreServedByOpenConnections) {
     const auto rows = co_await c3->exec("SELECT 1");
     EXPECT_EQ(rows.rows(), 1);
     EXPECT_EQ(p->stats().open, 1U);
+  });
+}
+
+// A request never waits on its own connect: while the connect opened for it is held back,
+// a connection of the pool released meanwhile serves it. The slow connect still completes
+// and feeds the pool.
+TEST(Pool, AWaiterTakesAReleasedConnectionWhileItsConnectIsSlow) {
+  test::test_database db;
+  slow_proxy proxy;
+  auto options = options_for(db, 2);
+  options.connection.conninfo += " port=" + std::to_string(proxy.port());
+  options.connection.connect_timeout = 30s;
+  options.acquire_timeout = 20s;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    auto held = co_await p->acquire();
+    const int held_pid = held->backend_pid();
+    proxy.delay_new_connections(3s);
+    net::co_spawn(
+        ex,
+        [&]() -> net::awaitable<void> {
+          while (p->stats().waiters == 0) co_await sleep_for(1ms);
+          co_await sleep_for(100ms);  // the new connect is under way, held back by the proxy
+          held = pooled_connection();
+        },
+        net::detached);
+    auto served = co_await p->acquire();
+    EXPECT_EQ(served->backend_pid(), held_pid) << "served by the released connection, not by its own connect";
+    const auto rows = co_await served->exec("SELECT 1");
+    EXPECT_EQ(rows.int64(0, 0), 1);
+    EXPECT_EQ(proxy.accepted(), 2) << "one connect was started for the waiter";
+    served = pooled_connection();
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (p->stats().idle < 2 && std::chrono::steady_clock::now() < deadline) co_await sleep_for(10ms);
+    EXPECT_EQ(p->stats().idle, 2U) << "the late connect fed the pool";
+    EXPECT_EQ(backends_of(db), 2);
+  });
+}
+
+// The acquire timeout bounds the wait: a waiter for which no connect is under way gives up
+// after it, while the waiter at the head of the queue, whose connect is under way, is served by
+// that connect when it completes late.
+TEST(Pool, OnlyTheWaiterAConnectIsUnderWayForOutwaitsTheAcquireTimeout) {
+  test::test_database db;
+  slow_proxy proxy;
+  auto options = options_for(db, 2);
+  options.connection.conninfo += " port=" + std::to_string(proxy.port());
+  options.connection.connect_timeout = 30s;
+  options.acquire_timeout = 300ms;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    auto held = co_await p->acquire();  // the pool's one free place is left for one connect
+    proxy.delay_new_connections(1500ms);
+    std::string first, second;
+    std::atomic<int> done{0};
+    const auto waiter = [&](std::string& outcome) -> net::awaitable<void> {
+      try {
+        auto conn = co_await p->acquire();
+        const auto rows = co_await conn->exec("SELECT 1");
+        outcome = rows.int64(0, 0) == 1 ? "served" : "wrong answer";
+      } catch (const unavailable_error& e) {
+        outcome = e.what();
+      }
+      ++done;
+    };
+    net::co_spawn(ex, waiter(first), net::detached);
+    while (p->stats().waiters < 1) co_await sleep_for(1ms);
+    net::co_spawn(ex, waiter(second), net::detached);
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (done.load() < 2 && std::chrono::steady_clock::now() < deadline) co_await sleep_for(10ms);
+    EXPECT_EQ(first, "served") << "the late connect served the head of the queue";
+    EXPECT_NE(second.find("exhausted"), std::string::npos) << second;
+    EXPECT_EQ(proxy.accepted(), 2) << "one connect for the queue";
+    EXPECT_EQ(p->stats().open, 2U);
+  });
+}
+
+constexpr statement backend{"p_backend", "SELECT pg_backend_pid()"};
+constexpr statement counted{"p_counted", "SELECT count(*) FROM items"};
+constexpr statement slept{"p_slept", "SELECT pg_sleep(5)"};
+
+// Single statements share the pool's pipelined connection while a transaction takes an
+// exclusive one beside it. When the pipelined backend dies, the statements in flight fail with
+// unavailable_error and the next statement runs on a new pipelined connection.
+TEST(Pool, PipelinedStatementsBesideATransactionAndAfterTheirBackendDies) {
+  test::test_database db;
+  test::admin_exec("CREATE TABLE items (id int PRIMARY KEY)", db.name());
+  test::admin_exec("GRANT ALL ON items TO " + test::pg_cluster().app_user, db.name());
+  auto options = options_for(db, 3);
+  options.pipeline_depth = 16;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    const std::span<const param> none;
+    const auto first = co_await p->exec_prepared(backend, none);
+    const auto pipelined_pid = first.int64(0, 0);
+    EXPECT_TRUE(p->stats().pipelined);
+    {
+      auto tx = co_await p->acquire();
+      EXPECT_NE(tx->backend_pid(), pipelined_pid) << "a transaction gets an exclusive connection";
+      co_await tx->exec("BEGIN");
+      co_await tx->exec("INSERT INTO items VALUES (1)");
+      const auto during = co_await p->exec_prepared(counted, none);
+      EXPECT_EQ(during.int64(0, 0), 0);
+      co_await tx->exec("COMMIT");
+    }
+    const auto after = co_await p->exec_prepared(counted, none);
+    EXPECT_EQ(after.int64(0, 0), 1);
+
+    constexpr int callers = 4;
+    std::atomic<int> unavailable{0}, done{0};
+    const auto caller = [&]() -> net::awaitable<void> {
+      try {
+        (void)co_await p->exec_prepared(slept, none);
+      } catch (const unavailable_error&) {
+        ++unavailable;
+      }
+      ++done;
+    };
+    for (int c = 0; c < callers; ++c) net::co_spawn(ex, caller(), net::detached);
+    const auto running = "SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pipelined_pid) +
+                         " AND state = 'active' AND query LIKE 'SELECT pg_sleep%'";
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (test::admin_query(running).empty() && std::chrono::steady_clock::now() < deadline) co_await sleep_for(5ms);
+    co_await terminate_backend(static_cast<int>(pipelined_pid));
+    while (done.load() < callers) co_await sleep_for(5ms);
+    EXPECT_EQ(unavailable.load(), callers) << "every statement in flight failed with the broken connection";
+
+    const auto next = co_await p->exec_prepared(backend, none);
+    const auto second_pid = next.int64(0, 0);
+    EXPECT_NE(second_pid, pipelined_pid) << "a new pipelined connection";
+    EXPECT_TRUE(p->stats().pipelined);
+
+    // A pipelined connection that died while idle is noticed before anything is sent on it:
+    // the statement runs elsewhere instead of failing.
+    co_await terminate_backend(static_cast<int>(second_pid));
+    const auto served = co_await p->exec_prepared(backend, none);
+    EXPECT_NE(served.int64(0, 0), second_pid);
   });
 }
 

@@ -53,7 +53,7 @@ std::string contains_pattern(std::string_view needle) {
   return out;
 }
 
-awaitable<result<user_record>> insert(connection& tenant_db, const user_record& user) {
+awaitable<result<user_record>> insert(statement_runner& tenant_db, const user_record& user) {
   try {
     std::array<param, 4> p{param(user.id), param(user.email), param(user.first_name), param(user.last_name)};
     auto r = co_await tenant_db.exec_prepared(insert_sql, p);
@@ -64,21 +64,21 @@ awaitable<result<user_record>> insert(connection& tenant_db, const user_record& 
   co_return make_error(errc::email_taken, "a user with this email already exists in this tenant");
 }
 
-awaitable<std::optional<user_record>> find(connection& tenant_db, const std::string& id) {
+awaitable<std::optional<user_record>> find(statement_runner& tenant_db, const std::string& id) {
   std::array<param, 1> p{param(id)};
   auto r = co_await tenant_db.exec_prepared(find_sql, p);
   if (r.empty()) co_return std::nullopt;
   co_return user_from(r, 0);
 }
 
-awaitable<std::optional<user_record>> find_by_email(connection& tenant_db, const std::string& email) {
+awaitable<std::optional<user_record>> find_by_email(statement_runner& tenant_db, const std::string& email) {
   std::array<param, 1> p{param(email)};
   auto r = co_await tenant_db.exec_prepared(find_by_email_sql, p);
   if (r.empty()) co_return std::nullopt;
   co_return user_from(r, 0);
 }
 
-awaitable<user_page> list(connection& tenant_db, const user_query& query) {
+awaitable<user_page> list(statement_runner& tenant_db, const user_query& query) {
   std::optional<std::string> email_pattern, q_pattern;
   if (query.email) email_pattern = contains_pattern(*query.email);
   if (query.q) q_pattern = contains_pattern(*query.q);
@@ -98,7 +98,7 @@ awaitable<user_page> list(connection& tenant_db, const user_query& query) {
   co_return page;
 }
 
-awaitable<result<user_record>> update(connection& tenant_db, const std::string& id, const user_changes& changes) {
+awaitable<result<user_record>> update(statement_runner& tenant_db, const std::string& id, const user_changes& changes) {
   if (changes.empty()) {
     // Nothing to change: answer with the user as it is, without touching updated_at.
     auto current = co_await find(tenant_db, id);
@@ -116,7 +116,7 @@ awaitable<result<user_record>> update(connection& tenant_db, const std::string& 
   co_return make_error(errc::email_taken, "a user with this email already exists in this tenant");
 }
 
-awaitable<std::optional<user_record>> adopt(connection& tenant_db, const std::string& email,
+awaitable<std::optional<user_record>> adopt(statement_runner& tenant_db, const std::string& email,
                                             const std::string& account_id) {
   std::array<param, 2> p{param(email), param(account_id)};
   auto r = co_await tenant_db.exec_prepared(adopt_sql, p);
@@ -124,7 +124,7 @@ awaitable<std::optional<user_record>> adopt(connection& tenant_db, const std::st
   co_return user_from(r, 0);
 }
 
-awaitable<bool> remove(connection& tenant_db, const std::string& id) {
+awaitable<bool> remove(statement_runner& tenant_db, const std::string& id) {
   std::array<param, 1> p{param(id)};
   auto r = co_await tenant_db.exec_prepared(delete_sql, p);
   co_return r.affected_rows() > 0;

@@ -6,6 +6,9 @@
 #include <vector>
 
 namespace tenantd::tenancy {
+namespace {
+constexpr std::chrono::milliseconds min_connect_timeout{10000};
+}  // namespace
 
 std::string tenant_conninfo(const tenant_connection_settings& s, const std::string& database,
                             std::chrono::milliseconds statement_timeout) {
@@ -29,24 +32,46 @@ std::string tenant_conninfo(const tenant_connection_settings& s, const std::stri
 pool_registry::pool_registry(boost::asio::any_io_executor executor, tenant_connection_settings settings)
     : executor_(std::move(executor)), settings_(std::move(settings)) {}
 
-pool_registry::~pool_registry() { shutdown(); }
+pool_registry::~pool_registry() {
+  shutdown();
+  guard_->retire();
+}
 
 std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
   std::lock_guard lock(mutex_);
   if (auto it = pools_.find(tenant.database_name); it != pools_.end()) return it->second;
   db::pool_options options;
   options.connection.conninfo = tenant_conninfo(settings_, tenant.database_name, settings_.statement_timeout);
-  options.connection.connect_timeout = settings_.acquire_timeout;
+  // Connects are the pool's background work and a waiter is not tied to one, so a connect may
+  // take longer than a request waits: a late one still feeds the pool. A short connect
+  // timeout would only turn a busy postmaster into a back-off.
+  options.connection.connect_timeout = std::max(settings_.acquire_timeout, min_connect_timeout);
   options.connection.query_timeout = settings_.statement_timeout + std::chrono::milliseconds(1000);
   options.max_size = settings_.pool_size;
+  options.pipeline_depth = settings_.pipeline_depth;
   options.acquire_timeout = settings_.acquire_timeout;
   options.idle_timeout = settings_.idle_timeout;
   options.connection.slow_query_threshold = settings_.slow_query_threshold;
   options.connection.label = "tenant=" + tenant.id + " database=" + tenant.database_name;
   const std::string name = tenant.database_name;
-  options.reserve_slot = [this, name] { return reserve_slot(name); };
-  options.release_slot = [this] { slot_released(); };
-  options.on_idle = [this, name] { connection_parked(name); };
+  // A pool, or a background connect holding it, may outlive the registry: its callbacks then
+  // do nothing (callback_guard).
+  options.reserve_slot = [this, name, guard = guard_] {
+    const callback_guard::call call(*guard);
+    return call.alive() && reserve_slot(name);
+  };
+  options.release_slot = [this, guard = guard_] {
+    const callback_guard::call call(*guard);
+    if (call.alive()) slot_released();
+  };
+  options.on_idle = [this, name, guard = guard_] {
+    const callback_guard::call call(*guard);
+    if (call.alive()) connection_parked(name);
+  };
+  options.yield_connection = [this, name, guard = guard_] {
+    const callback_guard::call call(*guard);
+    return call.alive() && should_yield(name);
+  };
   auto created = db::pool::create(executor_, std::move(options));
   pools_.emplace(tenant.database_name, created);
   return created;
@@ -59,8 +84,7 @@ std::size_t pool_registry::held_by(const std::string& database) const {
     if (auto it = pools_.find(database); it != pools_.end()) p = it->second;
   }
   if (!p) return 0;
-  const auto open = p->stats().open;  // counts the connection being asked for
-  return open == 0 ? 0 : open - 1;
+  return p->stats().open;  // established ones; the connection being asked for is still opening
 }
 
 bool pool_registry::reserve_slot(const std::string& requester) {
@@ -73,12 +97,20 @@ bool pool_registry::reserve_slot(const std::string& requester) {
     if (!holds) holds = held_by(requester);
     if (!evict_idle_except(requester, *holds)) break;
   }
-  if (holds.value_or(0) > 0) return false;  // busy, not starved: it waits for its own connections
+  const auto held = holds.value_or(0);
+  // Holding its fair share or more, a pool is busy, not starved: it waits for its own.
+  if (held > 0 && held >= fair_share()) return false;
   {
     std::lock_guard lock(starved_mutex_);
-    if (std::find(starved_.begin(), starved_.end(), requester) == starved_.end()) {
-      starved_.push_back(requester);
+    const auto queued =
+        std::find_if(starved_.begin(), starved_.end(), [&](const starved_pool& s) { return s.database == requester; });
+    if (queued == starved_.end()) {
+      starved_.push_back({requester, held == 0});
       starved_count_.store(starved_.size());
+      if (held == 0) starved_empty_count_.fetch_add(1);
+    } else if (held == 0 && !queued->holds_nothing) {
+      queued->holds_nothing = true;
+      starved_empty_count_.fetch_add(1);
     }
   }
   // A slot freed between the refusal and the queueing would otherwise be missed.
@@ -92,7 +124,9 @@ void pool_registry::slot_released() {
 }
 
 // A connection went idle in `database`'s pool. If another pool is starved, the idle one is
-// closed, which frees its slot for the starved pool (slot_released -> wake_starved).
+// closed, which frees its slot for the starved pool (slot_released -> wake_starved): always
+// when a starved pool holds nothing, otherwise only when this pool holds more than its fair
+// share (so two pools below their share never take connections from each other in turn).
 void pool_registry::connection_parked(const std::string& database) {
   if (starved_count_.load() == 0) return;
   std::shared_ptr<db::pool> parked;
@@ -100,7 +134,35 @@ void pool_registry::connection_parked(const std::string& database) {
     std::lock_guard lock(mutex_);
     if (auto it = pools_.find(database); it != pools_.end()) parked = it->second;
   }
-  if (parked && parked->close_one_idle()) evictions_.fetch_add(1);
+  if (!parked) return;
+  if (starved_empty_count_.load() == 0 && parked->stats().open <= fair_share()) return;
+  if (parked->close_one_idle()) evictions_.fetch_add(1);
+}
+
+// A connection of `database` is being released while pools are starved: it is closed for them
+// when its pool holds more than its fair share, even if its own requests queue.
+bool pool_registry::should_yield(const std::string& database) {
+  if (starved_count_.load() == 0) return false;
+  std::shared_ptr<db::pool> releasing;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database); it != pools_.end()) releasing = it->second;
+  }
+  if (!releasing || releasing->stats().open <= fair_share()) return false;
+  evictions_.fetch_add(1);
+  return true;
+}
+
+std::size_t pool_registry::fair_share() const {
+  std::size_t wanting = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, p] : pools_) {
+      const auto s = p->stats();
+      if (s.open > 0 || s.opening > 0 || s.waiters > 0) ++wanting;
+    }
+  }
+  return std::max<std::size_t>(1, settings_.max_connections / std::max<std::size_t>(1, wanting));
 }
 
 void pool_registry::wake_starved() {
@@ -109,7 +171,8 @@ void pool_registry::wake_starved() {
     {
       std::lock_guard lock(starved_mutex_);
       if (starved_.empty()) return;
-      database = std::move(starved_.front());
+      database = std::move(starved_.front().database);
+      if (starved_.front().holds_nothing) starved_empty_count_.fetch_sub(1);
       starved_.pop_front();
       starved_count_.store(starved_.size());
     }
@@ -195,7 +258,7 @@ void pool_registry::sweep() {
   std::lock_guard lock(mutex_);
   for (auto it = pools_.begin(); it != pools_.end();) {
     const auto s = it->second->stats();
-    if (s.open == 0 && s.waiters == 0 &&
+    if (s.open == 0 && s.opening == 0 && s.waiters == 0 &&
         std::chrono::steady_clock::now() - it->second->last_used() > settings_.idle_timeout) {
       forgotten.push_back(std::move(it->second));
       it = pools_.erase(it);

@@ -6,10 +6,14 @@
 // frees up: a connection closed anywhere, or one going idle in another tenant's pool (which
 // is then closed for it). Idle connections close after the idle timeout (sweep()).
 //
-// A tenant that already holds a connection is not starved, only busy: it may take another
-// tenant's idle connection only once that one has sat unused for `reclaim_idle_after`, and
-// otherwise waits for its own. Without that, active tenants × pool_size > budget makes every
-// pool steal from the others in turn, and the server spends its time opening connections.
+// A tenant that already holds its fair share (budget ÷ tenants holding or waiting for
+// connections) or more is not starved, only busy: it may take another tenant's idle
+// connection only once that one has sat unused for `reclaim_idle_after`, and otherwise waits
+// for its own. Without that, active tenants × pool_size > budget makes every pool steal from
+// the others in turn, and the server spends its time opening connections. A tenant holding
+// less than its share is queued as starved too, and a pool holding more than its share gives
+// a connection back to it when it releases one, even while its own requests queue (and any
+// pool gives an idle connection to a starved one holding nothing).
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 
@@ -21,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -42,6 +47,9 @@ struct tenant_connection_settings {
   std::chrono::milliseconds slow_query_threshold{0};  // log statements slower than this (0 = off)
   // A tenant holding connections may close another's idle one only after it has been idle this long.
   std::chrono::milliseconds reclaim_idle_after{1000};
+  // Single statements of the request path share one pipelined connection per tenant pool, at
+  // most this many in flight (then they take exclusive connections); 0 turns pipelining off.
+  std::size_t pipeline_depth{32};
 };
 
 // One tenant pool's connection counts, for metrics.
@@ -86,16 +94,52 @@ class pool_registry {
   void connection_parked(const std::string& database);
   // Offers freed capacity to starved pools, oldest first, until one takes it.
   void wake_starved();
+  bool should_yield(const std::string& database);
+  // budget ÷ pools holding or waiting for connections, at least 1.
+  std::size_t fair_share() const;
+
+  struct starved_pool {
+    std::string database;
+    bool holds_nothing;  // when it was queued
+  };
+
+  // Lets the pools' callbacks (which may run on any thread, and after the registry is gone
+  // when a background connect outlives it) know whether the registry still exists: the
+  // destructor retires the guard and waits for calls in progress to finish.
+  class callback_guard {
+   public:
+    class call {
+     public:
+      explicit call(callback_guard& g) noexcept : guard_(g) { guard_.active_.fetch_add(1); }
+      ~call() { guard_.active_.fetch_sub(1); }
+      call(const call&) = delete;
+      call& operator=(const call&) = delete;
+      bool alive() const noexcept { return guard_.alive_.load(); }
+
+     private:
+      callback_guard& guard_;
+    };
+    void retire() noexcept {
+      alive_.store(false);
+      while (active_.load() != 0) std::this_thread::yield();
+    }
+
+   private:
+    std::atomic<bool> alive_{true};
+    std::atomic<int> active_{0};
+  };
 
   boost::asio::any_io_executor executor_;
   tenant_connection_settings settings_;
+  std::shared_ptr<callback_guard> guard_ = std::make_shared<callback_guard>();
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<db::pool>> pools_;
   std::atomic<std::size_t> used_{0};
   std::atomic<std::uint64_t> evictions_{0};
   mutable std::mutex starved_mutex_;  // never held while taking mutex_ or a pool's lock
-  std::deque<std::string> starved_;   // databases whose pools wait for a slot, oldest first
+  std::deque<starved_pool> starved_;  // pools waiting for a slot, oldest first
   std::atomic<std::size_t> starved_count_{0};
+  std::atomic<std::size_t> starved_empty_count_{0};  // of which held nothing when queued
 };
 
 }  // namespace tenantd::tenancy

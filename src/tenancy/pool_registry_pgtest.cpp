@@ -11,7 +11,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <memory>
 #include <set>
+#include <vector>
 
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
@@ -458,6 +460,72 @@ TEST(PoolRegistry, ATenantHoldingAConnectionTakesOnlyLongIdleOnes) {
     auto a_again = co_await a->acquire();
     EXPECT_EQ(b->stats().open, 1U);
   });
+}
+
+// More busy tenants than budget ÷ pool size: the first tenants fill the budget, and the
+// others must still be served. A pool holding more than its fair share (budget ÷ tenants
+// wanting connections) gives a connection back when it releases one, although its own
+// requests queue, so every tenant's requests are served within the acquire timeout.
+TEST(PoolRegistry, MoreBusyTenantsThanBudgetOverPoolSizeAllGetServed) {
+  constexpr std::size_t tenants = 4;
+  constexpr int workers_per_tenant = 3;  // each tenant could use its whole pool
+  constexpr int late_rounds = 25;
+  std::vector<std::unique_ptr<test::test_database>> dbs;
+  for (std::size_t i = 0; i < tenants; ++i) dbs.push_back(std::make_unique<test::test_database>());
+  std::atomic<int> failed{0};
+  std::atomic<int> late_served{0};
+  std::size_t peak = 0;
+  run_coro(
+      [&](auto ex) -> net::awaitable<void> {
+        auto settings = budget_settings(3, 6);  // budget ÷ pool size = 2 tenants
+        // The subject is who gets connections, not how fast a connect is: on a loaded test
+        // machine a connect can take longer than the default 2 s. The first tenants stay busy
+        // until the others are done, so without giving back the others would never be served.
+        settings.acquire_timeout = 5s;
+        settings.reclaim_idle_after = 1000ms;  // the default
+        pool_registry registry(ex, settings);
+        std::vector<std::shared_ptr<db::pool>> pools;
+        for (const auto& d : dbs) pools.push_back(registry.pool_for(tenant_on(*d)));
+        std::atomic<int> late_done{0};
+        std::atomic<int> early_done{0};
+        const auto deadline = clock_type::now() + 60s;
+        const auto query = [&](std::size_t which) -> net::awaitable<bool> {
+          try {
+            auto conn = co_await pools[which]->acquire();
+            (void)co_await conn->exec("SELECT pg_sleep(0.01)");
+            co_return true;
+          } catch (const db::unavailable_error&) {
+            ++failed;
+            co_return false;
+          }
+        };
+        const auto early = [&](std::size_t which) -> net::awaitable<void> {
+          while (late_done.load() < 2 * workers_per_tenant && clock_type::now() < deadline) (void)co_await query(which);
+          ++early_done;
+        };
+        const auto late = [&](std::size_t which) -> net::awaitable<void> {
+          for (int round = 0; round < late_rounds; ++round)
+            if (co_await query(which)) ++late_served;
+          ++late_done;
+        };
+        // The first two tenants fill the budget before the others arrive.
+        for (int w = 0; w < workers_per_tenant; ++w) {
+          net::co_spawn(ex, early(0), net::detached);
+          net::co_spawn(ex, early(1), net::detached);
+        }
+        while (registry.connections_in_use_or_idle() < 6) co_await sleep_for(1ms);
+        for (std::size_t t = 2; t < tenants; ++t)
+          for (int w = 0; w < workers_per_tenant; ++w) net::co_spawn(ex, late(t), net::detached);
+        // Both kinds finish (the callers above live in this frame until then).
+        while (early_done.load() < 2 * workers_per_tenant || late_done.load() < 2 * workers_per_tenant) {
+          peak = std::max(peak, registry.connections_in_use_or_idle());
+          co_await sleep_for(2ms);
+        }
+      },
+      std::chrono::seconds(90), 2);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(late_served.load(), 2 * workers_per_tenant * late_rounds);
+  EXPECT_LE(peak, 6U);
 }
 
 }  // namespace

@@ -252,6 +252,9 @@ TEST(source_audit, s28_parameterised_calls_take_compile_time_sql) {
       ++calls;
       std::string name = (*it)[1];
       if (const auto colon = name.rfind("::"); colon != std::string::npos) name = name.substr(colon + 2);
+      // A runner that forwards its caller's statement (db::pool to its pipelined or exclusive
+      // connection): the constant is checked where that caller names it.
+      if (name == "stmt" && text.find("exec_prepared(const statement& stmt,") != std::string::npos) continue;
       const bool constant = text.find("constexpr statement " + name + "{") != std::string::npos ||
                             text.find("constexpr db::statement " + name + "{") != std::string::npos;
       EXPECT_TRUE(constant) << file.string() << ": exec_prepared(" << name << ") is not a constexpr statement";

@@ -1,0 +1,79 @@
+// Many callers' single statements on one connection in libpq pipeline mode. Each statement is
+// sent with its own sync point, so it is its own implicit transaction and its failure touches
+// no other caller; results come back in order and go to their callers in that order.
+#pragma once
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+
+#include "db/connection.hpp"
+
+namespace tenantd::db {
+
+// Thread-safe: callers on any executor; the connection itself is only touched on the
+// pipeline's strand. Nothing that needs a transaction or session state belongs here
+// (BEGIN/COMMIT, advisory locks, LISTEN): those take an exclusive connection.
+class pipeline : public std::enable_shared_from_this<pipeline> {
+ public:
+  // Puts `conn` (open, no transaction, nothing in flight) into pipeline mode; at most
+  // `max_depth` statements are in flight at once. Throws unavailable_error if libpq refuses.
+  static std::shared_ptr<pipeline> create(boost::asio::any_io_executor executor, std::unique_ptr<connection> conn,
+                                          std::size_t max_depth);
+  ~pipeline();
+  pipeline(const pipeline&) = delete;
+  pipeline& operator=(const pipeline&) = delete;
+
+  // Runs one named statement (prepared on this connection on first use). Returns nullopt at
+  // once, sending nothing, when max_depth statements are in flight or the connection is
+  // broken: the caller then takes an exclusive connection. Throws pg_error for this
+  // statement's own failure (the others go on), unavailable_error for an SQLSTATE that means
+  // unavailable (this statement only), and unavailable_error for every statement in flight
+  // when the connection breaks or the oldest statement outlives the connection's query_timeout
+  // (the connection is then broken() and must be replaced).
+  boost::asio::awaitable<std::optional<result_set>> try_exec_prepared(const statement& stmt,
+                                                                      std::span<const param> params);
+
+  bool broken() const noexcept { return broken_.load(); }
+  std::size_t in_flight() const noexcept { return in_flight_.load(); }
+  // When the last statement completed (or the pipeline was created).
+  std::chrono::steady_clock::time_point last_used() const;
+  int backend_pid() const noexcept { return backend_pid_; }
+  // Fails whatever is in flight and breaks the connection; it closes when the last user is done.
+  void close();
+
+ private:
+  struct entry;
+  pipeline(boost::asio::any_io_executor executor, std::unique_ptr<connection> conn, std::size_t max_depth);
+  // Strand only:
+  void send_pending();
+  boost::asio::awaitable<void> read_results(std::shared_ptr<pipeline> self);
+  void take_results();
+  void complete(entry& e);
+  void break_connection(const std::string& why);
+
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  std::unique_ptr<connection> conn_;
+  const std::size_t max_depth_;
+  const int backend_pid_;
+  std::atomic<bool> broken_{false};
+  std::atomic<std::size_t> in_flight_{0};
+  mutable std::mutex mutex_;                    // guards pending_, send_scheduled_ and last_used_
+  std::deque<std::shared_ptr<entry>> pending_;  // admitted, not yet sent
+  bool send_scheduled_{false};
+  std::chrono::steady_clock::time_point last_used_;
+  // Strand only:
+  std::deque<std::shared_ptr<entry>> sent_;  // sent, awaiting results, oldest first
+  bool reading_{false};
+  bool flush_pending_{false};
+};
+
+}  // namespace tenantd::db
