@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include "api/admin_token.hpp"
+#include "api/bearer.hpp"
 #include "api/client_address.hpp"
 #include "api/problem.hpp"
 #include "api/request_quota.hpp"
@@ -52,19 +53,6 @@ std::optional<std::string> allowed_origin(const request& req, const std::vector<
   return std::nullopt;
 }
 
-// The bearer token from exactly one Authorization header, or nullopt.
-std::optional<std::string_view> bearer_token(const request& req) {
-  if (req.header_count("authorization") != 1) return std::nullopt;
-  auto value = *req.header("authorization");
-  const auto space = value.find(' ');
-  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) return std::nullopt;
-  auto token = value.substr(space + 1);
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  if (token.empty()) return std::nullopt;
-  return token;
-}
-
 // 429 for a request past its tenant's or session's quota (logged without the token).
 response over_quota(const context& ctx, const quota_denial& denied) {
   spdlog::warn("request {}: over the {} request quota (tenant {}, session {}); retry after {} s", ctx.request_id,
@@ -105,7 +93,12 @@ bool is_json_content_type(std::string_view value) noexcept {
 }
 
 dispatcher::dispatcher(services& svc, std::function<void(const access_entry&)> on_access)
-    : svc_(svc), on_access_(std::move(on_access)) {}
+    : dispatcher(svc, std::move(on_access), route_table(),
+                 [&svc](std::string_view token) { return svc.accounts->authenticate(token); }) {}
+
+dispatcher::dispatcher(services& svc, std::function<void(const access_entry&)> on_access, std::span<const route> routes,
+                       authenticator authenticate)
+    : svc_(svc), on_access_(std::move(on_access)), routes_(routes), authenticate_(std::move(authenticate)) {}
 
 void dispatcher::finish(const request& req, response& res, const std::string& request_id) const {
   res.set_header("X-Request-Id", request_id);
@@ -176,7 +169,7 @@ boost::asio::awaitable<response> dispatcher::handle(request& req) {
 boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::string& route_name) {
   const auto& req = ctx.req;
   if (req.method == "OPTIONS") {
-    const auto m = match_route(route_table(), "", req.path);
+    const auto m = match_route(routes_, "", req.path);
     if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
     response res;
     res.status = 204;
@@ -191,8 +184,8 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
   }
 
   // HEAD is GET without a body (the session drops the body and keeps Content-Length).
-  auto m = match_route(route_table(), req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method),
-                       req.path);
+  auto m =
+      match_route(routes_, req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method), req.path);
   if (!m.found) {
     if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
     auto res =
@@ -210,7 +203,7 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
   if (r.access == access_kind::member) {
     auto token = bearer_token(req);
     if (!token) co_return problem(make_error(errc::unauthorized, "a bearer access token is required"), ctx.request_id);
-    auto who = co_await svc_.accounts->authenticate(*token);
+    auto who = co_await authenticate_(*token);
     if (!who) co_return problem(who.err(), ctx.request_id);
     ctx.caller = std::move(*who);
     if (svc_.quota)

@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "api/context.hpp"
 #include "api/message.hpp"
+#include "api/router.hpp"
 #include "domain/error.hpp"
 
 namespace tenantd::api {
@@ -27,9 +29,16 @@ struct access_entry {
   std::string_view client_address;
 };
 
+// Turns a bearer token into the caller, or the 401 to answer.
+using authenticator = std::function<boost::asio::awaitable<result<principal>>(std::string_view token)>;
+
 class dispatcher {
  public:
+  // The application's route table, callers authenticated by svc.accounts.
   dispatcher(services& svc, std::function<void(const access_entry&)> on_access);
+  // Any route table and authenticator (the pipeline's unit tests inject both).
+  dispatcher(services& svc, std::function<void(const access_entry&)> on_access, std::span<const route> routes,
+             authenticator authenticate);
 
   boost::asio::awaitable<response> handle(request& req);
 
@@ -42,6 +51,8 @@ class dispatcher {
 
   services& svc_;
   std::function<void(const access_entry&)> on_access_;
+  std::span<const route> routes_;
+  authenticator authenticate_;
 };
 
 // The client's X-Request-Id if it is 1-128 characters of [A-Za-z0-9._-], else a new one.
