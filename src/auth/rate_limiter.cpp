@@ -33,8 +33,6 @@ std::int64_t rate_limiter::seconds_left(const window_state& w, std::chrono::stea
   return std::max<std::int64_t>(1, left);
 }
 
-bool rate_limiter::blocked(std::string_view key) const { return blocked_for(key).has_value(); }
-
 std::optional<std::int64_t> rate_limiter::blocked_for(std::string_view key) const {
   const auto k = digest(key);
   std::lock_guard lock(mutex_);

@@ -25,8 +25,6 @@ class rate_limiter {
   rate_limiter(std::int64_t limit, std::chrono::seconds window, clock_fn clock = {},
                std::size_t max_keys = default_max_keys);
 
-  // True while the key has reached the limit in its current window.
-  bool blocked(std::string_view key) const;
   // Seconds until the key's window ends if it is blocked now; nullopt if it is not.
   std::optional<std::int64_t> blocked_for(std::string_view key) const;
   // Counts one event; returns true if the key is now (or already was) at the limit.

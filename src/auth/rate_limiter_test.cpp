@@ -24,27 +24,27 @@ class limiter_test : public testing::Test {
 
 TEST_F(limiter_test, fresh_key_is_not_blocked) {
   auto limiter = make(3, 60s);
-  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_FALSE(limiter.blocked_for("client").has_value());
   EXPECT_EQ(limiter.retry_after("client"), 1);
 }
 
 TEST_F(limiter_test, limit_reached_blocks) {
   auto limiter = make(3, 60s);
   EXPECT_FALSE(limiter.hit("client"));
-  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_FALSE(limiter.blocked_for("client").has_value());
   EXPECT_FALSE(limiter.hit("client"));
-  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_FALSE(limiter.blocked_for("client").has_value());
   EXPECT_TRUE(limiter.hit("client"));  // the third event reaches the limit
-  EXPECT_TRUE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.blocked_for("client").has_value());
   EXPECT_TRUE(limiter.hit("client"));  // and stays there
-  EXPECT_TRUE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.blocked_for("client").has_value());
 }
 
 TEST_F(limiter_test, limit_of_one) {
   auto limiter = make(1, 10s);
-  EXPECT_FALSE(limiter.blocked("k"));
+  EXPECT_FALSE(limiter.blocked_for("k").has_value());
   EXPECT_TRUE(limiter.hit("k"));
-  EXPECT_TRUE(limiter.blocked("k"));
+  EXPECT_TRUE(limiter.blocked_for("k").has_value());
 }
 
 TEST_F(limiter_test, window_expiry_unblocks) {
@@ -52,18 +52,18 @@ TEST_F(limiter_test, window_expiry_unblocks) {
   limiter.hit("client");
   advance(30s);
   limiter.hit("client");
-  EXPECT_TRUE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.blocked_for("client").has_value());
   advance(29s);  // 59 s after the window started
-  EXPECT_TRUE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.blocked_for("client").has_value());
   advance(999ms);
-  EXPECT_TRUE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.blocked_for("client").has_value());
   advance(1ms);  // exactly 60 s: the window is over
-  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_FALSE(limiter.blocked_for("client").has_value());
   // A new window starts with the next event; one event is below the limit again.
   EXPECT_FALSE(limiter.hit("client"));
-  EXPECT_FALSE(limiter.blocked("client"));
+  EXPECT_FALSE(limiter.blocked_for("client").has_value());
   EXPECT_TRUE(limiter.hit("client"));
-  EXPECT_TRUE(limiter.blocked("client"));
+  EXPECT_TRUE(limiter.blocked_for("client").has_value());
 }
 
 TEST_F(limiter_test, window_is_fixed_not_sliding) {
@@ -73,13 +73,13 @@ TEST_F(limiter_test, window_is_fixed_not_sliding) {
   limiter.hit("k");
   advance(2s);  // the first window ended; the count restarts at this event
   EXPECT_FALSE(limiter.hit("k"));
-  EXPECT_FALSE(limiter.blocked("k"));
+  EXPECT_FALSE(limiter.blocked_for("k").has_value());
 }
 
 TEST_F(limiter_test, retry_after_counts_down_and_is_at_least_one) {
   auto limiter = make(1, 60s);
   limiter.hit("k");
-  ASSERT_TRUE(limiter.blocked("k"));
+  ASSERT_TRUE(limiter.blocked_for("k").has_value());
   EXPECT_EQ(limiter.retry_after("k"), 60);
   advance(10s);
   EXPECT_EQ(limiter.retry_after("k"), 50);
@@ -88,7 +88,7 @@ TEST_F(limiter_test, retry_after_counts_down_and_is_at_least_one) {
   advance(999ms);
   EXPECT_EQ(limiter.retry_after("k"), 1);
   advance(1ms);  // expired
-  EXPECT_FALSE(limiter.blocked("k"));
+  EXPECT_FALSE(limiter.blocked_for("k").has_value());
   EXPECT_GE(limiter.retry_after("k"), 1);
   advance(1h);
   EXPECT_GE(limiter.retry_after("k"), 1);
@@ -102,7 +102,7 @@ TEST_F(limiter_test, retry_after_rounds_up_so_the_client_is_not_still_blocked) {
   EXPECT_EQ(wait, 50);
   // A client that waits exactly Retry-After seconds is let through.
   advance(std::chrono::seconds(wait));
-  EXPECT_FALSE(limiter.blocked("k"));
+  EXPECT_FALSE(limiter.blocked_for("k").has_value());
 }
 
 TEST_F(limiter_test, retry_after_never_exceeds_the_window) {
@@ -121,20 +121,20 @@ TEST_F(limiter_test, keys_are_independent) {
   auto limiter = make(2, 60s);
   limiter.hit("alice@example.com");
   limiter.hit("alice@example.com");
-  EXPECT_TRUE(limiter.blocked("alice@example.com"));
-  EXPECT_FALSE(limiter.blocked("bob@example.com"));
-  EXPECT_FALSE(limiter.blocked("ALICE@example.com"));
-  EXPECT_FALSE(limiter.blocked(""));
+  EXPECT_TRUE(limiter.blocked_for("alice@example.com").has_value());
+  EXPECT_FALSE(limiter.blocked_for("bob@example.com").has_value());
+  EXPECT_FALSE(limiter.blocked_for("ALICE@example.com").has_value());
+  EXPECT_FALSE(limiter.blocked_for("").has_value());
   // Windows are per key too: bob's starts 30 s after alice's.
   advance(30s);
   EXPECT_FALSE(limiter.hit("bob@example.com"));
-  EXPECT_FALSE(limiter.blocked("bob@example.com"));
-  EXPECT_TRUE(limiter.blocked("alice@example.com"));
+  EXPECT_FALSE(limiter.blocked_for("bob@example.com").has_value());
+  EXPECT_TRUE(limiter.blocked_for("alice@example.com").has_value());
   EXPECT_TRUE(limiter.hit("bob@example.com"));
-  EXPECT_TRUE(limiter.blocked("bob@example.com"));
+  EXPECT_TRUE(limiter.blocked_for("bob@example.com").has_value());
   advance(30s);  // alice's window is over, bob's is not
-  EXPECT_FALSE(limiter.blocked("alice@example.com"));
-  EXPECT_TRUE(limiter.blocked("bob@example.com"));
+  EXPECT_FALSE(limiter.blocked_for("alice@example.com").has_value());
+  EXPECT_TRUE(limiter.blocked_for("bob@example.com").has_value());
   EXPECT_EQ(limiter.retry_after("bob@example.com"), 30);
 }
 
@@ -144,14 +144,14 @@ TEST_F(limiter_test, reset_clears_one_key) {
   limiter.hit("a");
   limiter.hit("b");
   limiter.hit("b");
-  ASSERT_TRUE(limiter.blocked("a"));
+  ASSERT_TRUE(limiter.blocked_for("a").has_value());
   limiter.reset("a");
-  EXPECT_FALSE(limiter.blocked("a"));
-  EXPECT_TRUE(limiter.blocked("b"));
+  EXPECT_FALSE(limiter.blocked_for("a").has_value());
+  EXPECT_TRUE(limiter.blocked_for("b").has_value());
   EXPECT_FALSE(limiter.hit("a"));  // counting starts again from zero
   EXPECT_TRUE(limiter.hit("a"));
   limiter.reset("never-seen");  // no effect, no error
-  EXPECT_FALSE(limiter.blocked("never-seen"));
+  EXPECT_FALSE(limiter.blocked_for("never-seen").has_value());
 }
 
 TEST_F(limiter_test, many_keys_survive_pruning) {
@@ -159,11 +159,11 @@ TEST_F(limiter_test, many_keys_survive_pruning) {
   for (int i = 0; i < 1000; ++i) limiter.hit("k" + std::to_string(i));
   advance(61s);
   limiter.hit("new");  // prunes expired windows
-  EXPECT_TRUE(limiter.blocked("new"));
-  EXPECT_FALSE(limiter.blocked("k0"));
+  EXPECT_TRUE(limiter.blocked_for("new").has_value());
+  EXPECT_FALSE(limiter.blocked_for("k0").has_value());
   EXPECT_TRUE(limiter.hit("k0"));  // a new window: one event reaches the limit of one
-  EXPECT_TRUE(limiter.blocked("k0"));
-  EXPECT_FALSE(limiter.blocked("k1"));
+  EXPECT_TRUE(limiter.blocked_for("k0").has_value());
+  EXPECT_FALSE(limiter.blocked_for("k1").has_value());
 }
 
 TEST_F(limiter_test, blocked_for_tells_the_wait_only_while_blocked) {
@@ -194,9 +194,10 @@ TEST_F(limiter_test, a_locked_key_survives_spraying) {
   rate_limiter limiter(
       3, 15min, [this] { return now_; }, 100);
   for (int i = 0; i < 3; ++i) limiter.hit("victim@example.com");
-  ASSERT_TRUE(limiter.blocked("victim@example.com"));
+  ASSERT_TRUE(limiter.blocked_for("victim@example.com").has_value());
   for (int i = 0; i < 10000; ++i) limiter.hit("noise-" + std::to_string(i));
-  EXPECT_TRUE(limiter.blocked("victim@example.com")) << "eviction forgot a lockout before unblocked keys";
+  EXPECT_TRUE(limiter.blocked_for("victim@example.com").has_value())
+      << "eviction forgot a lockout before unblocked keys";
   EXPECT_LE(limiter.size(), 100u);
 }
 
@@ -205,8 +206,8 @@ TEST_F(limiter_test, keys_of_any_length_cost_the_same) {
   const std::string huge(60000, 'x');
   limiter.hit(huge);
   limiter.hit(huge);
-  EXPECT_TRUE(limiter.blocked(huge));
-  EXPECT_FALSE(limiter.blocked(huge.substr(1)));
+  EXPECT_TRUE(limiter.blocked_for(huge).has_value());
+  EXPECT_FALSE(limiter.blocked_for(huge.substr(1)).has_value());
   EXPECT_EQ(limiter.size(), 1u);
 }
 
@@ -223,7 +224,7 @@ TEST(rate_limiter, default_clock_works) {
   rate_limiter limiter(2, std::chrono::seconds(3600));
   EXPECT_FALSE(limiter.hit("k"));
   EXPECT_TRUE(limiter.hit("k"));
-  EXPECT_TRUE(limiter.blocked("k"));
+  EXPECT_TRUE(limiter.blocked_for("k").has_value());
   const auto wait = limiter.retry_after("k");
   EXPECT_GE(wait, 3599);
   EXPECT_LE(wait, 3600);
@@ -236,7 +237,7 @@ TEST_F(limiter_test, reservations_in_flight_count_against_the_limit) {
   for (int i = 0; i < 10; ++i) admitted += limiter.reserve("account") ? 0 : 1;
   EXPECT_EQ(admitted, 3);
   EXPECT_EQ(limiter.reserve("account"), std::optional<std::int64_t>(1)) << "only in flight: retry soon";
-  EXPECT_FALSE(limiter.blocked("account")) << "nothing counted yet";
+  EXPECT_FALSE(limiter.blocked_for("account").has_value()) << "nothing counted yet";
 }
 
 TEST_F(limiter_test, settled_reservations_count_only_when_counted) {
@@ -247,7 +248,7 @@ TEST_F(limiter_test, settled_reservations_count_only_when_counted) {
   ASSERT_FALSE(limiter.reserve("k")) << "a forgotten reservation frees its place";
   limiter.settle("k", true);
   limiter.settle("k", true);
-  EXPECT_TRUE(limiter.blocked("k"));
+  EXPECT_TRUE(limiter.blocked_for("k").has_value());
   const auto refused = limiter.reserve("k");
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(*refused, 60);

@@ -357,14 +357,6 @@ std::string connection::escape_identifier(std::string_view identifier) const {
   return result;
 }
 
-std::string connection::escape_literal(std::string_view literal) const {
-  char* quoted = PQescapeLiteral(impl_->pg, literal.data(), literal.size());
-  if (quoted == nullptr) throw std::invalid_argument("cannot quote literal: " + trimmed(PQerrorMessage(impl_->pg)));
-  std::string result(quoted);
-  PQfreemem(quoted);
-  return result;
-}
-
 PGconn* connection::native_handle() const noexcept { return impl_->pg; }
 
 net::awaitable<bool> connection::wait_socket(bool for_write, clock_type::time_point deadline) {

@@ -117,7 +117,6 @@ class connection : public statement_runner {
   bool idle_in_no_transaction() const noexcept;
   // Identifier quoting with PQescapeIdentifier (second layer after allowlists).
   std::string escape_identifier(std::string_view identifier) const;
-  std::string escape_literal(std::string_view literal) const;
   // Backend process id (for tests and logs).
   int backend_pid() const noexcept;
   // Server version as PQserverVersion reports it.

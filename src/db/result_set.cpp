@@ -54,10 +54,4 @@ std::int64_t result_set::int64(int row, int col) const {
 
 bool result_set::boolean(int row, int col) const noexcept { return text(row, col) == "t"; }
 
-int result_set::column_index(std::string_view name) const noexcept {
-  for (int col = 0; col < columns(); ++col)
-    if (name == PQfname(result_.get(), col)) return col;
-  return -1;
-}
-
 }  // namespace tenantd::db

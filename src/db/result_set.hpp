@@ -25,9 +25,8 @@ class result_set {
   std::string_view text(int row, int col) const noexcept;  // "" for NULL
   std::string string(int row, int col) const { return std::string(text(row, col)); }
   std::optional<std::string> optional_string(int row, int col) const;
-  std::int64_t int64(int row, int col) const;              // throws std::runtime_error if not an integer
-  bool boolean(int row, int col) const noexcept;           // PostgreSQL text "t"/"f"
-  int column_index(std::string_view name) const noexcept;  // -1 if absent
+  std::int64_t int64(int row, int col) const;     // throws std::runtime_error if not an integer
+  bool boolean(int row, int col) const noexcept;  // PostgreSQL text "t"/"f"
 
  private:
   struct deleter {

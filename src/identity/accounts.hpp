@@ -203,7 +203,6 @@ class accounts {
   // The joiner's row in the tenant's users: kept if it exists, else the directory entry with
   // their email (adopted: its id becomes the account id), else a new one.
   awaitable<result<user_record>> ensure_tenant_user(const tenant_record& tenant, const user_record& user);
-  awaitable<void> revoke_membership(const std::string& tenant_id, const std::string& account_id, bool drop_account);
   void invalidate_local(const std::string& payload);
   std::string sign_access_token(const std::string& account_id, const std::string& tenant_id, const std::string& role,
                                 const std::string& session_id) const;
