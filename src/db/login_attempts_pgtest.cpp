@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "db/migrator.hpp"
+#include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
 
@@ -19,14 +20,7 @@ using test::run_coro;
 const std::string victim = "victim";
 const std::string bystander = "bystander";
 
-net::awaitable<std::unique_ptr<connection>> migrated_master(const test::test_database& db) {
-  connection_options options;
-  options.conninfo = db.conninfo();
-  auto conn = co_await connection::connect(co_await net::this_coro::executor, options);
-  const auto migrations = parse_migrations(embedded_master_migrations());
-  (void)co_await apply_migrations(*conn, migrations, migrate_options{});
-  co_return conn;
-}
+using test::migrated_master;
 
 TEST(login_attempts, attempts_in_flight_count_against_the_limit) {
   test::test_database db;

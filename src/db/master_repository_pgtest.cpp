@@ -10,6 +10,7 @@
 
 #include "db/migrator.hpp"
 #include "domain/validation.hpp"
+#include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
 
@@ -26,14 +27,7 @@ net::awaitable<std::unique_ptr<connection>> connect_to(const test::test_database
   co_return co_await connection::connect(co_await net::this_coro::executor, options);
 }
 
-// A connection to `db` with the master migrations applied.
-net::awaitable<std::unique_ptr<connection>> migrated_master(const test::test_database& db) {
-  auto conn = co_await connect_to(db);
-  const auto migrations = parse_migrations(embedded_master_migrations());
-  const migrate_options options;
-  (void)co_await apply_migrations(*conn, migrations, options);
-  co_return conn;
-}
+using test::migrated_master;
 
 account_record account_named(const std::string& email) {
   return account_record{validation::new_uuid(), email, "$argon2id$v=19$m=8,t=1,p=1$x$y", "Ada", "Lovelace", {}, {}};

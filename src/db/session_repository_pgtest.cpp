@@ -9,6 +9,7 @@
 #include "db/master_repository.hpp"
 #include "db/migrator.hpp"
 #include "domain/validation.hpp"
+#include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
 
@@ -21,14 +22,7 @@ using test::run_coro;
 const std::string acme = "acme";
 const std::string beta = "beta";
 
-net::awaitable<std::unique_ptr<connection>> migrated_master(const test::test_database& db) {
-  connection_options options;
-  options.conninfo = db.conninfo();
-  auto conn = co_await connection::connect(co_await net::this_coro::executor, options);
-  const auto migrations = parse_migrations(embedded_master_migrations());
-  (void)co_await apply_migrations(*conn, migrations, migrate_options{});
-  co_return conn;
-}
+using test::migrated_master;
 
 // An active tenant `id` with one account; returns the account id.
 net::awaitable<std::string> tenant_with_account(connection& c, const std::string& id) {

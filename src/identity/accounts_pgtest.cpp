@@ -10,6 +10,7 @@
 #include <ctime>
 
 #include "db/migrator.hpp"
+#include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
 
@@ -21,12 +22,7 @@ using namespace std::chrono_literals;
 using test::run_coro;
 
 net::awaitable<void> migrate(const std::string& conninfo, const std::vector<db::embedded_file>& files) {
-  db::connection_options options;
-  options.conninfo = conninfo;
-  auto conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
-  const auto migrations = db::parse_migrations(files);
-  const db::migrate_options migrate_all;
-  (void)co_await db::apply_migrations(*conn, migrations, migrate_all);
+  (void)co_await test::connect_migrated(conninfo, files);
 }
 
 person person_named(const std::string& email, const std::string& password = "correct horse battery") {

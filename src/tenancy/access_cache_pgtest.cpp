@@ -14,6 +14,7 @@
 
 #include "db/migrator.hpp"
 #include "domain/validation.hpp"
+#include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
 
@@ -30,14 +31,7 @@ using test::run_coro;
 class AccessCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    run_coro([&](auto ex) -> net::awaitable<void> {
-      db::connection_options options;
-      options.conninfo = master_.conninfo();
-      auto conn = co_await db::connection::connect(ex, options);
-      const auto migrations = db::parse_migrations(db::embedded_master_migrations());
-      const db::migrate_options migrate;
-      (void)co_await db::apply_migrations(*conn, migrations, migrate);
-    });
+    test::migrate_master(master_);
     exec("INSERT INTO tenants (id, name, status, database_name) VALUES ('" + t1_ + "', 'One', 'active', 'db_one'), ('" +
          t2_ + "', 'Two', 'active', 'db_two')");
     exec("INSERT INTO accounts (id, email, password_hash, first_name, last_name) VALUES ('" + account_ +

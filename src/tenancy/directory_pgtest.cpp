@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "db/migrator.hpp"
+#include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
 
@@ -22,14 +23,7 @@ using test::run_coro;
 class DirectoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    run_coro([&](auto ex) -> net::awaitable<void> {
-      db::connection_options options;
-      options.conninfo = master_.conninfo();
-      auto conn = co_await db::connection::connect(ex, options);
-      const auto migrations = db::parse_migrations(db::embedded_master_migrations());
-      const db::migrate_options migrate;
-      (void)co_await db::apply_migrations(*conn, migrations, migrate);
-    });
+    test::migrate_master(master_);
     exec(
         "INSERT INTO tenants (id, name, status, database_name, schema_version) VALUES "
         "('acme', 'Acme', 'active', 'tenant_acme', 1), ('globex', 'Globex', 'suspended', 'tenant_globex', 1)");

@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "db/master_repository.hpp"
+#include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
 
@@ -39,16 +40,7 @@ std::vector<std::vector<std::string>> tenant_rows(const test::test_database& mas
 // that prefix at the end, so a failing test leaves nothing behind.
 class ProvisionerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    run_coro([&](auto ex) -> net::awaitable<void> {
-      db::connection_options options;
-      options.conninfo = master_.conninfo();
-      auto conn = co_await db::connection::connect(ex, options);
-      const auto migrations = db::parse_migrations(db::embedded_master_migrations());
-      const db::migrate_options migrate;
-      (void)co_await db::apply_migrations(*conn, migrations, migrate);
-    });
-  }
+  void SetUp() override { test::migrate_master(master_); }
 
   void TearDown() override {
     for (const auto& row : test::admin_query("SELECT datname FROM pg_database")) {

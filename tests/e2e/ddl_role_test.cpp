@@ -161,19 +161,11 @@ TEST_F(ddl_role, backup_and_restore_run_as_the_ddl_role) {
   crud_users(copy.token, "after");
 }
 
-// A directory with the built-in V001 plus V002, which adds a table with a sequence.
-struct migrations_dir {
-  fs::path path;
-  migrations_dir() {
-    path = fs::temp_directory_path() / ("tenantd-mig-" + unique_name("d"));
-    fs::create_directories(path);
-    fs::copy_file(fs::path(TENANTD_SOURCE_DIR) / "db/migrations/tenant/V001__users.sql", path / "V001__users.sql");
-    std::ofstream(path / "V002__notes.sql") << "CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL);\n";
-  }
-  ~migrations_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+// The built-in V001 plus V002, which adds a table with a sequence.
+struct migrations_dir : tenant_migrations_dir {
+  migrations_dir()
+      : tenant_migrations_dir("V002__notes.sql",
+                              "CREATE TABLE notes (id bigserial PRIMARY KEY, body text NOT NULL);\n") {}
 };
 
 TEST_F(ddl_role, migrate_and_the_cli_run_as_the_ddl_role) {

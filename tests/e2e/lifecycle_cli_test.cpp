@@ -36,19 +36,9 @@ bool has_nickname_column(const std::string& database) {
               .empty();
 }
 
-// A directory with the built-in V001 plus V002 (adds users.nickname).
-struct migrations_dir {
-  fs::path path;
-  migrations_dir() {
-    path = fs::temp_directory_path() / ("tenantd-mig-" + unique_name("d"));
-    fs::create_directories(path);
-    fs::copy_file(fs::path(TENANTD_SOURCE_DIR) / "db/migrations/tenant/V001__users.sql", path / "V001__users.sql");
-    std::ofstream(path / "V002__nickname.sql") << "ALTER TABLE users ADD COLUMN nickname text;\n";
-  }
-  ~migrations_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+// The built-in V001 plus V002 (adds users.nickname).
+struct migrations_dir : tenant_migrations_dir {
+  migrations_dir() : tenant_migrations_dir("V002__nickname.sql", "ALTER TABLE users ADD COLUMN nickname text;\n") {}
 };
 
 std::string temp_file(const std::string& stem) {
@@ -181,7 +171,7 @@ TEST_F(lifecycle_cli, backup_and_restore_round_trip_through_the_cli) {
   ASSERT_EQ(backup.exit_code, 0) << backup.output;
   ASSERT_TRUE(fs::exists(file));
   ASSERT_EQ(run_cli(server(), {"tenants", "delete", "bk_source"}).exit_code, 0);
-  EXPECT_NE(login_response(member.email, member.password, "bk_source").status, 200u);
+  expect_problem(login_response(member.email, member.password, "bk_source"), 401, "invalid_credentials");
 
   auto restored = run_cli(server(), {"tenants", "restore", file});
   ASSERT_EQ(restored.exit_code, 0) << restored.output;

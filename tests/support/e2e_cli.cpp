@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -84,6 +85,19 @@ cli_result run_cli(const e2e_server& server, const std::vector<std::string>& arg
   result.output = text.str();
   ::unlink(out_path);
   return result;
+}
+
+tenant_migrations_dir::tenant_migrations_dir(const std::string& v002_file_name, const std::string& v002_sql) {
+  namespace fs = std::filesystem;
+  path = fs::temp_directory_path() / ("tenantd-mig-" + unique_name("d"));
+  fs::create_directories(path);
+  fs::copy_file(fs::path(TENANTD_SOURCE_DIR) / "db/migrations/tenant/V001__users.sql", path / "V001__users.sql");
+  std::ofstream(path / v002_file_name) << v002_sql;
+}
+
+tenant_migrations_dir::~tenant_migrations_dir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
 }
 
 }  // namespace tenantd::test

@@ -4,6 +4,7 @@
 #pragma once
 #include "support/e2e_server.hpp"
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -16,5 +17,16 @@ struct cli_result {
 
 // Blocks until the command ends (120 s deadline, then SIGKILL and a failed result).
 cli_result run_cli(const e2e_server& server, const std::vector<std::string>& args, const env_overrides& extra = {});
+
+// A temporary tenant migrations directory (for `migrate --migrations-dir`): the built-in
+// V001 plus one more migration the test writes; removed with the object.
+struct tenant_migrations_dir {
+  tenant_migrations_dir(const std::string& v002_file_name, const std::string& v002_sql);
+  ~tenant_migrations_dir();
+  tenant_migrations_dir(const tenant_migrations_dir&) = delete;
+  tenant_migrations_dir& operator=(const tenant_migrations_dir&) = delete;
+
+  std::filesystem::path path;
+};
 
 }  // namespace tenantd::test

@@ -6,6 +6,7 @@
 #include "support/pg_cluster.hpp"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/prctl.h>
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -285,6 +287,25 @@ void e2e_server::drop_databases() noexcept {
     }
   } catch (...) {  // clean-up must never fail a test
   }
+}
+
+void end_server_checked(e2e_server& server, std::size_t log_lines) {
+  if (server.running()) {
+    const auto status = server.stop();
+    if (status) {
+      EXPECT_EQ(e2e_server::unclean_exit(*status), "") << "at shutdown";
+    }
+  } else if (const auto status = server.exited_on_its_own()) {
+    ADD_FAILURE() << "tenantd " << e2e_server::describe_exit(*status)
+                  << " during the test, without being asked to stop";
+  }
+  const std::string log = server.log_text();
+  for (const char* marker :
+       {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer", "ThreadSanitizer"}) {
+    EXPECT_EQ(log.find(marker), std::string::npos) << "tenantd log reports " << marker << ":\n" << server.log_tail(200);
+  }
+  if (testing::Test::HasFailure())
+    std::cerr << "---- tenantd log tail (" << server.log_path() << ") ----\n" << server.log_tail(log_lines) << "\n";
 }
 
 }  // namespace tenantd::test

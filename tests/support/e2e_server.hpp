@@ -92,6 +92,12 @@ class e2e_server {
   std::string master_owner_;
 };
 
+// The end of a test's server, shared by the e2e and fault fixtures: stops it if it still runs
+// and fails the current test when it aborted or exited unasked during the test, did not exit
+// cleanly on SIGTERM within the stop timeout, or its log reports a sanitizer finding. Prints
+// the last `log_lines` lines of its log when the test has failed.
+void end_server_checked(e2e_server& server, std::size_t log_lines);
+
 // A random string of `n` characters from [A-Za-z0-9].
 std::string random_token(std::size_t n);
 

@@ -29,25 +29,8 @@ void fault_test::start_server() {
 
 void fault_test::TearDown() {
   if (!server_) return;
-  // The server must still be running (unless the test stopped it) and must exit cleanly on
-  // SIGTERM within the stop timeout: an abort or a hang at shutdown fails the test.
-  if (server_->running()) {
-    const auto status = server_->stop();
-    if (status) {
-      EXPECT_EQ(e2e_server::unclean_exit(*status), "") << "at shutdown";
-    }
-  } else if (const auto status = server_->exited_on_its_own()) {
-    ADD_FAILURE() << "tenantd " << e2e_server::describe_exit(*status)
-                  << " during the test, without being asked to stop";
-  }
-  const std::string log = server_->log_text();
-  for (const char* marker :
-       {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer", "ThreadSanitizer"}) {
-    EXPECT_EQ(log.find(marker), std::string::npos) << "tenantd log reports " << marker << ":\n"
-                                                   << server_->log_tail(200);
-  }
+  end_server_checked(*server_, 120);
   if (HasFailure()) {
-    std::cerr << "---- tenantd log tail (" << server_->log_path() << ") ----\n" << server_->log_tail(120) << "\n";
     const std::string pg_log = cluster_->log_text();
     std::cerr << "---- PostgreSQL log tail ----\n"
               << pg_log.substr(pg_log.size() > 6000 ? pg_log.size() - 6000 : 0) << "\n";
