@@ -43,10 +43,14 @@ class backup_files : public e2e_test {
     fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                               fs::perms::others_read | fs::perms::others_exec);  // 0755, as a default mkdir
   }
+
+ public:
   ~backup_files() override {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
+
+ protected:
   env_overrides server_env() const override { return {{"BACKUP_DIR", dir_.string()}}; }
   // The server inherits an umask that lets everyone read what it creates.
   void prepare_server(e2e_server&) override { saved_umask_ = ::umask(0); }

@@ -24,6 +24,7 @@ std::map<unsigned, int> concurrently(int n, const std::function<http_response(in
   std::mutex mutex;
   std::map<unsigned, int> statuses;
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(n));
   std::atomic<int> ready{0};
   for (int i = 0; i < n; ++i)
     threads.emplace_back([&, i] {
@@ -217,6 +218,7 @@ TEST_F(fair_hashing, another_clients_login_succeeds_while_one_client_floods) {
   std::atomic<int> flood_served{0};
   std::atomic<int> flood_running{0};
   std::vector<std::thread> flood;
+  flood.reserve(66);
   for (int t = 0; t < 66; ++t)
     flood.emplace_back([&] {
       ++flood_running;
@@ -229,6 +231,7 @@ TEST_F(fair_hashing, another_clients_login_succeeds_while_one_client_floods) {
   while (flood_running.load() < 66) std::this_thread::yield();
 
   std::vector<http_response> probes;
+  probes.reserve(5);
   for (int i = 0; i < 5; ++i)
     probes.push_back(
         c.send_json("POST", "/auth/login", credentials("patient@flood.example", default_password), patient));

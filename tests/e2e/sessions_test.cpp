@@ -41,7 +41,9 @@ TEST_F(sessions, eight_concurrent_refreshes_of_one_token_have_one_winner_then_th
   const auto owner = tenant_with_owner("race_co");
   std::mutex mutex;
   std::vector<http_response> answers;
+  answers.reserve(8);
   std::vector<std::thread> threads;
+  threads.reserve(8);
   std::atomic<int> ready{0};
   for (int i = 0; i < 8; ++i)
     threads.emplace_back([&] {
@@ -53,6 +55,7 @@ TEST_F(sessions, eight_concurrent_refreshes_of_one_token_have_one_winner_then_th
     });
   for (auto& t : threads) t.join();
   std::vector<const http_response*> winners;
+  winners.reserve(answers.size());
   for (const auto& r : answers) {
     if (r.status == 200)
       winners.push_back(&r);
