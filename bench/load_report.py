@@ -1,0 +1,159 @@
+"""The benchmark's report (bench/load.py): the machine, the Markdown table with its targets,
+and readable perf lines."""
+
+from load_common import *  # noqa: F401,F403 (the benchmark's shared names)
+from load_runs import PGBENCH_PIPELINE
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    pg = subprocess.run(["/usr/lib/postgresql/15/bin/postgres", "--version"], capture_output=True,
+                        text=True).stdout.strip()
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0].strip()
+    return {"nproc": os.cpu_count(), "ram": "%.1f GiB" % (mem_kib / 1024 / 1024), "cpu": cpu, "pg": pg,
+            "kernel": platform.release(), "wrk": wrk}
+
+
+def parse_kv(items):
+    out = {}
+    for item in items or []:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+
+def shorten(line, width=170):
+    """Drops template arguments from a perf line so C++ symbols stay readable."""
+    out, depth = [], 0
+    line = line.replace("operator<", "operator\x01").replace("operator\x01<", "operator\x01\x01")
+    for ch in line:
+        if ch == "<":
+            depth += 1
+            if depth == 1:
+                out.append("<…>")
+            continue
+        if ch == ">" and depth:
+            depth -= 1
+            continue
+        if not depth:
+            out.append(ch)
+    text = "".join(out).replace("\x01", "<")
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def report(args, res, b, common_env, b_env, started):
+    m = machine()
+    ok = lambda good: "✅" if good else "❌"
+    ms = lambda v: "%.2f ms" % v
+    lines = [
+        "Measured %s with `bench/run` (release build, private PostgreSQL cluster, fsync on); "
+        "%d s per run, median of %d run(s), warm-up %d s; wrk -t%d, load generator on the same machine."
+        % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), args.seconds, args.repeat, args.warmup,
+           args.wrk_threads),
+        "",
+        "Machine: %s cores (`nproc`), %s RAM, %s; %s; Linux %s; %s. Load average at start of each run in "
+        "the last column (other engineers were using the machine)." % (
+            m["nproc"], m["ram"], m["cpu"], m["pg"], m["kernel"], m["wrk"]),
+        "",
+        "Server settings: LOG_LEVEL=warn %s; (b): %s. PostgreSQL TCP authentication: %s." % (
+            " ".join("%s=%s" % kv for kv in sorted(common_env.items())) or "(defaults)",
+            " ".join("%s=%s" % kv for kv in sorted(b_env.items())), args.pg_host_auth),
+        "",
+        "| run | req/s | p50 | p99 | errors | server RSS max | server CPU (µs/req) | PG CPU | load gen CPU | "
+        "other CPU | tenant conns max / opened | master xacts/req | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def row(label, r):
+        if not r:
+            return
+        cpu = "%.0f %% (%.0f)" % (r["server_cpu_pct"], r["cpu_us_per_req"]) if "server_cpu_pct" in r else "–"
+        lines.append("| %s | %.0f | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            label, r["rps"], ms(r["p50"]), ms(r["p99"]), r["errors"],
+            "%.0f MiB" % r["rss_max_mib"] if "rss_max_mib" in r else "–", cpu,
+            "%.0f %%" % r["pg_cpu_pct"] if "pg_cpu_pct" in r else "–",
+            "%.0f %%" % r["client_cpu_pct"] if "client_cpu_pct" in r else "–",
+            "%.0f %%" % r["other_cpu_pct"] if "other_cpu_pct" in r else "–",
+            "%d / %d" % (r["tenant_conns_max"], r["tenant_conns_opened"]) if "tenant_conns_max" in r else "–",
+            "%.3f" % r["master_per_req"] if "master_per_req" in r else "–",
+            "%.1f" % r["load"] if "load" in r else "–"))
+
+    c = args.connections
+    row("pgbench SELECT by PK, -M prepared, %d clients" % c, res.get("pgbench%d" % c))
+    row("pgbench SELECT by PK, -M prepared, 16 clients", res.get("pgbench16"))
+    for pc in (4, 16):
+        row("pgbench same SELECT in pipelines of %d (`\\startpipeline`), %d clients (queries/s; latency per pipeline)"
+            % (PGBENCH_PIPELINE, pc), res.get("pgbench_pipe%d" % pc))
+    row("pgbench same SELECT, a new connection per query (-C), %d clients" % c, res.get("pgbench_connect"))
+    row("GET / (HTTP ceiling), %d conns" % c, res.get("root"))
+    row("(a) GET /api/users/:id, %d tenants × %d users, %d conns" % (args.tenants, args.users, c), res.get("a"))
+    row("(b) same over %d tenants, budget %d" % (args.tenants_b, args.budget_b), res.get("b"))
+    row("(c) 80 %% GET / 10 %% POST / 10 %% PUT, %d conns" % c, res.get("c"))
+    row("(d) (a) during a login storm", res.get("d_get"))
+    row("(d) the login storm, %d conns" % args.login_connections, res.get("d_login"))
+    row("(d) the login storm alone (no GET load), %d conns" % args.login_connections, res.get("d_alone"))
+    if "e" in res:
+        row("(e) (a) without idle conns, paired with each run below", res.get("e_paired"))
+        row("(e) (a) with %d idle keep-alive conns" % res["e"]["idle_open"], res.get("e"))
+    lines += ["", "| target | measured | |", "|---|---|---|"]
+
+    def target(name, measured, good):
+        lines.append("| %s | %s | %s |" % (name, measured, ok(good)))
+
+    a, pgb = res.get("a"), res.get("pgbench%d" % c)
+    if a and pgb:
+        target("(a) ≥ 1.0× pgbench at %d clients" % c, "%.2f× (%.0f vs %.0f)" % (a["rps"] / pgb["rps"], a["rps"],
+                                                                               pgb["rps"]), a["rps"] >= pgb["rps"])
+    if a:
+        target("(a) p99 ≤ 10 ms, zero errors", "%s, %d errors" % (ms(a["p99"]), a["errors"]),
+               a["p99"] <= 10 and a["errors"] == 0)
+    if "b" in res:
+        bb = res["b"]
+        target("(b) ≥ 0.7× (a), tenant connections ≤ %d" % args.budget_b,
+               "%s (%.0f), max %d connections in pg_stat_activity (%d backend processes, counting ones "
+               "still exiting), %d errors" % ("%.2f×" % (bb["rps"] / a["rps"]) if a else "(a) not run", bb["rps"],
+                                             bb["tenant_conns_max"], bb["tenant_backends_max"], bb["errors"]),
+               bool(a) and bb["rps"] >= 0.7 * a["rps"] and bb["tenant_conns_max"] <= args.budget_b)
+    if a and "d_get" in res:
+        d = res["d_get"]
+        target("(d) (a)'s p99 ≤ 2× quiet", "%s vs %s quiet (%.1f×)" % (ms(d["p99"]), ms(a["p99"]),
+                                                                        d["p99"] / a["p99"]),
+               d["p99"] <= 2 * a["p99"])
+        lg, raw = res["d_login"], res["argon2"]["rps"]
+        target("(d) logins/s ≥ 0.9× raw Argon2id (%d threads, measured before each storm)" % args.argon2_threads,
+               "%.1f/s vs %.1f/s raw (%.2f×), %d errors; alone (no GET load) %.1f/s (%.2f×)" % (
+                   lg["rps"], raw, lg["rps"] / raw, lg["errors"], res["d_alone"]["rps"], res["d_alone"]["rps"] / raw),
+               lg["rps"] >= 0.9 * raw)
+    if "e" in res:
+        e = res["e"]
+        target("(e) RSS ≤ 200 MB with %d idle" % e["idle_open"], "%.0f MiB" % e["rss_max_mib"],
+               e["rss_max_mib"] * 1.048576 <= 200)
+        pa = res["e_paired"]
+        target("(e) throughput ≥ 0.9× (a) without them", "%.2f× (%.0f vs %.0f in paired (a) runs); %d of %d idle "
+               "connections still open after %.0f s" % (e["rps"] / pa["rps"], e["rps"], pa["rps"], e["idle_alive"],
+                                                       e["idle_open"], e["idle_hold_s"]),
+               e["rps"] >= 0.9 * pa["rps"])
+    idle = res.get("idle")
+    if idle:
+        target("idle server RSS ≤ 60 MB", "%.1f MiB fresh, %.1f MiB after the runs" % (idle["fresh"], idle["after"]),
+               max(idle["fresh"], idle["after"]) * 1.048576 <= 60)
+    lines.append("")
+    lines.append("Errors count non-2xx answers and socket errors. Server CPU is % of one core (200 % = both); "
+                 "µs/req = server CPU time per request. PG CPU covers every PostgreSQL process of the private "
+                 "cluster. Tenant conns max = most connections tenantd held to tenant databases at once "
+                 "(pg_stat_activity, sampled every 200 ms); opened = connections opened to tenant databases "
+                 "during the run (`pg_stat_database.sessions`; pgbench's own are not counted). Master xacts/req = "
+                 "transactions in the "
+                 "master database per request (access-cache misses, logins). Other CPU = the rest of the "
+                 "machine's busy time (/proc/stat) during the run: other engineers' builds and tests, this script, "
+                 "kernel threads; 200 % is both cores. The load average includes this benchmark's own processes. "
+                 "Load gen CPU = wrk's (or pgbench's) CPU on the same 2 cores.")
+    return "\n".join(lines) + "\n"
+
