@@ -24,6 +24,7 @@
 #include "tenancy/lifecycle.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
+#include "tenancy/tenant_databases.hpp"
 
 namespace tenantd::api {
 
@@ -47,7 +48,7 @@ struct api_settings {
 
 struct services {
   std::shared_ptr<db::pool> master;
-  tenancy::pool_registry* pools{nullptr};
+  tenancy::tenant_databases* databases{nullptr};  // a tenant's connection or statement runner
   tenancy::directory* tenants{nullptr};
   tenancy::provisioner* provisioner{nullptr};
   tenancy::lifecycle* lifecycle{nullptr};

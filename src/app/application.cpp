@@ -42,6 +42,7 @@
 #include "tenancy/lifecycle.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
+#include "tenancy/tenant_databases.hpp"
 
 namespace tenantd::app {
 namespace net = boost::asio;
@@ -268,6 +269,7 @@ int serve(const config& cfg) {
   // Invalidations are pushed (LISTEN/NOTIFY), so entries may live long while the listener is
   // connected; while it is not, a change could be missed, so they live a second.
   tenancy::access_cache access(master, 10min, 1s);
+  tenancy::tenant_databases databases(tenants, pools);
   auth::token_cache verified_tokens;
   auto tenant_migrations = app::tenant_migrations(cfg);  // TENANT_MIGRATIONS_DIR or built-in
   auto provisioning = app::provisioning(cfg);            // with the DDL role of MIGRATION_DATABASE_URL, if any
@@ -318,7 +320,7 @@ int serve(const config& cfg) {
 
   api::services svc;
   svc.master = master;
-  svc.pools = &pools;
+  svc.databases = &databases;
   svc.tenants = &tenants;
   svc.provisioner = &provisioner;
   svc.lifecycle = &lifecycle;
