@@ -44,6 +44,9 @@ struct api_settings {
   std::vector<std::string> cors_origins;
   std::string backup_dir{"./backups"};     // BACKUP_DIR: admin backup/restore files
   api::trusted_proxies trusted_proxies{};  // TRUSTED_PROXIES: peers whose X-Forwarded-For counts
+  // Routes of access_kind::loopback (GET /metrics) are served to loopback peers; off when
+  // METRICS_PORT moves the metrics page to its own port.
+  bool loopback_routes{false};
 };
 
 struct services {
@@ -65,6 +68,7 @@ struct services {
   api_settings settings;
   const std::atomic<bool>* master_ready{nullptr};  // master migrated; until then only probes answer
   std::function<boost::asio::awaitable<readiness>()> check_readiness;
+  std::function<boost::asio::awaitable<response>()> metrics_page;  // GET /metrics (Prometheus text)
 };
 
 struct context {

@@ -18,9 +18,10 @@
 #include <span>
 #include <thread>
 
-#include "app/application.hpp"
+#include "app/master_database.hpp"
 #include "app/tenant_settings.hpp"
 #include "db/master_repository.hpp"
+#include "db/master_migrations.hpp"
 #include "db/migrator.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
@@ -28,9 +29,6 @@
 namespace tenantd::cli {
 namespace net = boost::asio;
 using namespace std::chrono_literals;
-
-// Master migrations run under this advisory lock, so several processes can start at once.
-const db::migrate_options master_lock{.advisory_lock_key = 0x74656e616e7464, .target_version = std::nullopt};
 
 namespace {
 
@@ -159,8 +157,7 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
   {
     auto master = co_await db::connection::connect(executor, master_options);
     if (!options.dry_run) {
-      const auto master_migrations = db::parse_migrations(db::embedded_master_migrations());
-      auto master_report = co_await db::apply_migrations(*master, master_migrations, master_lock);
+      auto master_report = co_await db::migrate_master(*master);
       if (cfg.migration) co_await db::grant_data_access(*master, cfg.master.user);
       std::cout << "master: version " << master_report.version_after << " (" << master_report.applied.size()
                 << " applied)\n";
