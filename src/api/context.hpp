@@ -24,6 +24,7 @@
 #include "tenancy/lifecycle.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
+#include "tenancy/tenant_databases.hpp"
 
 namespace tenantd::api {
 
@@ -43,11 +44,14 @@ struct api_settings {
   std::vector<std::string> cors_origins;
   std::string backup_dir{"./backups"};     // BACKUP_DIR: admin backup/restore files
   api::trusted_proxies trusted_proxies{};  // TRUSTED_PROXIES: peers whose X-Forwarded-For counts
+  // Routes of access_kind::loopback (GET /metrics) are served to loopback peers; off when
+  // METRICS_PORT moves the metrics page to its own port.
+  bool loopback_routes{false};
 };
 
 struct services {
   std::shared_ptr<db::pool> master;
-  tenancy::pool_registry* pools{nullptr};
+  tenancy::tenant_databases* databases{nullptr};  // a tenant's connection or statement runner
   tenancy::directory* tenants{nullptr};
   tenancy::provisioner* provisioner{nullptr};
   tenancy::lifecycle* lifecycle{nullptr};
@@ -64,6 +68,7 @@ struct services {
   api_settings settings;
   const std::atomic<bool>* master_ready{nullptr};  // master migrated; until then only probes answer
   std::function<boost::asio::awaitable<readiness>()> check_readiness;
+  std::function<boost::asio::awaitable<response>()> metrics_page;  // GET /metrics (Prometheus text)
 };
 
 struct context {

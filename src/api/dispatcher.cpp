@@ -168,8 +168,10 @@ boost::asio::awaitable<response> dispatcher::handle(request& req) {
 
 boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::string& route_name) {
   const auto& req = ctx.req;
+  // Loopback-only routes exist only for loopback TCP peers (never judged by X-Forwarded-For).
+  const bool loopback_routes = svc_.settings.loopback_routes && is_loopback(req.remote_address);
   if (req.method == "OPTIONS") {
-    const auto m = match_route(routes_, "", req.path);
+    const auto m = match_route(routes_, "", req.path, loopback_routes);
     if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
     response res;
     res.status = 204;
@@ -184,8 +186,8 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
   }
 
   // HEAD is GET without a body (the session drops the body and keeps Content-Length).
-  auto m =
-      match_route(routes_, req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method), req.path);
+  auto m = match_route(routes_, req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method),
+                       req.path, loopback_routes);
   if (!m.found) {
     if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
     auto res =
@@ -196,7 +198,9 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
   const route& r = *m.found;
   route_name = std::string(r.pattern);
   ctx.params = std::move(m.params);
-  const bool probe = r.pattern == "/" || r.pattern == "/healthz" || r.pattern == "/readyz";
+  // Probes and the metrics page answer while the server is starting.
+  const bool probe =
+      r.pattern == "/" || r.pattern == "/healthz" || r.pattern == "/readyz" || r.access == access_kind::loopback;
   if (!probe && svc_.master_ready && !svc_.master_ready->load())
     co_return problem(make_error(errc::unavailable, "the service is starting; retry shortly"), ctx.request_id);
 

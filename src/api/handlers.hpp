@@ -10,6 +10,7 @@ using boost::asio::awaitable;
 awaitable<response> service_info(context& ctx);  // GET /
 awaitable<response> healthz(context& ctx);       // GET /healthz
 awaitable<response> readyz(context& ctx);        // GET /readyz
+awaitable<response> metrics(context& ctx);       // GET /metrics (loopback peers)
 
 awaitable<response> create_tenant(context& ctx);  // POST /tenants
 

@@ -1,4 +1,4 @@
-// Service information and health probes.
+// Service information, health probes and the metrics page.
 #include "api/handlers.hpp"
 #include "api/problem.hpp"
 
@@ -23,6 +23,12 @@ awaitable<response> readyz(context& ctx) {
                                    {"draining", state.draining}}}});
   res.set_header("Retry-After", "1");
   co_return res;
+}
+
+// GET /metrics
+awaitable<response> metrics(context& ctx) {
+  if (!ctx.svc.metrics_page) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
+  co_return co_await ctx.svc.metrics_page();
 }
 
 }  // namespace tenantd::api::handlers

@@ -30,10 +30,12 @@ bool match_segments(std::string_view pattern, std::string_view path, std::vector
 
 }  // namespace
 
-route_match match_route(std::span<const route> routes, std::string_view method, std::string_view path) {
+route_match match_route(std::span<const route> routes, std::string_view method, std::string_view path,
+                        bool loopback_routes) {
   route_match result;
   if (path.empty() || path.front() != '/') return result;
   for (const auto& r : routes) {
+    if (r.access == access_kind::loopback && !loopback_routes) continue;
     if (!match_segments(r.pattern, path, nullptr)) continue;
     result.path_known = true;
     if (result.allow.find(r.method) == std::string::npos) {

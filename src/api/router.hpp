@@ -17,6 +17,9 @@ enum class access_kind {
   open,    // no authentication
   member,  // bearer access token of a tenant member
   admin,   // Authorization: Bearer <ADMIN_TOKEN> (platform operator)
+  // No authentication, but only for loopback TCP peers (never X-Forwarded-For) and only when
+  // api_settings::loopback_routes is on; to anyone else the route does not exist (404).
+  loopback,
 };
 
 enum class body_kind {
@@ -41,7 +44,10 @@ struct route_match {
   std::string allow;       // methods for this path, "GET, PUT"
 };
 
-route_match match_route(std::span<const route> routes, std::string_view method, std::string_view path);
+// `loopback_routes`: whether routes with access_kind::loopback exist for this request; when
+// false they are as absent (404, and missing from Allow).
+route_match match_route(std::span<const route> routes, std::string_view method, std::string_view path,
+                        bool loopback_routes = true);
 
 // The application's route table (routes.cpp).
 std::span<const route> route_table();

@@ -136,6 +136,25 @@ TEST(match_route, empty_parameter_segment_does_not_match) {
   expect_not_found("GET", "/api/users/u1/roles/");
 }
 
+TEST(match_route, loopback_routes_exist_only_when_asked_for) {
+  const route table[] = {
+      {"GET", "/metrics", nullptr, loopback, std::nullopt, none},
+      {"GET", "/healthz", nullptr, open, std::nullopt, none},
+  };
+  const auto shown = match_route(table, "GET", "/metrics", true);
+  ASSERT_NE(shown.found, nullptr);
+  EXPECT_EQ(shown.found->pattern, "/metrics");
+  EXPECT_EQ(match_route(table, "POST", "/metrics", true).allow, "GET");
+
+  for (const auto* method : {"GET", "POST", ""}) {
+    const auto hidden = match_route(table, method, "/metrics", false);
+    EXPECT_EQ(hidden.found, nullptr) << method;
+    EXPECT_FALSE(hidden.path_known) << method << ": a hidden route must answer 404, not 405";
+    EXPECT_EQ(hidden.allow, "") << method;
+  }
+  EXPECT_NE(match_route(table, "GET", "/healthz", false).found, nullptr);
+}
+
 TEST(match_route, empty_table) {
   const auto m = match_route({}, "GET", "/");
   EXPECT_EQ(m.found, nullptr);
@@ -157,6 +176,7 @@ const std::vector<expected_route> foundation{
     {"GET", "/", open, std::nullopt, none},
     {"GET", "/healthz", open, std::nullopt, none},
     {"GET", "/readyz", open, std::nullopt, none},
+    {"GET", "/metrics", loopback, std::nullopt, none},
     {"POST", "/tenants", open, std::nullopt, json},
     {"POST", "/auth/register", open, std::nullopt, json},
     {"POST", "/auth/login", open, std::nullopt, json},

@@ -13,6 +13,7 @@ std::span<const route> route_table() {
       {"GET", "/", h::service_info, open, std::nullopt, none},
       {"GET", "/healthz", h::healthz, open, std::nullopt, none},
       {"GET", "/readyz", h::readyz, open, std::nullopt, none},
+      {"GET", "/metrics", h::metrics, loopback, std::nullopt, none},
       {"GET", "/openapi.json", h::openapi_json, open, std::nullopt, none},
       {"GET", "/docs", h::docs_page, open, std::nullopt, none},
       {"GET", "/docs/:file", h::docs_asset, open, std::nullopt, none},

@@ -12,14 +12,6 @@
 namespace tenantd::api::handlers {
 namespace {
 
-// The caller's tenant pool: the users repository runs single statements on it, which the pool
-// may pipeline on its shared connection (point statements by key only).
-awaitable<std::shared_ptr<db::pool>> tenant_db(context& ctx) {
-  auto tenant = co_await ctx.svc.tenants->find(ctx.who().tenant_id);
-  if (!tenant) throw std::runtime_error("tenant of an authenticated caller vanished");
-  co_return ctx.svc.pools->pool_for(*tenant);
-}
-
 std::optional<std::int64_t> parse_int(std::string_view text, std::int64_t min, std::int64_t max) {
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -75,8 +67,7 @@ awaitable<response> list_users(context& ctx) {
   if (!query) co_return problem(query.err(), ctx.request_id);
   // A search may scan: it takes an exclusive connection (capped by the tenant's pool size),
   // never the pipelined one, where it would hold up the point statements queued behind it.
-  auto tenant_pool = co_await tenant_db(ctx);
-  auto conn = co_await tenant_pool->acquire();
+  auto conn = co_await ctx.svc.databases->acquire(ctx.who().tenant_id);
   auto page = co_await db::users::list(*conn, *query);
   boost::json::array items;
   for (const auto& u : page.items) items.push_back(to_json(u, ctx.who().tenant_id));
@@ -97,9 +88,10 @@ awaitable<response> create_user(context& ctx) {
   if (body.has("role")) body.add_error("role", "a role comes with membership; invite them with POST /api/invitations");
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
 
-  auto conn = co_await tenant_db(ctx);
+  // A single statement: the pool may pipeline it on its shared connection.
+  auto tenant_db = co_await ctx.svc.databases->runner(ctx.who().tenant_id);
   const user_record entry{validation::new_uuid(), *email, *first, *last, {}, {}};
-  auto created = co_await db::users::insert(*conn, entry);
+  auto created = co_await db::users::insert(*tenant_db, entry);
   if (!created) co_return problem(created.err(), ctx.request_id);
   co_return json_response(201, to_json(*created, ctx.who().tenant_id));
 }
@@ -108,8 +100,8 @@ awaitable<response> create_user(context& ctx) {
 awaitable<response> get_user(context& ctx) {
   auto id = uuid_param(ctx.params);
   if (!id) co_return problem(id.err(), ctx.request_id);
-  auto conn = co_await tenant_db(ctx);
-  auto user = co_await db::users::find(*conn, *id);
+  auto tenant_db = co_await ctx.svc.databases->runner(ctx.who().tenant_id);
+  auto user = co_await db::users::find(*tenant_db, *id);
   if (!user) co_return problem(make_error(errc::not_found, "no such user"), ctx.request_id);
   co_return json_response(200, to_json(*user, ctx.who().tenant_id));
 }

@@ -8,8 +8,11 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
+#include "app/config_table.hpp"
 #include "auth/jwt.hpp"
 
 extern char** environ;
@@ -28,27 +31,42 @@ std::string get(const environment& env, const std::string& key, const std::strin
   return it == env.end() || it->second.empty() ? fallback : it->second;
 }
 
+// A text setting: its value, else `computed` when given, else the table's default.
+std::string text(const environment& env, std::string_view name, const std::optional<std::string>& computed = {}) {
+  const auto& s = setting_named(name);
+  return get(env, std::string(name), computed ? *computed : std::string(s.fallback));
+}
+
+// A whole-number setting within the table's range: its value, else `computed` when given,
+// else the table's default.
 template <class Int>
-Int get_int(const environment& env, const std::string& key, Int fallback, Int min, Int max) {
-  const auto text = get(env, key);
-  if (text.empty()) return fallback;
+Int whole(const environment& env, std::string_view name, std::optional<Int> computed = {}) {
+  const auto& s = setting_named(name);
+  const std::string key(name);
+  const auto written = get(env, key, computed ? std::to_string(*computed) : std::string(s.fallback));
   long long value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size())
-    throw config_error(key + ": expected a whole number, got '" + text + "'");
-  if (value < static_cast<long long>(min) || value > static_cast<long long>(max))
-    throw config_error(key + ": must be between " + std::to_string(min) + " and " + std::to_string(max));
+  auto [end, ec] = std::from_chars(written.data(), written.data() + written.size(), value);
+  if (written.empty() || ec != std::errc{} || end != written.data() + written.size())
+    throw config_error(key + ": expected a whole number, got '" + written + "'");
+  if (value < s.min || value > s.max)
+    throw config_error(key + ": must be between " + std::to_string(s.min) + " and " + std::to_string(s.max));
   return static_cast<Int>(value);
 }
 
-std::string one_of(const environment& env, const std::string& key, const std::string& fallback,
-                   std::initializer_list<const char*> allowed) {
-  auto value = get(env, key, fallback);
+// One of the table's choices (case-insensitive), else the table's default.
+std::string choice(const environment& env, std::string_view name) {
+  const auto& s = setting_named(name);
+  const std::string key(name);
+  auto value = get(env, key, std::string(s.fallback));
   std::transform(value.begin(), value.end(), value.begin(), [](unsigned char c) { return std::tolower(c); });
-  for (const char* a : allowed)
-    if (value == a) return value;
   std::string list;
-  for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+  for (std::string_view rest = s.choices; !rest.empty();) {
+    const auto bar = rest.find('|');
+    const auto option = rest.substr(0, bar);
+    if (value == option) return value;
+    list += (list.empty() ? "" : ", ") + std::string(option);
+    rest = bar == std::string_view::npos ? std::string_view{} : rest.substr(bar + 1);
+  }
   throw config_error(key + ": must be one of " + list + ", got '" + value + "'");
 }
 
@@ -124,19 +142,19 @@ environment read_environment(const std::string& dotenv_path) {
 
 config load_config(const environment& env) {
   config c;
-  c.master_database_url = get(env, "MASTER_DATABASE_URL");
+  c.master_database_url = text(env, "MASTER_DATABASE_URL");
   if (c.master_database_url.empty())
     throw config_error("MASTER_DATABASE_URL: required (postgresql://user:password@host:port/database)");
   parse_master_url(c);
-  c.migration_database_url = get(env, "MIGRATION_DATABASE_URL");
+  c.migration_database_url = text(env, "MIGRATION_DATABASE_URL");
   parse_migration_url(c);
-  c.tenant.host = get(env, "DB_HOST", c.master.host);
-  c.tenant.port = get(env, "DB_PORT", c.master.port);
-  (void)get_int<int>(env, "DB_PORT", 5432, 1, 65535);
-  c.tenant.user = get(env, "DB_USERNAME", c.master.user);
-  c.tenant.password = get(env, "DB_PASSWORD", c.master.password);
+  c.tenant.host = text(env, "DB_HOST", c.master.host);
+  c.tenant.port = text(env, "DB_PORT", c.master.port);
+  (void)whole<int>(env, "DB_PORT", 5432);  // validated only: the master URL's port is the default
+  c.tenant.user = text(env, "DB_USERNAME", c.master.user);
+  c.tenant.password = text(env, "DB_PASSWORD", c.master.password);
 
-  c.tenant_db_prefix = get(env, "TENANT_DB_PREFIX", "tenant_");
+  c.tenant_db_prefix = text(env, "TENANT_DB_PREFIX");
   {
     const auto& p = c.tenant_db_prefix;
     const bool ok = p.size() <= 20 && !p.empty() && std::islower(static_cast<unsigned char>(p[0])) &&
@@ -145,26 +163,26 @@ config load_config(const environment& env) {
     if (!ok) throw config_error("TENANT_DB_PREFIX: 1-20 characters of [a-z0-9_], starting with a letter");
   }
 
-  c.tenant_migrations_dir = get(env, "TENANT_MIGRATIONS_DIR");
-  c.backup_dir = get(env, "BACKUP_DIR", "./backups");
+  c.tenant_migrations_dir = text(env, "TENANT_MIGRATIONS_DIR");
+  c.backup_dir = text(env, "BACKUP_DIR");
 
-  c.tenant_provisioning_template =
-      one_of(env, "TENANT_PROVISIONING", "template", {"template", "migrations"}) == "template";
+  c.tenant_provisioning_template = choice(env, "TENANT_PROVISIONING") == "template";
+  // A test hook, not a setting (so not in the table): the provisioner kills the process there.
   c.fault_point = get(env, "TENANTD_FAULT_POINT");
   if (!c.fault_point.empty() && c.fault_point != "after_row" && c.fault_point != "after_database" &&
       c.fault_point != "after_grants" && c.fault_point != "after_ready")
     throw config_error("TENANTD_FAULT_POINT: one of after_row, after_database, after_grants, after_ready");
 
-  c.jwt_secret = get(env, "JWT_SECRET");
+  c.jwt_secret = text(env, "JWT_SECRET");
   if (c.jwt_secret.empty()) throw config_error("JWT_SECRET: required (at least 32 random bytes)");
   if (c.jwt_secret.size() < 32) throw config_error("JWT_SECRET: must be at least 32 bytes long");
   if (c.jwt_secret == example_jwt_secret)
     throw config_error("JWT_SECRET: the example value from the documentation must not be used; generate a random one");
-  c.jwt_key_id = get(env, "JWT_KEY_ID", auth::derive_key_id(c.jwt_secret));
-  c.jwt_expiration = get_int<std::int64_t>(env, "JWT_EXPIRATION", 3600, 60, 86400 * 7);
-  c.invitation_ttl_hours = get_int<std::int64_t>(env, "INVITATION_TTL_HOURS", 168, 1, 24 * 365);
+  c.jwt_key_id = text(env, "JWT_KEY_ID", auth::derive_key_id(c.jwt_secret));
+  c.jwt_expiration = whole<std::int64_t>(env, "JWT_EXPIRATION");
+  c.invitation_ttl_hours = whole<std::int64_t>(env, "INVITATION_TTL_HOURS");
 
-  const std::string cors_origins = get(env, "CORS_ORIGINS");
+  const std::string cors_origins = text(env, "CORS_ORIGINS");
   for (std::string_view rest = cors_origins; !rest.empty();) {
     const auto comma = rest.find(',');
     auto origin = trim_ascii(rest.substr(0, comma));
@@ -177,58 +195,58 @@ config load_config(const environment& env) {
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
   }
 
-  c.host = get(env, "HOST", "0.0.0.0");
-  c.port = get_int<std::uint16_t>(env, "PORT", 8000, 0, 65535);
-  c.log_level = one_of(env, "LOG_LEVEL", "info", {"trace", "debug", "info", "warn", "error", "off"});
-  c.log_format = one_of(env, "LOG_FORMAT", "text", {"text", "json"});
+  c.host = text(env, "HOST");
+  c.port = whole<std::uint16_t>(env, "PORT");
+  c.log_level = choice(env, "LOG_LEVEL");
+  c.log_format = choice(env, "LOG_FORMAT");
   if (!get(env, "METRICS_PORT").empty()) {
-    c.metrics_port = get_int<std::uint16_t>(env, "METRICS_PORT", 0, 0, 65535);
+    c.metrics_port = whole<std::uint16_t>(env, "METRICS_PORT");
     if (*c.metrics_port != 0 && *c.metrics_port == c.port) throw config_error("METRICS_PORT: must differ from PORT");
   }
-  c.slow_query = std::chrono::milliseconds(get_int<long long>(env, "SLOW_QUERY_MS", 500, 0, 3600000));
-  c.shutdown_timeout = std::chrono::seconds(get_int<long long>(env, "SHUTDOWN_TIMEOUT", 30, 1, 3600));
-  c.tenant_signup_open = one_of(env, "TENANT_SIGNUP", "open", {"open", "closed"}) == "open";
-  c.admin_token = get(env, "ADMIN_TOKEN");
+  c.slow_query = std::chrono::milliseconds(whole<long long>(env, "SLOW_QUERY_MS"));
+  c.shutdown_timeout = std::chrono::seconds(whole<long long>(env, "SHUTDOWN_TIMEOUT"));
+  c.tenant_signup_open = choice(env, "TENANT_SIGNUP") == "open";
+  c.admin_token = text(env, "ADMIN_TOKEN");
   if (!c.admin_token.empty() && c.admin_token.size() < 32)
     throw config_error("ADMIN_TOKEN: must be at least 32 characters long");
   if (!c.tenant_signup_open && c.admin_token.empty())
     throw config_error("ADMIN_TOKEN: required when TENANT_SIGNUP=closed");
 
-  c.login_max_failures_per_account = get_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 10, 1, 1000000);
-  c.login_max_failures_per_client = get_int(env, "LOGIN_MAX_FAILURES_PER_CLIENT", 30, 1, 1000000);
-  c.tenant_creates_per_client = get_int(env, "TENANT_CREATES_PER_CLIENT", 30, 1, 1000000);
-  c.login_max_failures_per_account_per_hour = get_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR", 100, 1, 1000000);
-  c.registrations_per_client = get_int(env, "REGISTER_PER_CLIENT", 60, 1, 1000000);
-  c.login_successes_per_account = get_int(env, "LOGIN_SUCCESSES_PER_ACCOUNT", 30, 1, 1000000);
-  c.login_successes_per_client = get_int(env, "LOGIN_SUCCESSES_PER_CLIENT", 120, 1, 1000000);
-  c.tenant_requests_per_second = get_int<std::int64_t>(env, "TENANT_REQUESTS_PER_SECOND", 1000, 0, 1000000);
-  c.tenant_request_burst = get_int<std::int64_t>(
-      env, "TENANT_REQUEST_BURST", std::max<std::int64_t>(1, 2 * c.tenant_requests_per_second), 1, 2000000);
-  c.session_requests_per_second = get_int<std::int64_t>(env, "SESSION_REQUESTS_PER_SECOND", 200, 0, 1000000);
-  c.session_request_burst = get_int<std::int64_t>(
-      env, "SESSION_REQUEST_BURST", std::max<std::int64_t>(1, 2 * c.session_requests_per_second), 1, 2000000);
+  c.login_max_failures_per_account = whole<int>(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT");
+  c.login_max_failures_per_client = whole<int>(env, "LOGIN_MAX_FAILURES_PER_CLIENT");
+  c.tenant_creates_per_client = whole<int>(env, "TENANT_CREATES_PER_CLIENT");
+  c.login_max_failures_per_account_per_hour = whole<int>(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT_PER_HOUR");
+  c.registrations_per_client = whole<int>(env, "REGISTER_PER_CLIENT");
+  c.login_successes_per_account = whole<int>(env, "LOGIN_SUCCESSES_PER_ACCOUNT");
+  c.login_successes_per_client = whole<int>(env, "LOGIN_SUCCESSES_PER_CLIENT");
+  // A burst defaults to twice its rate (at least 1).
+  c.tenant_requests_per_second = whole<std::int64_t>(env, "TENANT_REQUESTS_PER_SECOND");
+  c.tenant_request_burst =
+      whole<std::int64_t>(env, "TENANT_REQUEST_BURST", std::max<std::int64_t>(1, 2 * c.tenant_requests_per_second));
+  c.session_requests_per_second = whole<std::int64_t>(env, "SESSION_REQUESTS_PER_SECOND");
+  c.session_request_burst =
+      whole<std::int64_t>(env, "SESSION_REQUEST_BURST", std::max<std::int64_t>(1, 2 * c.session_requests_per_second));
   try {
-    c.trusted_proxies = api::parse_trusted_proxies(get(env, "TRUSTED_PROXIES"));
+    c.trusted_proxies = api::parse_trusted_proxies(text(env, "TRUSTED_PROXIES"));
   } catch (const std::invalid_argument& e) {
     throw config_error(std::string("TRUSTED_PROXIES: ") + e.what() +
                        "; give a comma-separated list of addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8");
   }
 
-  c.threads = get_int<unsigned>(env, "THREADS", 0, 0, 256);
-  c.master_pool_size = get_int<std::size_t>(env, "MASTER_POOL_SIZE", 8, 1, 1000);
-  c.tenant_pool_size = get_int<std::size_t>(env, "TENANT_POOL_SIZE", 4, 1, 1000);
-  c.tenant_pool_max_connections = get_int<std::size_t>(env, "TENANT_POOL_MAX_CONNECTIONS", 64, 1, 100000);
+  c.threads = whole<unsigned>(env, "THREADS");
+  c.master_pool_size = whole<std::size_t>(env, "MASTER_POOL_SIZE");
+  c.tenant_pool_size = whole<std::size_t>(env, "TENANT_POOL_SIZE");
+  c.tenant_pool_max_connections = whole<std::size_t>(env, "TENANT_POOL_MAX_CONNECTIONS");
   if (c.tenant_pool_max_connections < c.tenant_pool_size)
     throw config_error("TENANT_POOL_MAX_CONNECTIONS: must be at least TENANT_POOL_SIZE");
-  c.pool_acquire_timeout =
-      std::chrono::milliseconds(get_int<long long>(env, "POOL_ACQUIRE_TIMEOUT_MS", 2000, 10, 600000));
-  c.pool_idle_timeout = std::chrono::seconds(get_int<long long>(env, "POOL_IDLE_TIMEOUT_S", 60, 1, 86400));
-  c.statement_timeout = std::chrono::milliseconds(get_int<long long>(env, "STATEMENT_TIMEOUT_MS", 5000, 10, 3600000));
+  c.pool_acquire_timeout = std::chrono::milliseconds(whole<long long>(env, "POOL_ACQUIRE_TIMEOUT_MS"));
+  c.pool_idle_timeout = std::chrono::seconds(whole<long long>(env, "POOL_IDLE_TIMEOUT_S"));
+  c.statement_timeout = std::chrono::milliseconds(whole<long long>(env, "STATEMENT_TIMEOUT_MS"));
 
-  c.argon2_memory_kib = get_int<std::size_t>(env, "ARGON2_MEMORY_KIB", 19456, 8, 4 * 1024 * 1024);
-  c.argon2_iterations = get_int<unsigned long long>(env, "ARGON2_ITERATIONS", 2, 1, 100);
-  c.argon2_threads = get_int<unsigned>(env, "ARGON2_THREADS", 0, 0, 256);
-  c.argon2_max_queue = get_int<std::size_t>(env, "ARGON2_MAX_QUEUE", 64, 1, 100000);
+  c.argon2_memory_kib = whole<std::size_t>(env, "ARGON2_MEMORY_KIB");
+  c.argon2_iterations = whole<unsigned long long>(env, "ARGON2_ITERATIONS");
+  c.argon2_threads = whole<unsigned>(env, "ARGON2_THREADS");
+  c.argon2_max_queue = whole<std::size_t>(env, "ARGON2_MAX_QUEUE");
   return c;
 }
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "app/application.hpp"
+#include "app/master_database.hpp"
 #include "app/tenant_settings.hpp"
 #include "db/connection.hpp"
 #include "db/embedded_migrations.hpp"

@@ -1,57 +1,53 @@
-// Fleet migration: master, then the template, then every active or suspended tenant that
-// master says is behind (tenants up to date cost no connection), bounded parallelism on
-// one thread of async connections, an optional canary batch, a report at the end.
+// tenantd migrate: parses the options, runs tenancy::fleet_migrator on one thread and
+// prints what it does (a redrawn bar on a terminal, a line per tenant otherwise) and a report.
 #include "cli/migrate.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
-#include <span>
 #include <thread>
 
-#include "app/application.hpp"
+#include "app/master_database.hpp"
 #include "app/tenant_settings.hpp"
-#include "db/master_repository.hpp"
-#include "db/migrator.hpp"
-#include "tenancy/pool_registry.hpp"
-#include "tenancy/provisioner.hpp"
+#include "tenancy/fleet_migrator.hpp"
 
 namespace tenantd::cli {
 namespace net = boost::asio;
 using namespace std::chrono_literals;
 
-// Master migrations run under this advisory lock, so several processes can start at once.
-const db::migrate_options master_lock{.advisory_lock_key = 0x74656e616e7464, .target_version = std::nullopt};
-
 namespace {
 
-enum class result_kind { migrated, up_to_date, failed, skipped, would_migrate };
+using tenancy::tenant_outcome;
+using tenancy::tenant_result;
 
-struct outcome {
-  std::string tenant;
-  result_kind result{result_kind::up_to_date};
-  std::string detail;
-};
-
-// Progress on a terminal (one redrawn bar) or plain lines otherwise.
-class progress {
+// Prints the migration as it goes: progress on a terminal (one redrawn bar) or plain lines.
+class printer : public tenancy::fleet_observer {
  public:
-  progress(std::size_t total, bool tty) : total_(total), tty_(tty) {}
+  explicit printer(bool tty) : tty_(tty) {}
 
-  void finished(const outcome& o) {
+  void master_migrated(const db::migrate_report& report) override {
+    std::cout << "master: version " << report.version_after << " (" << report.applied.size() << " applied)\n";
+  }
+  void template_ready(const std::string& name, int version) override {
+    std::cout << "template " << name << ": version " << version << "\n";
+  }
+  void started(std::size_t pending, std::size_t up_to_date, int latest, unsigned jobs) override {
+    total_ = pending;
+    std::cout << pending << " tenant(s) to migrate to version " << latest << ", " << up_to_date << " up to date, "
+              << jobs << " at a time\n"
+              << std::flush;
+  }
+  void tenant_finished(const tenant_outcome& o) override {
     ++done_;
-    if (o.result == result_kind::failed) ++failed_;
+    if (o.result == tenant_result::failed) ++failed_;
     if (!tty_) {
-      std::cout << "tenant " << o.tenant << ": " << (o.result == result_kind::failed ? "FAILED: " : "migrated, ")
+      std::cout << "tenant " << o.tenant << ": " << (o.result == tenant_result::failed ? "FAILED: " : "migrated, ")
                 << o.detail << "\n"
                 << std::flush;
       return;
@@ -61,184 +57,49 @@ class progress {
     std::cout << "\r[" << std::string(filled, '#') << std::string(width - filled, '.') << "] " << done_ << "/" << total_
               << " tenants" << (failed_ != 0 ? ", " + std::to_string(failed_) + " failed" : "") << std::flush;
   }
+  void canary_failed(std::size_t not_attempted) override {
+    end();
+    std::cout << "canary failed: the other " << not_attempted << " tenant(s) are not migrated\n";
+  }
+  // Ends the bar's line (once).
   void end() {
-    if (tty_ && done_ != 0) std::cout << "\n";
+    if (tty_ && done_ != 0 && !ended_) std::cout << "\n";
+    ended_ = true;
   }
 
  private:
-  std::size_t total_;
   bool tty_;
+  std::size_t total_{0};
   std::size_t done_{0};
   std::size_t failed_{0};
+  bool ended_{false};
 };
 
-struct fleet {
-  const app::config& cfg;
-  const std::vector<db::migration>& migrations;
-  std::shared_ptr<db::pool> master;
-  tenancy::tenant_connection_settings tenant_settings;
-  unsigned jobs;
-  progress& shown;
-};
-
-// Migrates one tenant and records its version and result in master. Never throws.
-net::awaitable<outcome> migrate_one(fleet& f, const tenant_record& t) {
-  outcome o{t.id, result_kind::migrated, {}};
-  int version = t.schema_version;
-  std::optional<std::string> failure;
-  try {
-    db::connection_options options;
-    options.conninfo = tenancy::tenant_conninfo(f.tenant_settings, t.database_name, 10min);
-    options.connect_timeout = 10s;
-    options.query_timeout = 10min;
-    options.label = "tenant=" + t.id;
-    auto conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
-    try {
-      auto report = co_await db::apply_migrations(*conn, f.migrations);
-      version = report.version_after;
-      // A separate DDL role owns what it created: the runtime role gets data access.
-      if (f.cfg.migration) co_await db::grant_data_access(*conn, f.cfg.tenant.user);
-      o.detail = "version " + std::to_string(report.version_before) + " -> " + std::to_string(version);
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    if (failure && !conn->broken()) version = co_await db::current_version(*conn);  // what did get applied
-  } catch (const std::exception& e) {
-    failure = e.what();
+void print_dry_run(const tenancy::fleet_report& report) {
+  std::cout << "dry run: nothing is changed\n"
+            << "template: would be migrated to version " << report.latest << "\n";
+  for (const auto& o : report.outcomes) {
+    if (o.result != tenant_result::would_migrate) continue;
+    std::string names;
+    for (const auto& name : o.pending) names += (names.empty() ? "" : ", ") + name;
+    std::cout << "tenant " << o.tenant << ": would migrate " << o.from_version << " -> " << report.latest << " ("
+              << names << ")\n";
   }
-  if (failure) {
-    while (!failure->empty() && failure->back() == '\n') failure->pop_back();
-    o.result = result_kind::failed;
-    o.detail = *failure + " (at version " + std::to_string(version) + ")";
-  }
-  try {
-    auto conn = co_await f.master->acquire();
-    co_await db::master::set_tenant_schema_version(*conn, t.id, version, failure);
-  } catch (const std::exception& e) {
-    o.result = result_kind::failed;
-    o.detail += (o.detail.empty() ? "" : "; ") + std::string("recording the result in master failed: ") + e.what();
-  }
-  f.shown.finished(o);
-  co_return o;
 }
 
-// Runs `batch` with at most f.jobs tenants at a time; outcomes in batch order.
-net::awaitable<std::vector<outcome>> migrate_batch(fleet& f, std::span<const tenant_record> batch) {
-  std::vector<outcome> outcomes(batch.size());
-  std::size_t next = 0;
-  std::size_t running = 0;
-  auto worker = [&]() -> net::awaitable<void> {
-    while (next < batch.size()) {
-      const std::size_t i = next++;
-      outcomes[i] = co_await migrate_one(f, batch[i]);
-    }
-  };
-  auto executor = co_await net::this_coro::executor;
-  const auto workers = std::min<std::size_t>(f.jobs, batch.size());
-  for (std::size_t j = 0; j < workers; ++j) {
-    ++running;
-    net::co_spawn(executor, worker(), [&running](const std::exception_ptr&) { --running; });
-  }
-  while (running > 0) {
-    net::steady_timer timer(executor, 5ms);
-    co_await timer.async_wait(net::use_awaitable);
-  }
-  co_return outcomes;
-}
-
-net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const migrate_options& options,
-                                                 const std::vector<db::migration>& migrations, unsigned jobs) {
-  auto executor = co_await net::this_coro::executor;
-  db::connection_options master_options;
+tenancy::fleet_settings fleet_settings(const app::config& cfg) {
+  tenancy::fleet_settings s;
   // Template DDL and migrations: no request budget; as MIGRATION_DATABASE_URL's role if set.
-  master_options.conninfo = app::migration_conninfo(cfg, 10min);
-  master_options.connect_timeout = 10s;
-  master_options.query_timeout = 10min;
-  master_options.label = "master";
-  std::vector<tenant_record> tenants;
-  {
-    auto master = co_await db::connection::connect(executor, master_options);
-    if (!options.dry_run) {
-      const auto master_migrations = db::parse_migrations(db::embedded_master_migrations());
-      auto master_report = co_await db::apply_migrations(*master, master_migrations, master_lock);
-      if (cfg.migration) co_await db::grant_data_access(*master, cfg.master.user);
-      std::cout << "master: version " << master_report.version_after << " (" << master_report.applied.size()
-                << " applied)\n";
-    }
-    tenants = co_await db::master::list_tenants(*master, std::nullopt);
+  s.master.conninfo = app::migration_conninfo(cfg, 10min);
+  s.master.connect_timeout = 10s;
+  s.master.query_timeout = 10min;
+  s.master.label = "master";
+  s.provisioning = app::provisioning(cfg);
+  if (cfg.migration) {  // a separate DDL role owns what it creates: the runtime roles get data access
+    s.runtime_master_role = cfg.master.user;
+    s.runtime_tenant_role = cfg.tenant.user;
   }
-  const int latest = migrations.empty() ? 0 : migrations.back().version;
-
-  std::vector<outcome> outcomes;
-  for (const auto& wanted : options.tenants) {
-    const auto it =
-        std::find_if(tenants.begin(), tenants.end(), [&](const tenant_record& t) { return t.id == wanted; });
-    if (it == tenants.end() || (it->status != "active" && it->status != "suspended"))
-      outcomes.push_back({wanted, result_kind::failed, "not an active or suspended tenant"});
-  }
-  std::erase_if(tenants, [&](const tenant_record& t) {
-    if (t.status != "active" && t.status != "suspended") return true;
-    return !options.tenants.empty() &&
-           std::find(options.tenants.begin(), options.tenants.end(), t.id) == options.tenants.end();
-  });
-  std::vector<tenant_record> pending;
-  for (const auto& t : tenants) {
-    if (t.schema_version >= latest)
-      outcomes.push_back({t.id, result_kind::up_to_date, "version " + std::to_string(t.schema_version)});
-    else
-      pending.push_back(t);
-  }
-
-  if (options.dry_run) {
-    std::cout << "dry run: nothing is changed\n"
-              << "template: would be migrated to version " << latest << "\n";
-    for (const auto& t : pending) {
-      std::string names;
-      for (const auto& m : migrations)
-        if (m.version > t.schema_version)
-          names += (names.empty() ? "" : ", ") + ("V" + std::to_string(m.version) + "__" + m.name);
-      std::cout << "tenant " << t.id << ": would migrate " << t.schema_version << " -> " << latest << " (" << names
-                << ")\n";
-      outcomes.push_back({t.id, result_kind::would_migrate, {}});
-    }
-    co_return outcomes;
-  }
-
-  db::pool_options pool_options;
-  pool_options.connection = master_options;
-  pool_options.max_size = std::max<std::size_t>(2, jobs / 2 + 1);
-  pool_options.acquire_timeout = 10min;
-  auto master = db::pool::create(executor, pool_options);
-  {
-    tenancy::provisioner provisioner(master, app::provisioning(cfg), migrations);
-    const int template_version = co_await provisioner.prepare_template();
-    std::cout << "template " << provisioner.template_name() << ": version " << template_version << "\n";
-  }
-  std::cout << pending.size() << " tenant(s) to migrate to version " << latest << ", "
-            << tenants.size() - pending.size() << " up to date, " << jobs << " at a time\n"
-            << std::flush;
-
-  progress shown(pending.size(), ::isatty(STDOUT_FILENO) == 1);
-  fleet f{cfg, migrations, master, app::provisioning(cfg).ddl_connection(), jobs, shown};
-  std::span<const tenant_record> rest(pending);
-  if (options.canary > 0 && !rest.empty()) {
-    const auto canaries = rest.first(std::min<std::size_t>(options.canary, rest.size()));
-    rest = rest.subspan(canaries.size());
-    auto done = co_await migrate_batch(f, canaries);
-    const bool failed =
-        std::any_of(done.begin(), done.end(), [](const outcome& o) { return o.result == result_kind::failed; });
-    outcomes.insert(outcomes.end(), done.begin(), done.end());
-    if (failed) {
-      shown.end();
-      std::cout << "canary failed: the other " << rest.size() << " tenant(s) are not migrated\n";
-      for (const auto& t : rest) outcomes.push_back({t.id, result_kind::skipped, "canary failed"});
-      co_return outcomes;
-    }
-  }
-  auto done = co_await migrate_batch(f, rest);
-  outcomes.insert(outcomes.end(), done.begin(), done.end());
-  shown.end();
-  co_return outcomes;
+  return s;
 }
 
 }  // namespace
@@ -257,7 +118,11 @@ CLI::App* add_migrate_command(CLI::App& app, migrate_options& options) {
 }
 
 int run_migrate(const app::config& cfg, const migrate_options& options) {
-  const unsigned jobs = options.jobs != 0 ? options.jobs : std::max(1U, std::thread::hardware_concurrency());
+  tenancy::fleet_options fleet;
+  fleet.tenants = options.tenants;
+  fleet.jobs = options.jobs != 0 ? options.jobs : std::max(1U, std::thread::hardware_concurrency());
+  fleet.canary = options.canary;
+  fleet.dry_run = options.dry_run;
   std::vector<db::migration> migrations;
   try {
     migrations = app::tenant_migrations(cfg, options.migrations_dir);
@@ -265,27 +130,32 @@ int run_migrate(const app::config& cfg, const migrate_options& options) {
     std::cerr << "migrate: tenant migrations: " << e.what() << "\n";
     return 2;
   }
+  tenancy::fleet_migrator migrator(fleet_settings(cfg), std::move(migrations));
+  printer shown(::isatty(STDOUT_FILENO) == 1);
   net::io_context io;
-  auto result = net::co_spawn(io, migrate_all(cfg, options, migrations, jobs), net::use_future);
+  auto result = net::co_spawn(io, migrator.run(fleet, shown), net::use_future);
   io.run();
-  std::vector<outcome> outcomes;
+  tenancy::fleet_report report;
   try {
-    outcomes = result.get();
+    report = result.get();
   } catch (const std::exception& e) {
+    shown.end();
     std::cerr << "migrate: " << e.what() << "\n";
     return 1;
   }
+  shown.end();
+  if (options.dry_run) print_dry_run(report);
   std::size_t migrated = 0, up_to_date = 0, failed = 0, skipped = 0, would = 0;
-  for (const auto& o : outcomes) {
+  for (const auto& o : report.outcomes) {
     switch (o.result) {
-      case result_kind::migrated: ++migrated; break;
-      case result_kind::up_to_date: ++up_to_date; break;
-      case result_kind::failed:
+      case tenant_result::migrated: ++migrated; break;
+      case tenant_result::up_to_date: ++up_to_date; break;
+      case tenant_result::failed:
         ++failed;
         std::cout << "FAILED " << o.tenant << ": " << o.detail << "\n";
         break;
-      case result_kind::skipped: ++skipped; break;
-      case result_kind::would_migrate: ++would; break;
+      case tenant_result::skipped: ++skipped; break;
+      case tenant_result::would_migrate: ++would; break;
     }
   }
   if (options.dry_run) {

@@ -1,6 +1,6 @@
-// tenantd migrate: master migrations, the tenant template, then pending tenant migrations on
-// every active or suspended tenant in parallel (bounded), each migration in its own
-// transaction, continuing past failures; prints a report, exit 1 if any tenant failed.
+// tenantd migrate: the command line of tenancy::fleet_migrator (master migrations, the tenant
+// template, then pending tenant migrations on every active or suspended tenant in parallel,
+// bounded, continuing past failures); prints a report, exit 1 if any tenant failed.
 #pragma once
 #include <string>
 #include <vector>

@@ -12,10 +12,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/application.hpp"
+#include "app/master_database.hpp"
 #include "app/tenant_settings.hpp"
 #include "db/invitation_repository.hpp"
-#include "db/migrator.hpp"
+#include "db/master_migrations.hpp"
 #include "db/pool.hpp"
 #include "domain/validation.hpp"
 #include "identity/accounts.hpp"
@@ -57,17 +57,12 @@ int refused(const std::string& action, const error& e) {
   return 1;
 }
 
-// Brings master up to date first (as serve and migrate do, under the same advisory lock),
-// so the commands work on a fresh installation too.
-net::awaitable<void> migrate_master(db::pool& master) {
-  const db::migrate_options locked{.advisory_lock_key = 0x74656e616e7464, .target_version = std::nullopt};
-  const auto migrations = db::parse_migrations(db::embedded_master_migrations());
-  auto conn = co_await master.acquire();
-  co_await db::apply_migrations(*conn, migrations, locked);
-}
-
 net::awaitable<int> run_action(services& s, const tenants_command& c) {
-  co_await migrate_master(*s.master);
+  {
+    // Master up to date first (as serve and migrate do), so the commands work on a fresh installation.
+    auto conn = co_await s.master->acquire();
+    co_await db::migrate_master(*conn);
+  }
   if (c.action == "list") {
     const auto status = c.status.empty() ? std::nullopt : std::optional(c.status);
     auto tenants = co_await s.lifecycle.list(status);
@@ -203,12 +198,10 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
     return 2;
   }
   net::io_context io;
-  db::pool_options options;
   // DDL: no request budget; as MIGRATION_DATABASE_URL's role when set.
-  options.connection.conninfo = app::migration_conninfo(cfg, std::chrono::minutes(10));
+  auto options = app::ddl_pool_options(cfg);
   options.connection.connect_timeout = std::chrono::seconds(10);
-  options.connection.query_timeout = std::chrono::minutes(10);
-  options.max_size = 4;
+  options.connection.slow_query_threshold = std::chrono::milliseconds(0);
   options.acquire_timeout = std::chrono::seconds(30);
   auto master = db::pool::create(io.get_executor(), options);
   tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations));

@@ -14,7 +14,7 @@
 namespace tenantd::identity {
 namespace master = db::master;
 
-accounts::accounts(dependencies deps) : deps_(std::move(deps)) {}
+accounts::accounts(dependencies deps) : deps_(std::move(deps)), databases_(*deps_.tenants, *deps_.pools) {}
 
 void accounts::invalidate_local(const std::string& payload) {
   deps_.access->invalidate(payload);
@@ -32,7 +32,7 @@ awaitable<bool> accounts::insert_new_account(db::connection& conn, const account
 }
 
 awaitable<result<user_record>> accounts::ensure_tenant_user(const tenant_record& tenant, const user_record& user) {
-  auto conn = co_await deps_.pools->pool_for(tenant)->acquire();
+  auto conn = co_await databases_.acquire(tenant);
   if (auto kept = co_await db::users::find(*conn, user.id)) co_return *kept;
   if (auto adopted = co_await db::users::adopt(*conn, user.email, user.id)) co_return *adopted;
   co_return co_await db::users::insert(*conn, user);
@@ -234,7 +234,7 @@ awaitable<login_outcome> accounts::login(const std::string& email, const std::st
 
   std::optional<user_record> user;
   {
-    auto conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    auto conn = co_await databases_.acquire(*tenant);
     user = co_await db::users::find(*conn, account->id);
   }
   const role_info* role = deps_.roles->find(chosen->role);
@@ -253,7 +253,7 @@ awaitable<result<user_record>> accounts::update_user(const principal& caller, co
                                                      const user_changes& changes) {
   auto tenant = co_await deps_.tenants->find(caller.tenant_id);
   if (!tenant) co_return make_error(errc::tenant_not_found, "no such tenant");
-  auto tenant_conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+  auto tenant_conn = co_await databases_.acquire(*tenant);
   if (changes.email) {
     auto current = co_await db::users::find(*tenant_conn, user_id);
     if (!current) co_return make_error(errc::not_found, "no such user");
@@ -278,7 +278,7 @@ awaitable<status> accounts::remove_member(const principal& caller, const std::st
   if (!tenant) co_return make_error(errc::tenant_not_found, "no such tenant");
   std::optional<user_record> user;
   {
-    auto conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    auto conn = co_await databases_.acquire(*tenant);
     user = co_await db::users::find(*conn, user_id);
   }
 
@@ -312,7 +312,7 @@ awaitable<status> accounts::remove_member(const principal& caller, const std::st
   if (role) invalidate_local(payload);
 
   if (drop_user_row && user) {
-    auto tenant_conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    auto tenant_conn = co_await databases_.acquire(*tenant);
     (void)co_await db::users::remove(*tenant_conn, user_id);
   }
   co_return ok();

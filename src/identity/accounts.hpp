@@ -22,6 +22,7 @@
 #include "tenancy/access_cache.hpp"
 #include "tenancy/directory.hpp"
 #include "tenancy/pool_registry.hpp"
+#include "tenancy/tenant_databases.hpp"
 
 namespace tenantd::identity {
 
@@ -208,6 +209,7 @@ class accounts {
                                 const std::string& session_id) const;
 
   dependencies deps_;
+  tenancy::tenant_databases databases_;  // deps_.tenants and deps_.pools
 };
 
 }  // namespace tenantd::identity

@@ -156,7 +156,7 @@ awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
 
   std::optional<user_record> user;
   {
-    auto tenant_conn = co_await deps_.pools->pool_for(*tenant)->acquire();
+    auto tenant_conn = co_await databases_.acquire(*tenant);
     user = co_await db::users::find(*tenant_conn, row->account_id);
   }
   login_success success;

@@ -67,6 +67,15 @@ TEST_F(metrics_endpoint, passes_promtool_and_labels_requests_by_route_pattern) {
                            "process_start_time_seconds ", "tenantd_uptime_seconds ", "tenantd_build_info{version=\""})
     EXPECT_NE(body.find(name), std::string::npos) << name;
 
+  // The page is a route like any other: in the request counters (and the access log) and
+  // answered with a request id.
+  EXPECT_FALSE(res.header_or_empty("x-request-id").empty()) << res.describe();
+  const auto again = fetch_metrics(server().port());
+  ASSERT_EQ(again.status, 200u) << again.describe();
+  EXPECT_NE(again.body.find("tenantd_http_requests_total{route=\"/metrics\",method=\"GET\",status=\"200\"} 1\n"),
+            std::string::npos)
+      << again.body;
+
   const auto path = std::filesystem::temp_directory_path() / (unique_name("metrics_") + ".txt");
   std::ofstream(path) << body;
   const auto [status, output] = run_command("promtool check metrics < " + path.string());

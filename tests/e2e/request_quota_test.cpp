@@ -36,7 +36,7 @@ class quota_test : public e2e_test {
     }
     return std::nullopt;
   }
-  // GET /metrics (answered outside the dispatcher, so without the checks of get()).
+  // GET /metrics (Prometheus text, so without the JSON checks of get()).
   std::string metrics_text() const {
     http_client raw(server().port());
     raw.set_checks(false);

@@ -1,0 +1,192 @@
+// Fleet migration: master, template, then the tenants behind, `jobs` at a time.
+#include "tenancy/fleet_migrator.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <span>
+
+#include "db/master_migrations.hpp"
+#include "db/master_repository.hpp"
+#include "db/pool.hpp"
+#include "tenancy/pool_registry.hpp"
+
+namespace tenantd::tenancy {
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool migratable(const tenant_record& t) { return t.status == "active" || t.status == "suspended"; }
+
+struct run_state {
+  const fleet_settings& settings;
+  const std::vector<db::migration>& migrations;
+  std::shared_ptr<db::pool> master;
+  unsigned jobs;
+  fleet_observer& observer;
+};
+
+// Migrates one tenant and records its version and result in master. Never throws.
+net::awaitable<tenant_outcome> migrate_one(run_state& s, const tenant_record& t) {
+  tenant_outcome o{t.id, tenant_result::migrated, {}, t.schema_version, {}};
+  int version = t.schema_version;
+  std::optional<std::string> failure;
+  try {
+    db::connection_options options;
+    options.conninfo = tenant_conninfo(s.settings.provisioning.ddl_connection(), t.database_name, 10min);
+    options.connect_timeout = 10s;
+    options.query_timeout = 10min;
+    options.label = "tenant=" + t.id;
+    auto conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
+    try {
+      auto report = co_await db::apply_migrations(*conn, s.migrations);
+      version = report.version_after;
+      // A separate DDL role owns what it created: the runtime role gets data access.
+      if (!s.settings.runtime_tenant_role.empty())
+        co_await db::grant_data_access(*conn, s.settings.runtime_tenant_role);
+      o.detail = "version " + std::to_string(report.version_before) + " -> " + std::to_string(version);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (failure && !conn->broken()) version = co_await db::current_version(*conn);  // what did get applied
+  } catch (const std::exception& e) {
+    failure = e.what();
+  }
+  if (failure) {
+    while (!failure->empty() && failure->back() == '\n') failure->pop_back();
+    o.result = tenant_result::failed;
+    o.detail = *failure + " (at version " + std::to_string(version) + ")";
+  }
+  try {
+    auto conn = co_await s.master->acquire();
+    co_await db::master::set_tenant_schema_version(*conn, t.id, version, failure);
+  } catch (const std::exception& e) {
+    o.result = tenant_result::failed;
+    o.detail += (o.detail.empty() ? "" : "; ") + std::string("recording the result in master failed: ") + e.what();
+  }
+  s.observer.tenant_finished(o);
+  co_return o;
+}
+
+// Runs `batch` with at most s.jobs tenants at a time; outcomes in batch order.
+net::awaitable<std::vector<tenant_outcome>> migrate_batch(run_state& s, std::span<const tenant_record> batch) {
+  std::vector<tenant_outcome> outcomes(batch.size());
+  std::size_t next = 0;
+  std::size_t running = 0;
+  auto worker = [&]() -> net::awaitable<void> {
+    while (next < batch.size()) {
+      const std::size_t i = next++;
+      outcomes[i] = co_await migrate_one(s, batch[i]);
+    }
+  };
+  auto executor = co_await net::this_coro::executor;
+  const auto workers = std::min<std::size_t>(std::max(1U, s.jobs), batch.size());
+  for (std::size_t j = 0; j < workers; ++j) {
+    ++running;
+    net::co_spawn(executor, worker(), [&running](const std::exception_ptr&) { --running; });
+  }
+  while (running > 0) {
+    net::steady_timer timer(executor, 5ms);
+    co_await timer.async_wait(net::use_awaitable);
+  }
+  co_return outcomes;
+}
+
+bool any_failed(const std::vector<tenant_outcome>& outcomes) {
+  return std::any_of(outcomes.begin(), outcomes.end(),
+                     [](const tenant_outcome& o) { return o.result == tenant_result::failed; });
+}
+
+}  // namespace
+
+fleet_migrator::fleet_migrator(fleet_settings settings, std::vector<db::migration> migrations)
+    : settings_(std::move(settings)), migrations_(std::move(migrations)) {}
+
+net::awaitable<fleet_report> fleet_migrator::run(const fleet_options& options, fleet_observer& observer) {
+  auto executor = co_await net::this_coro::executor;
+  fleet_report report;
+  report.latest = migrations_.empty() ? 0 : migrations_.back().version;
+  std::vector<tenant_record> tenants;
+  {
+    auto master = co_await db::connection::connect(executor, settings_.master);
+    if (!options.dry_run) {
+      const auto master_report = co_await db::migrate_master(*master);
+      if (!settings_.runtime_master_role.empty())
+        co_await db::grant_data_access(*master, settings_.runtime_master_role);
+      observer.master_migrated(master_report);
+    }
+    tenants = co_await db::master::list_tenants(*master, std::nullopt);
+  }
+
+  auto& outcomes = report.outcomes;
+  for (const auto& wanted : options.tenants) {
+    const auto it =
+        std::find_if(tenants.begin(), tenants.end(), [&](const tenant_record& t) { return t.id == wanted; });
+    if (it == tenants.end() || !migratable(*it))
+      outcomes.push_back({wanted, tenant_result::failed, "not an active or suspended tenant", 0, {}});
+  }
+  std::erase_if(tenants, [&](const tenant_record& t) {
+    if (!migratable(t)) return true;
+    return !options.tenants.empty() &&
+           std::find(options.tenants.begin(), options.tenants.end(), t.id) == options.tenants.end();
+  });
+  std::vector<tenant_record> pending;
+  for (const auto& t : tenants) {
+    if (t.schema_version >= report.latest)
+      outcomes.push_back(
+          {t.id, tenant_result::up_to_date, "version " + std::to_string(t.schema_version), t.schema_version, {}});
+    else
+      pending.push_back(t);
+  }
+
+  if (options.dry_run) {
+    for (const auto& t : pending) {
+      tenant_outcome o{t.id, tenant_result::would_migrate, {}, t.schema_version, {}};
+      for (const auto& m : migrations_)
+        if (m.version > t.schema_version) o.pending.push_back("V" + std::to_string(m.version) + "__" + m.name);
+      outcomes.push_back(std::move(o));
+    }
+    co_return report;
+  }
+
+  db::pool_options pool_options;
+  pool_options.connection = settings_.master;
+  pool_options.max_size = std::max<std::size_t>(2, options.jobs / 2 + 1);
+  pool_options.acquire_timeout = 10min;
+  auto master = db::pool::create(executor, pool_options);
+  {
+    provisioner template_keeper(master, settings_.provisioning, migrations_);
+    const int template_version = co_await template_keeper.prepare_template();
+    observer.template_ready(template_keeper.template_name(), template_version);
+  }
+  observer.started(pending.size(), tenants.size() - pending.size(), report.latest, options.jobs);
+
+  run_state s{settings_, migrations_, master, options.jobs, observer};
+  std::span<const tenant_record> rest(pending);
+  if (options.canary > 0 && !rest.empty()) {
+    const auto canaries = rest.first(std::min<std::size_t>(options.canary, rest.size()));
+    rest = rest.subspan(canaries.size());
+    auto done = co_await migrate_batch(s, canaries);
+    const bool failed = any_failed(done);
+    outcomes.insert(outcomes.end(), done.begin(), done.end());
+    if (failed) {
+      observer.canary_failed(rest.size());
+      for (const auto& t : rest)
+        outcomes.push_back({t.id, tenant_result::skipped, "canary failed", t.schema_version, {}});
+      master->shutdown();
+      co_return report;
+    }
+  }
+  auto done = co_await migrate_batch(s, rest);
+  outcomes.insert(outcomes.end(), done.begin(), done.end());
+  master->shutdown();
+  co_return report;
+}
+
+}  // namespace tenantd::tenancy
