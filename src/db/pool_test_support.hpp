@@ -1,6 +1,8 @@
 // What the pool's pg tests share (pool_pgtest.cpp, pool_connect_pgtest.cpp): pool options for
 // a test database, backend counting and killing, and a TCP proxy that delays connects.
 #pragma once
+#include <signal.h>
+
 #include "db/pool.hpp"
 
 #include <gtest/gtest.h>
@@ -55,6 +57,10 @@ inline net::awaitable<void> terminate_backend(int pid) {
   while (std::chrono::steady_clock::now() < deadline &&
          !test::admin_query("SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(pid)).empty())
     co_await sleep_for(5ms);
+  // The backend leaves pg_stat_activity before its process exits and the kernel closes its
+  // socket: wait for the process too (as root; otherwise kill() says EPERM and this is skipped),
+  // so the client side can see the closed connection.
+  while (std::chrono::steady_clock::now() < deadline && ::kill(pid, 0) == 0) co_await sleep_for(5ms);
 }
 
 // A TCP proxy in front of the test cluster that can hold new connections back, as a
