@@ -37,6 +37,7 @@
 #include "http/server.hpp"
 #include "identity/accounts.hpp"
 #include "tenancy/access_cache.hpp"
+#include "tenancy/cache_invalidation.hpp"
 #include "tenancy/directory.hpp"
 #include "tenancy/invalidation_listener.hpp"
 #include "tenancy/lifecycle.hpp"
@@ -140,7 +141,7 @@ net::awaitable<void> trim_memory(const http::server& server, std::atomic<bool>& 
 net::awaitable<void> reconcile_interrupted(tenancy::lifecycle& lifecycle, const std::atomic<bool>& ready,
                                            const std::atomic<bool>& stopping) {
   auto executor = co_await net::this_coro::executor;
-  const std::optional<std::string> provisioning = "provisioning";
+  const std::optional<tenant_status> provisioning = tenant_status::provisioning;
   std::vector<std::string> seen_before;
   while (!stopping) {
     net::steady_timer timer(executor, 3s);
@@ -307,10 +308,10 @@ int serve(const config& cfg) {
   quotas.session_burst = static_cast<double>(cfg.session_request_burst);
   api::request_quota quota(quotas);
 
-  tenancy::lifecycle lifecycle(master, provisioner, &pools, [&](const std::string& payload) {
-    access.invalidate(payload);
-    if (payload.rfind("tenant:", 0) == 0) tenants.invalidate(payload.substr(7));
-  });
+  const auto invalidate_caches = [&](const invalidation& change) {
+    tenancy::apply_invalidation(change, access, tenants);
+  };
+  tenancy::lifecycle lifecycle(master, provisioner, &pools, invalidate_caches);
 
   std::atomic<bool> master_ready{false};
   std::atomic<bool> draining{false};
@@ -425,13 +426,7 @@ int serve(const config& cfg) {
   spdlog::info("tenantd {} listening on {}:{} with {} threads", TENANTD_VERSION, cfg.host, server.port(), threads);
 
   db::connection_options listener_options = master_options.connection;
-  tenancy::invalidation_listener listener(listener_options, [&](std::string_view payload) {
-    access.invalidate(payload);
-    if (payload.rfind("tenant:", 0) == 0)
-      tenants.invalidate(std::string(payload.substr(7)));
-    else if (payload == "*")
-      tenants.clear();
-  });
+  tenancy::invalidation_listener listener(listener_options, invalidate_caches);
   listener.on_connection([&](bool connected) { access.set_listening(connected); });
 
   const auto log_failure = [](const char* what) {

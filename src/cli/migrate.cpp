@@ -173,11 +173,11 @@ net::awaitable<std::vector<outcome>> migrate_all(const app::config& cfg, const m
   for (const auto& wanted : options.tenants) {
     const auto it =
         std::find_if(tenants.begin(), tenants.end(), [&](const tenant_record& t) { return t.id == wanted; });
-    if (it == tenants.end() || (it->status != "active" && it->status != "suspended"))
+    if (it == tenants.end() || !is_live(it->status))
       outcomes.push_back({wanted, result_kind::failed, "not an active or suspended tenant"});
   }
   std::erase_if(tenants, [&](const tenant_record& t) {
-    if (t.status != "active" && t.status != "suspended") return true;
+    if (!is_live(t.status)) return true;
     return !options.tenants.empty() &&
            std::find(options.tenants.begin(), options.tenants.end(), t.id) == options.tenants.end();
   });
