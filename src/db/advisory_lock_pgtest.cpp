@@ -30,19 +30,21 @@ std::shared_ptr<pool> single_connection_pool(net::any_io_executor ex, const test
   return pool::create(std::move(ex), options);
 }
 
-// Whether a new session (one admin connection, closed right after) can take the lock now.
-bool another_session_can_take_it() {
-  return test::admin_query("SELECT pg_try_advisory_lock(" + std::to_string(key) + ")").at(0).at(0) == "t";
+// Whether a new session on the same database (advisory locks are per database; one admin
+// connection, closed right after) can take the lock now.
+bool another_session_can_take_it(const test::test_database& db) {
+  return test::admin_query("SELECT pg_try_advisory_lock(" + std::to_string(key) + ")", db.name()).at(0).at(0) == "t";
 }
 
-net::awaitable<bool> lock_and_return(connection& conn) {
+net::awaitable<bool> lock_and_return(connection& conn, const test::test_database& db) {
   auto lock = co_await advisory_lock::acquire(conn, key);
-  EXPECT_FALSE(another_session_can_take_it());
+  EXPECT_FALSE(another_session_can_take_it(db));
   co_return false;
 }
 
-net::awaitable<void> lock_and_throw(connection& conn) {
+net::awaitable<void> lock_and_throw(connection& conn, const test::test_database& db) {
   auto lock = co_await advisory_lock::acquire(conn, key);
+  EXPECT_FALSE(another_session_can_take_it(db));
   throw std::runtime_error("failed while locked");
 }
 
@@ -53,10 +55,10 @@ TEST(AdvisoryLock, HeldUntilReleased) {
     auto conn = co_await p->acquire();
     auto lock = co_await advisory_lock::acquire(*conn, key);
     EXPECT_TRUE(lock.held());
-    EXPECT_FALSE(another_session_can_take_it());
+    EXPECT_FALSE(another_session_can_take_it(db));
     co_await lock.release();
     EXPECT_FALSE(lock.held());
-    EXPECT_TRUE(another_session_can_take_it());
+    EXPECT_TRUE(another_session_can_take_it(db));
   });
 }
 
@@ -75,7 +77,7 @@ TEST(AdvisoryLock, TryAcquireIsRefusedWhileAnotherSessionHoldsIt) {
     auto taken = co_await advisory_lock::try_acquire(*conn, key);
     EXPECT_TRUE(taken.has_value());
     if (taken) {
-      EXPECT_FALSE(another_session_can_take_it());
+      EXPECT_FALSE(another_session_can_take_it(db));
       co_await taken->release();
     }
   });
@@ -87,11 +89,11 @@ TEST(AdvisoryLock, AnEarlyReturnReleasesItBeforeTheHoldersNextStatement) {
     connection_options options;
     options.conninfo = db.conninfo();
     auto conn = co_await connection::connect(ex, options);
-    EXPECT_FALSE(co_await lock_and_return(*conn));
+    EXPECT_FALSE(co_await lock_and_return(*conn, db));
     EXPECT_TRUE(conn->cleanup_pending());
     co_await conn->exec("SELECT 1");
     EXPECT_FALSE(conn->cleanup_pending());
-    EXPECT_TRUE(another_session_can_take_it());
+    EXPECT_TRUE(another_session_can_take_it(db));
   });
 }
 
@@ -103,12 +105,12 @@ TEST(AdvisoryLock, AnEarlyReturnReleasesItBeforeThePoolLendsTheConnectionAgain) 
     {
       auto conn = co_await p->acquire();
       first_pid = conn->backend_pid();
-      EXPECT_FALSE(co_await lock_and_return(*conn));
+      EXPECT_FALSE(co_await lock_and_return(*conn, db));
     }
     auto again = co_await p->acquire();
     EXPECT_EQ(again->backend_pid(), first_pid);
     EXPECT_FALSE(again->cleanup_pending());
-    EXPECT_TRUE(another_session_can_take_it());
+    EXPECT_TRUE(another_session_can_take_it(db));
   });
 }
 
@@ -121,14 +123,14 @@ TEST(AdvisoryLock, AnExceptionReleasesItBeforeThePoolLendsTheConnectionAgain) {
     try {
       auto conn = co_await p->acquire();
       first_pid = conn->backend_pid();
-      co_await lock_and_throw(*conn);
+      co_await lock_and_throw(*conn, db);
     } catch (const std::runtime_error&) {
       thrown = true;
     }
     EXPECT_TRUE(thrown);
     auto again = co_await p->acquire();
     EXPECT_EQ(again->backend_pid(), first_pid);
-    EXPECT_TRUE(another_session_can_take_it());
+    EXPECT_TRUE(another_session_can_take_it(db));
   });
 }
 
@@ -153,7 +155,7 @@ TEST(AdvisoryLock, ALockAndAnAbortedTransactionLeftTogetherAreBothUndone) {
     auto again = co_await p->acquire();
     EXPECT_EQ(again->backend_pid(), first_pid);
     EXPECT_TRUE(again->idle_in_no_transaction());
-    EXPECT_TRUE(another_session_can_take_it());
+    EXPECT_TRUE(another_session_can_take_it(db));
     EXPECT_EQ(test::admin_query("SELECT count(*) FROM items", db.name()).at(0).at(0), "0");
   });
 }
