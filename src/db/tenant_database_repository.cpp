@@ -3,7 +3,7 @@
 
 #include <array>
 
-namespace tenantd::db::tenant_databases {
+namespace tenantd::db::databases {
 namespace {
 
 constexpr statement template_version_sql{"td_template_version",
@@ -63,4 +63,4 @@ awaitable<void> record_template_version(connection& c, const std::string& name, 
   co_await c.exec_prepared(record_template_version_sql, p);
 }
 
-}  // namespace tenantd::db::tenant_databases
+}  // namespace tenantd::db::databases

@@ -9,7 +9,7 @@
 
 #include "db/connection.hpp"
 
-namespace tenantd::db::tenant_databases {
+namespace tenantd::db::databases {
 
 using boost::asio::awaitable;
 
@@ -31,4 +31,4 @@ awaitable<void> close_template(connection& c, const std::string& name);
 awaitable<std::optional<int>> template_version(connection& c, const std::string& name);
 awaitable<void> record_template_version(connection& c, const std::string& name, int version);
 
-}  // namespace tenantd::db::tenant_databases
+}  // namespace tenantd::db::databases

@@ -54,12 +54,12 @@ boost::asio::awaitable<int> provisioner::create_database(db::connection& master_
     auto lock = co_await db::advisory_lock::acquire(master_conn, template_lock_key);
     // Under the template lock: the version the template really has (another process may have
     // migrated it since this one started).
-    const auto recorded = co_await db::tenant_databases::template_version(master_conn, template_name());
+    const auto recorded = co_await db::databases::template_version(master_conn, template_name());
     version = recorded.value_or(template_version_.load());
     for (int attempt = 1;; ++attempt) {
       bool busy = false;
       try {
-        co_await db::tenant_databases::create(master_conn, database, template_name(), database_owner());
+        co_await db::databases::create(master_conn, database, template_name(), database_owner());
       } catch (const db::pg_error& e) {
         busy = e.sqlstate() == "55006" && attempt < 20;
         if (!busy) throw;
@@ -71,10 +71,10 @@ boost::asio::awaitable<int> provisioner::create_database(db::connection& master_
     co_await lock.release();
   } else {
     const std::string empty = "template0";
-    co_await db::tenant_databases::create(master_conn, database, empty, database_owner());
+    co_await db::databases::create(master_conn, database, empty, database_owner());
   }
   fault("after_database");
-  co_await db::tenant_databases::restrict_connect(master_conn, database, settings_.tenant.user, true);
+  co_await db::databases::restrict_connect(master_conn, database, settings_.tenant.user, true);
   fault("after_grants");
   co_return version;
 }
@@ -82,8 +82,8 @@ boost::asio::awaitable<int> provisioner::create_database(db::connection& master_
 boost::asio::awaitable<void> provisioner::create_empty_database(db::connection& master_conn,
                                                                 const std::string& database) {
   const std::string empty = "template0";
-  co_await db::tenant_databases::create(master_conn, database, empty, database_owner());
-  co_await db::tenant_databases::restrict_connect(master_conn, database, settings_.tenant.user, true);
+  co_await db::databases::create(master_conn, database, empty, database_owner());
+  co_await db::databases::restrict_connect(master_conn, database, settings_.tenant.user, true);
 }
 
 boost::asio::awaitable<void> provisioner::drop_database(const std::string& database) {
@@ -92,7 +92,7 @@ boost::asio::awaitable<void> provisioner::drop_database(const std::string& datab
 }
 
 boost::asio::awaitable<void> provisioner::drop_database(db::connection& master_conn, const std::string& database) {
-  co_await db::tenant_databases::drop(master_conn, database);
+  co_await db::databases::drop(master_conn, database);
 }
 
 std::optional<std::string> provisioner::database_owner() const {
@@ -120,14 +120,14 @@ boost::asio::awaitable<int> provisioner::prepare_template() {
   auto lock = co_await db::advisory_lock::acquire(*conn, template_lock_key);
   if (!co_await db::master::database_exists(*conn, name)) {
     const std::string empty = "template0";
-    co_await db::tenant_databases::create(*conn, name, empty, database_owner());
-    co_await db::tenant_databases::restrict_connect(*conn, name, settings_.tenant.user, false);
+    co_await db::databases::create(*conn, name, empty, database_owner());
+    co_await db::databases::restrict_connect(*conn, name, settings_.tenant.user, false);
     spdlog::info("created tenant template database {}", name);
   }
-  co_await db::tenant_databases::open_template(*conn, name);
+  co_await db::databases::open_template(*conn, name);
   const int version = co_await migrate_database(name);
-  co_await db::tenant_databases::close_template(*conn, name);
-  co_await db::tenant_databases::record_template_version(*conn, name, version);
+  co_await db::databases::close_template(*conn, name);
+  co_await db::databases::record_template_version(*conn, name, version);
   co_await lock.release();
   template_version_ = version;
   co_return version;
