@@ -30,10 +30,14 @@ response tenant_response(const context& ctx, const result<tenant_record>& r) {
 
 // GET /admin/tenants
 awaitable<response> admin_list_tenants(context& ctx) {
-  std::optional<std::string> status;
+  std::optional<tenant_status> status;
   const std::string_view query = ctx.req.query;
-  if (query.rfind("status=", 0) == 0) status = std::string(query.substr(7));
-  auto tenants = co_await ctx.svc.lifecycle->list(status);
+  std::vector<tenant_record> tenants;
+  if (query.rfind("status=", 0) == 0) {
+    status = parse_tenant_status(query.substr(7));
+    if (!status) co_return json_response(200, {{"items", boost::json::array{}}, {"total", 0}});  // no tenant has it
+  }
+  tenants = co_await ctx.svc.lifecycle->list(status);
   boost::json::array items;
   for (const auto& t : tenants) items.push_back(admin_json(t));
   co_return json_response(200, {{"items", std::move(items)}, {"total", tenants.size()}});

@@ -20,15 +20,18 @@ boost::json::object to_json(const user_record& u, const std::string& tenant_id) 
 boost::json::object to_json(const tenant_record& t) {
   return {{"id", t.id},
           {"name", t.name},
-          {"status", t.status},
+          {"status", to_string(t.status)},
           {"registration", t.registration},
           {"created_at", t.created_at},
           {"updated_at", t.updated_at}};
 }
 
 boost::json::object to_public_json(const tenant_record& t) {
-  return {
-      {"id", t.id}, {"name", t.name}, {"status", t.status}, {"created_at", t.created_at}, {"updated_at", t.updated_at}};
+  return {{"id", t.id},
+          {"name", t.name},
+          {"status", to_string(t.status)},
+          {"created_at", t.created_at},
+          {"updated_at", t.updated_at}};
 }
 
 boost::json::array to_json(const std::vector<std::string>& strings) {

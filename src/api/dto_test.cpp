@@ -467,7 +467,7 @@ TEST(dto, tenant_json_shapes) {
   tenant_record t;
   t.id = "acme_corp";
   t.name = "Acme Corporation";
-  t.status = "active";
+  t.status = tenant_status::active;
   t.registration = "invite";
   t.database_name = "tenant_acme_corp";
   t.created_at = "2026-11-28T10:00:00Z";

@@ -114,7 +114,7 @@ net::awaitable<void> trim_memory(const http::server& server, std::atomic<bool>& 
 net::awaitable<void> reconcile_interrupted(tenancy::lifecycle& lifecycle, const std::atomic<bool>& ready,
                                            const std::atomic<bool>& stopping) {
   auto executor = co_await net::this_coro::executor;
-  const std::optional<std::string> provisioning = "provisioning";
+  const std::optional<tenant_status> provisioning = tenant_status::provisioning;
   std::vector<std::string> seen_before;
   while (!stopping) {
     net::steady_timer timer(executor, 3s);

@@ -11,6 +11,7 @@
 #include "app/logging.hpp"
 #include "app/master_database.hpp"
 #include "app/tenant_settings.hpp"
+#include "tenancy/cache_invalidation.hpp"
 
 namespace tenantd::app {
 namespace net = boost::asio;
@@ -110,8 +111,8 @@ components::components(const config& config, net::io_context& io_context)
       access(master, 10min, 1s),
       databases(tenants, pools),
       provisioner(ddl, provisioning_for_serve(cfg), tenant_migrations(cfg)),
-      lifecycle(master, provisioner, &pools, [this](const std::string& payload) { invalidate(payload); }),
-      listener(master_pool_options(cfg).connection, [this](std::string_view payload) { invalidate(payload); }),
+      lifecycle(master, provisioner, &pools, [this](const invalidation& change) { invalidate(change); }),
+      listener(master_pool_options(cfg).connection, [this](const invalidation& change) { invalidate(change); }),
       hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads, cfg.argon2_max_queue),
       jwt({cfg.jwt_secret, cfg.jwt_key_id, "tenantd", "tenantd-api", 60, 8192}),
       roles(role_table::defaults()),
@@ -138,13 +139,7 @@ components::components(const config& config, net::io_context& io_context)
   add_metrics_server(*this);
 }
 
-void components::invalidate(std::string_view payload) {
-  access.invalidate(payload);
-  if (payload.starts_with("tenant:"))
-    tenants.invalidate(std::string(payload.substr(7)));
-  else if (payload == "*")
-    tenants.clear();
-}
+void components::invalidate(const invalidation& change) { tenancy::apply_invalidation(change, access, tenants); }
 
 metrics_sources components::make_metrics_sources() {
   metrics_sources sources;

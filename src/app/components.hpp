@@ -22,6 +22,7 @@
 #include "auth/token_cache.hpp"
 #include "db/pool.hpp"
 #include "domain/access.hpp"
+#include "domain/invalidation.hpp"
 #include "http/server.hpp"
 #include "identity/accounts.hpp"
 #include "tenancy/access_cache.hpp"
@@ -44,7 +45,7 @@ class components {
   // a port cannot be bound.
   bool listen();
   // Applies an invalidation payload ("tenant:<id>", "member:...", "*") to this process's caches.
-  void invalidate(std::string_view payload);
+  void invalidate(const invalidation& change);
 
   const config& cfg;
   boost::asio::io_context& io;

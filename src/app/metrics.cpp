@@ -17,6 +17,7 @@
 #include "auth/password_hasher.hpp"
 #include "db/inspection.hpp"
 #include "db/pool.hpp"
+#include "domain/tenant_status.hpp"
 #include "tenancy/pool_registry.hpp"
 
 namespace tenantd::app {
@@ -258,8 +259,8 @@ boost::asio::awaitable<std::string> metrics::render() {
     std::lock_guard lock(tenant_counts_mutex_);
     if (tenant_counts_loaded_) {
       header(out, "tenantd_tenants", "gauge", "Tenants in the master database by status (refreshed every 15 s).");
-      std::map<std::string, std::int64_t> all{{"provisioning", 0}, {"active", 0},   {"suspended", 0},
-                                              {"failed", 0},       {"deleting", 0}, {"deleted", 0}};
+      std::map<std::string, std::int64_t> all;
+      for (const auto status : all_tenant_statuses) all[std::string(to_string(status))] = 0;
       for (const auto& [status, n] : tenant_counts_) all[status] = n;
       for (const auto& [status, n] : all)
         sample(out, "tenantd_tenants", "status=\"" + escape_label_value(status) + "\"", n);

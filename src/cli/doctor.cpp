@@ -103,7 +103,7 @@ net::awaitable<void> check_tenants(db::connection& conn, const app::config& cfg,
   std::set<std::string> owned;
   for (const auto& t : tenants) {
     owned.insert(t.database_name);
-    const bool live = t.status == "active" || t.status == "suspended";
+    const bool live = is_live(t.status);
     if (live && t.schema_version < latest) behind.push_back(t.id + " (v" + std::to_string(t.schema_version) + ")");
     if (live && !databases.contains(t.database_name)) missing.push_back(t.id + " -> " + t.database_name);
   }

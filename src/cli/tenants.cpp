@@ -64,8 +64,9 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
     co_await db::migrate_master(*conn);
   }
   if (c.action == "list") {
-    const auto status = c.status.empty() ? std::nullopt : std::optional(c.status);
-    auto tenants = co_await s.lifecycle.list(status);
+    const auto status = parse_tenant_status(c.status);  // a status that does not exist matches no tenant
+    std::vector<tenant_record> tenants;
+    if (c.status.empty() || status) tenants = co_await s.lifecycle.list(status);
     std::cout << std::left << std::setw(42) << "ID" << std::setw(12) << "STATUS" << std::setw(8) << "SCHEMA"
               << "NAME\n";
     for (const auto& t : tenants)
@@ -206,7 +207,7 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
   auto master = db::pool::create(io.get_executor(), options);
   tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations));
   // The lifecycle NOTIFYs every server process itself; nothing else to tell in this one.
-  tenancy::lifecycle lifecycle(master, provisioner, nullptr, [](const std::string&) {});
+  tenancy::lifecycle lifecycle(master, provisioner, nullptr, [](const invalidation&) {});
   services s{master, provisioner, lifecycle, cfg.invitation_ttl_hours * 3600};
   auto done = net::co_spawn(io, run_action(s, command), net::use_future);
   io.run();

@@ -8,11 +8,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/system/system_error.hpp>
 #include <cerrno>
 #include <cstring>
 #include <unordered_set>
+#include <utility>
 
 #include "db/with_deadline.hpp"
 
@@ -85,6 +87,9 @@ struct connection::impl {
   connection_options options;
   std::unordered_set<std::string> prepared;
   bool broken{false};
+  // Owed by a transaction or advisory lock that ended without being closed (see the header).
+  bool rollback_owed{false};
+  std::vector<std::int64_t> unlocks_owed;
 
   // Logs the statement if it ran longer than the slow-query threshold.
   void note_duration(clock_type::time_point started, std::string_view what) const {
@@ -268,6 +273,7 @@ net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_exec
 }
 
 net::awaitable<result_set> connection::exec_prepared(const statement& stmt, std::span<const param> params) {
+  if (cleanup_pending()) co_await run_deferred_cleanup();
   auto& s = *impl_;
   const std::string name(stmt.name);
   param_buffer buffer(params);
@@ -286,6 +292,7 @@ net::awaitable<result_set> connection::exec_prepared(const statement& stmt, std:
 }
 
 net::awaitable<result_set> connection::exec_params(std::string_view sql, std::span<const param> params) {
+  if (cleanup_pending()) co_await run_deferred_cleanup();
   auto& s = *impl_;
   const std::string text(sql);
   param_buffer buffer(params);
@@ -299,6 +306,7 @@ net::awaitable<result_set> connection::exec_params(std::string_view sql, std::sp
 }
 
 net::awaitable<result_set> connection::exec(std::string_view sql) {
+  if (cleanup_pending()) co_await run_deferred_cleanup();
   auto& s = *impl_;
   const std::string text(sql);
   const auto started = clock_type::now();
@@ -309,6 +317,7 @@ net::awaitable<result_set> connection::exec(std::string_view sql) {
 }
 
 net::awaitable<std::vector<notification>> connection::wait_notifications(std::chrono::milliseconds timeout) {
+  if (cleanup_pending()) co_await run_deferred_cleanup();
   auto& s = *impl_;
   s.check_usable();
   const auto deadline = clock_type::now() + timeout;
@@ -348,6 +357,36 @@ bool connection::consume_input() noexcept {
 bool connection::broken() const noexcept { return impl_->broken || PQstatus(impl_->pg) != CONNECTION_OK; }
 
 bool connection::idle_in_no_transaction() const noexcept { return PQtransactionStatus(impl_->pg) == PQTRANS_IDLE; }
+
+void connection::defer_rollback() noexcept { impl_->rollback_owed = true; }
+
+void connection::defer_unlock(std::int64_t key) noexcept {
+  try {
+    impl_->unlocks_owed.push_back(key);
+  } catch (...) {  // no memory to remember it: never reuse a connection that may hold the lock
+    impl_->broken = true;
+  }
+}
+
+bool connection::cleanup_pending() const noexcept { return impl_->rollback_owed || !impl_->unlocks_owed.empty(); }
+
+net::awaitable<void> connection::run_deferred_cleanup() {
+  auto& s = *impl_;
+  // Taken off first: the statements below run through exec, which would come back here.
+  const bool rollback = std::exchange(s.rollback_owed, false);
+  const auto unlocks = std::exchange(s.unlocks_owed, {});
+  try {
+    if (rollback && !idle_in_no_transaction()) co_await exec("ROLLBACK");
+    for (const auto key : unlocks) {
+      const auto text = std::to_string(key);
+      const std::array<param, 1> p{param(text)};
+      co_await exec_params("SELECT pg_advisory_unlock($1::bigint)", p);
+    }
+  } catch (...) {
+    s.broken = true;
+    throw;
+  }
+}
 
 std::string connection::escape_identifier(std::string_view identifier) const {
   char* quoted = PQescapeIdentifier(impl_->pg, identifier.data(), identifier.size());

@@ -115,6 +115,18 @@ class connection : public statement_runner {
   bool consume_input() noexcept;
   // True when no transaction is open or failed (PQtransactionStatus == PQTRANS_IDLE).
   bool idle_in_no_transaction() const noexcept;
+
+  // Cleanup owed by a db::transaction or db::advisory_lock destroyed before it was ended (a
+  // destructor cannot await): a ROLLBACK, and pg_advisory_unlock for each key, in that order.
+  // It runs before the next statement on this connection, and db::pool runs it before the
+  // connection is reused, so a connection never serves anyone inside a stale transaction or
+  // holding a stale lock.
+  void defer_rollback() noexcept;
+  void defer_unlock(std::int64_t key) noexcept;
+  bool cleanup_pending() const noexcept;
+  // Runs the owed cleanup now (nothing if none). On failure the connection is marked broken,
+  // so a pool discards it, and the error is rethrown.
+  boost::asio::awaitable<void> run_deferred_cleanup();
   // Identifier quoting with PQescapeIdentifier (second layer after allowlists).
   std::string escape_identifier(std::string_view identifier) const;
   // Backend process id (for tests and logs).

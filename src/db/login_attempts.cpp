@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include "db/transaction.hpp"
+
 namespace tenantd::db::login_attempts {
 namespace {
 
@@ -53,10 +55,10 @@ awaitable<reservation> reserve(connection& c, const std::string& account_key, co
   const auto short_limit = std::to_string(limit.per_15_minutes);
   const auto hour_limit = std::to_string(limit.per_hour);
   const auto lease = std::to_string(in_flight_lease_seconds);
-  co_await c.exec("BEGIN");
+  auto tx = co_await transaction::begin(c);
   co_await c.exec_prepared(lock_guard_sql, params(account_key));
   auto r = co_await c.exec_prepared(reserve_sql, params(account_key, short_limit, hour_limit, lease));
-  co_await c.exec("COMMIT");
+  co_await tx.commit();
   reservation out;
   if (!r.is_null(0, 0)) {
     out.id = r.int64(0, 0);

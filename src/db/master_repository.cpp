@@ -2,6 +2,8 @@
 #include "db/master_repository.hpp"
 
 #include <array>
+#include <stdexcept>
+#include <string_view>
 
 namespace tenantd::db::master {
 namespace {
@@ -11,11 +13,16 @@ namespace {
   "id, name, status, registration, database_name, db_server, schema_version, " TENANTD_UTC( \
       "created_at") ", " TENANTD_UTC("updated_at")
 
+tenant_status status_from(std::string_view text) {
+  if (auto status = parse_tenant_status(text)) return *status;
+  throw std::runtime_error("master holds a tenant status this version does not know: " + std::string(text));
+}
+
 tenant_record tenant_from(const result_set& r, int row) {
   tenant_record t;
   t.id = r.string(row, 0);
   t.name = r.string(row, 1);
-  t.status = r.string(row, 2);
+  t.status = status_from(r.text(row, 2));
   t.registration = r.string(row, 3);
   t.database_name = r.string(row, 4);
   t.db_server = r.optional_string(row, 5);
@@ -150,8 +157,8 @@ awaitable<std::optional<tenant_record>> lock_tenant(connection& c, const std::st
   co_return tenant_from(r, 0);
 }
 
-awaitable<std::vector<tenant_record>> list_tenants(connection& c, const std::optional<std::string>& status) {
-  std::array<param, 1> p{status ? param(*status) : param()};
+awaitable<std::vector<tenant_record>> list_tenants(connection& c, std::optional<tenant_status> status) {
+  std::array<param, 1> p{status ? param(to_string(*status)) : param()};
   auto r = co_await c.exec_prepared(list_tenants_sql, p);
   std::vector<tenant_record> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(tenant_from(r, i));
@@ -164,8 +171,8 @@ awaitable<bool> insert_provisioning_tenant(connection& c, const std::string& id,
   co_return !r.empty();
 }
 
-awaitable<void> set_tenant_status(connection& c, const std::string& id, const std::string& status) {
-  co_await c.exec_prepared(set_status_sql, params(id, status));
+awaitable<void> set_tenant_status(connection& c, const std::string& id, tenant_status status) {
+  co_await c.exec_prepared(set_status_sql, params(id, to_string(status)));
 }
 
 awaitable<void> set_tenant_schema_version(connection& c, const std::string& id, int version,
@@ -273,7 +280,7 @@ awaitable<std::optional<access_row>> load_access(connection& c, const std::strin
   auto r = co_await c.exec_prepared(load_access_sql, params(tenant_id, account_id, session_id));
   if (r.empty()) co_return std::nullopt;
   const bool live = !r.is_null(0, 3);
-  co_return access_row{r.string(0, 0), static_cast<int>(r.int64(0, 1)), r.optional_string(0, 2), live,
+  co_return access_row{status_from(r.text(0, 0)), static_cast<int>(r.int64(0, 1)), r.optional_string(0, 2), live,
                        live ? r.int64(0, 3) : 0};
 }
 
@@ -293,7 +300,8 @@ awaitable<role_table> load_roles(connection& c) {
   co_return table;
 }
 
-awaitable<void> notify_invalidation(connection& c, const std::string& payload) {
+awaitable<void> notify_invalidation(connection& c, const invalidation& change) {
+  const auto payload = format(change);
   co_await c.exec_prepared(notify_sql, params(payload));
 }
 
@@ -331,9 +339,15 @@ awaitable<bool> end_session(connection& c, const std::string& session_id, const 
   co_return r.affected_rows() > 0;
 }
 
-awaitable<std::optional<tenant_record>> transition_tenant(connection& c, const std::string& id, const std::string& from,
-                                                          const std::string& to, const std::string& reason) {
-  auto r = co_await c.exec_prepared(transition_sql, params(id, from, to, reason));
+awaitable<std::optional<tenant_record>> transition_tenant(connection& c, const std::string& id,
+                                                          std::span<const tenant_status> from, tenant_status to,
+                                                          const std::string& reason) {
+  std::string allowed;  // "active,suspended": the statement splits it with string_to_array
+  for (const auto status : from) {
+    if (!allowed.empty()) allowed += ',';
+    allowed += to_string(status);
+  }
+  auto r = co_await c.exec_prepared(transition_sql, params(id, allowed, to_string(to), reason));
   if (r.empty()) co_return std::nullopt;
   co_return tenant_from(r, 0);
 }

@@ -5,33 +5,37 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "db/connection.hpp"
 #include "domain/access.hpp"
+#include "domain/invalidation.hpp"
 #include "domain/records.hpp"
 
 namespace tenantd::db::master {
 
 using boost::asio::awaitable;
 
-// The channel every server process LISTENs on; payloads are "tenant:<id>",
-// "account:<id>", "member:<tenant>:<account>", "session:<id>".
+// The channel every server process LISTENs on; its payloads are invalidations
+// (domain/invalidation.hpp).
 inline constexpr const char* invalidation_channel = "tenantd_invalidate";
 
 awaitable<std::optional<tenant_record>> find_tenant(connection& c, const std::string& id);
 // SELECT ... FOR UPDATE inside the caller's transaction.
 awaitable<std::optional<tenant_record>> lock_tenant(connection& c, const std::string& id);
-awaitable<std::vector<tenant_record>> list_tenants(connection& c, const std::optional<std::string>& status);
+// Every tenant, or those in `status`, by id.
+awaitable<std::vector<tenant_record>> list_tenants(connection& c, std::optional<tenant_status> status);
 // Inserts a row in state 'provisioning'; false if the id exists already.
 awaitable<bool> insert_provisioning_tenant(connection& c, const std::string& id, const std::string& name,
                                            const std::string& database_name);
-awaitable<void> set_tenant_status(connection& c, const std::string& id, const std::string& status);
-// Moves a tenant to `to` only if its status is one of `from` (comma-separated, e.g.
-// "active,suspended"); nullopt if no such tenant or it was in another state.
-awaitable<std::optional<tenant_record>> transition_tenant(connection& c, const std::string& id, const std::string& from,
-                                                          const std::string& to, const std::string& reason);
+awaitable<void> set_tenant_status(connection& c, const std::string& id, tenant_status status);
+// Moves a tenant to `to` only if its status is one of `from`; nullopt if no such tenant or it
+// was in another state.
+awaitable<std::optional<tenant_record>> transition_tenant(connection& c, const std::string& id,
+                                                          std::span<const tenant_status> from, tenant_status to,
+                                                          const std::string& reason);
 // Names of databases starting with `prefix` (LIKE-escaped here).
 awaitable<std::vector<std::string>> databases_with_prefix(connection& c, const std::string& prefix);
 awaitable<void> set_tenant_schema_version(connection& c, const std::string& id, int version,
@@ -74,7 +78,7 @@ awaitable<std::vector<std::string>> end_sessions(connection& c, const std::strin
 
 // What the per-request access check needs, in one query.
 struct access_row {
-  std::string tenant_status;
+  ::tenantd::tenant_status tenant_status{::tenantd::tenant_status::provisioning};
   int tenant_schema_version{0};
   std::optional<std::string> role;  // nullopt: not a member
   bool session_live{false};
@@ -114,6 +118,6 @@ awaitable<void> touch_session(connection& c, const std::string& session_id);
 awaitable<bool> end_session(connection& c, const std::string& session_id, const std::string& reason);
 
 // pg_notify on the invalidation channel; delivered at commit when inside a transaction.
-awaitable<void> notify_invalidation(connection& c, const std::string& payload);
+awaitable<void> notify_invalidation(connection& c, const invalidation& change);
 
 }  // namespace tenantd::db::master

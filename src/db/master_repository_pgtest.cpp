@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "db/migrator.hpp"
+#include "db/transaction.hpp"
 #include "domain/validation.hpp"
 #include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
@@ -39,7 +40,7 @@ net::awaitable<void> add_active_tenant(connection& c, const std::string& id) {
   const std::string database = "db_" + id;
   const auto got1 = co_await master::insert_provisioning_tenant(c, id, name, database);
   EXPECT_TRUE(got1);
-  co_await master::set_tenant_status(c, id, "active");
+  co_await master::set_tenant_status(c, id, tenant_status::active);
 }
 
 TEST(MasterRepository, TenantLifecycle) {
@@ -64,7 +65,7 @@ TEST(MasterRepository, TenantLifecycle) {
     if (!found) co_return;
     EXPECT_EQ(found->id, id);
     EXPECT_EQ(found->name, name);
-    EXPECT_EQ(found->status, "provisioning");
+    EXPECT_EQ(found->status, tenant_status::provisioning);
     EXPECT_EQ(found->registration, "invite");
     EXPECT_EQ(found->database_name, database);
     EXPECT_FALSE(found->db_server);
@@ -72,11 +73,11 @@ TEST(MasterRepository, TenantLifecycle) {
     EXPECT_EQ(found->created_at.size(), 20U) << found->created_at;
     EXPECT_EQ(found->created_at.back(), 'Z');
 
-    co_await master::set_tenant_status(*c, id, "active");
+    co_await master::set_tenant_status(*c, id, tenant_status::active);
     const std::optional<std::string> no_error;
     co_await master::set_tenant_schema_version(*c, id, 3, no_error);
     found = co_await master::find_tenant(*c, id);
-    EXPECT_EQ(found->status, "active");
+    EXPECT_EQ(found->status, tenant_status::active);
     EXPECT_EQ(found->schema_version, 3);
     const std::optional<std::string> failure = "V004 failed";
     co_await master::set_tenant_schema_version(*c, id, 3, failure);
@@ -101,13 +102,13 @@ TEST(MasterRepository, TenantLifecycle) {
     EXPECT_FALSE(got6);
 
     // lock_tenant inside a transaction.
-    co_await c->exec("BEGIN");
+    auto tx = co_await transaction::begin(*c);
     auto locked = co_await master::lock_tenant(*c, id);
     EXPECT_TRUE(locked);
     EXPECT_EQ(locked->name, "Acme Corporation");
     const auto got7 = co_await master::lock_tenant(*c, missing);
     EXPECT_FALSE(got7);
-    co_await c->exec("COMMIT");
+    co_await tx.commit();
 
     co_await master::delete_tenant_row(*c, id);
     const auto got8 = co_await master::find_tenant(*c, id);
@@ -121,26 +122,28 @@ TEST(MasterRepository, LockTenantBlocksAnotherTransactionUntilCommit) {
     auto c = co_await migrated_master(db);
     const std::string id = "locked_one";
     co_await add_active_tenant(*c, id);
-    co_await c->exec("BEGIN");
+    auto holder = co_await transaction::begin(*c);
     const auto got9 = co_await master::lock_tenant(*c, id);
     EXPECT_TRUE(got9);
     // A second session cannot take the row lock while the first transaction holds it.
     auto other = co_await connect_to(db);
-    co_await other->exec("BEGIN");
-    co_await other->exec("SET LOCAL lock_timeout = '100ms'");
     bool blocked = false;
-    try {
-      (void)co_await master::lock_tenant(*other, id);
-    } catch (const pg_error& e) {
-      blocked = e.sqlstate() == "55P03";
+    {
+      auto waiting = co_await transaction::begin(*other);
+      co_await other->exec("SET LOCAL lock_timeout = '100ms'");
+      try {
+        (void)co_await master::lock_tenant(*other, id);
+      } catch (const pg_error& e) {
+        blocked = e.sqlstate() == "55P03";
+      }
+      co_await waiting.rollback();
     }
     EXPECT_TRUE(blocked);
-    co_await other->exec("ROLLBACK");
-    co_await c->exec("COMMIT");
-    co_await other->exec("BEGIN");
+    co_await holder.commit();
+    auto after = co_await transaction::begin(*other);
     const auto got10 = co_await master::lock_tenant(*other, id);
     EXPECT_TRUE(got10);
-    co_await other->exec("COMMIT");
+    co_await after.commit();
   });
 }
 
@@ -152,9 +155,9 @@ TEST(MasterRepository, ListTenantsFiltersByStatusInIdOrder) {
     co_await add_active_tenant(*c, b);
     co_await add_active_tenant(*c, a);
     co_await add_active_tenant(*c, s);
-    co_await master::set_tenant_status(*c, s, "suspended");
+    co_await master::set_tenant_status(*c, s, tenant_status::suspended);
 
-    const std::optional<std::string> all_statuses;
+    const std::optional<tenant_status> all_statuses;
     const auto all = co_await master::list_tenants(*c, all_statuses);
     EXPECT_EQ(all.size(), 3U);
     if (all.size() == 3) {
@@ -162,10 +165,10 @@ TEST(MasterRepository, ListTenantsFiltersByStatusInIdOrder) {
       EXPECT_EQ(all[1].id, "bbb");
       EXPECT_EQ(all[2].id, "sss");
     }
-    const std::optional<std::string> active = "active";
+    const std::optional<tenant_status> active = tenant_status::active;
     const auto actives = co_await master::list_tenants(*c, active);
     EXPECT_EQ(actives.size(), 2U);
-    const std::optional<std::string> suspended = "suspended";
+    const std::optional<tenant_status> suspended = tenant_status::suspended;
     const auto suspendeds = co_await master::list_tenants(*c, suspended);
     EXPECT_EQ(suspendeds.size(), 1U);
     if (!suspendeds.empty()) {
@@ -250,7 +253,7 @@ TEST(MasterRepository, Memberships) {
     co_await master::insert_membership(*c, t1, bob.id, member);
     co_await master::insert_membership(*c, t2, ada.id, member);
     co_await master::insert_membership(*c, gone, ada.id, owner);
-    co_await master::set_tenant_status(*c, gone, "deleting");
+    co_await master::set_tenant_status(*c, gone, tenant_status::deleting);
 
     const auto got17 = co_await master::find_membership_role(*c, t1, ada.id);
     EXPECT_EQ(got17, std::optional<std::string>("owner"));
@@ -278,7 +281,7 @@ TEST(MasterRepository, Memberships) {
     EXPECT_TRUE(refused);
 
     // memberships_of: only active or suspended tenants, in tenant order.
-    co_await master::set_tenant_status(*c, t2, "suspended");
+    co_await master::set_tenant_status(*c, t2, tenant_status::suspended);
     const auto of_ada = co_await master::memberships_of(*c, ada.id);
     EXPECT_EQ(of_ada.size(), 2U);
     if (of_ada.size() == 2) {
@@ -381,7 +384,7 @@ TEST(MasterRepository, LoadAccessForMemberNonMemberEndedSessionAndSuspendedTenan
     auto row = co_await master::load_access(*c, t, ada.id, session);
     EXPECT_TRUE(row);
     if (!row) co_return;
-    EXPECT_EQ(row->tenant_status, "active");
+    EXPECT_EQ(row->tenant_status, tenant_status::active);
     EXPECT_EQ(row->tenant_schema_version, 1);
     EXPECT_EQ(row->role, std::optional<std::string>("admin"));
     EXPECT_TRUE(row->session_live);
@@ -390,7 +393,7 @@ TEST(MasterRepository, LoadAccessForMemberNonMemberEndedSessionAndSuspendedTenan
     row = co_await master::load_access(*c, t, eve.id, eve_session);
     EXPECT_TRUE(row);
     EXPECT_FALSE(row->role);
-    EXPECT_EQ(row->tenant_status, "active");
+    EXPECT_EQ(row->tenant_status, tenant_status::active);
 
     // A session of another tenant, or of another account, is not live here.
     row = co_await master::load_access(*c, t, ada.id, other_session);
@@ -419,10 +422,10 @@ TEST(MasterRepository, LoadAccessForMemberNonMemberEndedSessionAndSuspendedTenan
     // Suspended tenant.
     const auto fresh = validation::new_uuid();
     co_await master::insert_session(*c, fresh, ada.id, t, 3600, address);
-    co_await master::set_tenant_status(*c, t, "suspended");
+    co_await master::set_tenant_status(*c, t, tenant_status::suspended);
     row = co_await master::load_access(*c, t, ada.id, fresh);
     EXPECT_TRUE(row);
-    EXPECT_EQ(row->tenant_status, "suspended");
+    EXPECT_EQ(row->tenant_status, tenant_status::suspended);
     EXPECT_TRUE(row->session_live);
 
     // Unknown tenant.
@@ -456,8 +459,8 @@ TEST(MasterRepository, NotifyInvalidationReachesAListener) {
     auto listener = co_await connect_to(db);
     co_await listener->exec(std::string("LISTEN ") + master::invalidation_channel);
 
-    const std::string payload = "member:acme_corp:7f1d2c3e-0000-4000-8000-000000000001";
-    co_await master::notify_invalidation(*c, payload);
+    const auto change = invalidation::of_member("acme_corp", "7f1d2c3e-0000-4000-8000-000000000001");
+    co_await master::notify_invalidation(*c, change);
     std::vector<notification> got;
     const auto deadline = std::chrono::steady_clock::now() + 5s;
     while (got.empty() && std::chrono::steady_clock::now() < deadline)
@@ -465,27 +468,29 @@ TEST(MasterRepository, NotifyInvalidationReachesAListener) {
     EXPECT_EQ(got.size(), 1U);
     if (!got.empty()) {
       EXPECT_EQ(got[0].channel, master::invalidation_channel);
-      EXPECT_EQ(got[0].payload, payload);
+      EXPECT_EQ(got[0].payload, "member:acme_corp:7f1d2c3e-0000-4000-8000-000000000001");
     }
 
     // Inside a transaction: delivered at commit, not before, and never after a rollback.
-    const std::string rolled_back = "tenant:rolled_back";
-    co_await c->exec("BEGIN");
-    co_await master::notify_invalidation(*c, rolled_back);
-    co_await c->exec("ROLLBACK");
-    const std::string committed = "tenant:committed";
-    co_await c->exec("BEGIN");
+    const auto rolled_back = invalidation::of_tenant("rolled_back");
+    {
+      auto tx = co_await transaction::begin(*c);
+      co_await master::notify_invalidation(*c, rolled_back);
+      co_await tx.rollback();
+    }
+    const auto committed = invalidation::of_tenant("committed");
+    auto tx = co_await transaction::begin(*c);
     co_await master::notify_invalidation(*c, committed);
     const auto got30 = co_await listener->wait_notifications(200ms);
     EXPECT_TRUE((got30).empty()) << "delivered before commit";
-    co_await c->exec("COMMIT");
+    co_await tx.commit();
     got.clear();
     const auto deadline2 = std::chrono::steady_clock::now() + 5s;
     while (got.empty() && std::chrono::steady_clock::now() < deadline2)
       got = co_await listener->wait_notifications(500ms);
     EXPECT_EQ(got.size(), 1U);
     if (!got.empty()) {
-      EXPECT_EQ(got[0].payload, committed);
+      EXPECT_EQ(got[0].payload, "tenant:committed");
     }
   });
 }

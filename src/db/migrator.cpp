@@ -13,6 +13,9 @@
 #include <map>
 #include <sstream>
 
+#include "db/advisory_lock.hpp"
+#include "db/transaction.hpp"
+
 namespace tenantd::db {
 namespace net = boost::asio;
 
@@ -131,22 +134,24 @@ void verify_applied(const std::map<int, std::string>& applied, const std::vector
 }
 
 net::awaitable<void> apply_one(connection& conn, const migration& m) {
-  co_await conn.exec("BEGIN");
   std::exception_ptr failure;
-  try {
-    co_await conn.exec(m.sql);
-    const auto version = std::to_string(m.version);
-    const std::array<param, 3> params{version, m.name, m.checksum};
-    co_await conn.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", params);
-    co_await conn.exec("COMMIT");
-    co_return;
-  } catch (const pg_error& e) {
-    failure = std::make_exception_ptr(
-        migration_error("migration " + describe(m) + " failed [" + e.sqlstate() + "]: " + e.what()));
-  } catch (...) {
-    failure = std::current_exception();
+  {
+    auto tx = co_await transaction::begin(conn);
+    try {
+      co_await conn.exec(m.sql);
+      const auto version = std::to_string(m.version);
+      const std::array<param, 3> params{version, m.name, m.checksum};
+      co_await conn.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", params);
+      co_await tx.commit();
+      co_return;
+    } catch (const pg_error& e) {
+      failure = std::make_exception_ptr(
+          migration_error("migration " + describe(m) + " failed [" + e.sqlstate() + "]: " + e.what()));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    co_await tx.rollback();  // before the error reaches a caller that may go on using the connection
   }
-  if (!conn.broken() && !conn.idle_in_no_transaction()) co_await conn.exec("ROLLBACK");
   std::rethrow_exception(failure);
 }
 
@@ -175,24 +180,9 @@ net::awaitable<migrate_report> apply_migrations(connection& conn, const std::vec
                                                 migrate_options options) {
   if (!options.advisory_lock_key) co_return co_await run_migrations(conn, migrations, options);
 
-  const auto key = std::to_string(*options.advisory_lock_key);
-  const std::array<param, 1> key_param{key};
-  co_await conn.exec_params("SELECT pg_advisory_lock($1::bigint)", key_param);
-  std::exception_ptr failure;
-  migrate_report report;
-  try {
-    report = co_await run_migrations(conn, migrations, options);
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  if (!conn.broken()) {
-    try {
-      co_await conn.exec_params("SELECT pg_advisory_unlock($1::bigint)", key_param);
-    } catch (...) {
-      if (!failure) throw;
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  auto lock = co_await advisory_lock::acquire(conn, *options.advisory_lock_key);
+  auto report = co_await run_migrations(conn, migrations, options);
+  co_await lock.release();  // on an exception the lock object leaves the unlock to the connection
   co_return report;
 }
 

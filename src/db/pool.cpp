@@ -198,19 +198,33 @@ struct pool::impl {
   void start_opens(std::size_t count) noexcept;
   net::awaitable<void> open_one(std::shared_ptr<pool> owner);
 
-  // Returns `conn` if it is still usable; otherwise closes it, frees its capacity and returns null.
-  std::unique_ptr<connection> keep_if_alive(std::unique_ptr<connection> conn) noexcept {
-    if (conn->consume_input() && conn->idle_in_no_transaction()) return conn;
+  // Closes a lent connection that will not come back and frees its capacity.
+  void discard_lent(std::unique_ptr<connection> conn) noexcept {
+    conn.reset();
+    lent_closed();
+  }
+
+  // A lent connection was closed: its capacity and budget slot are free.
+  void lent_closed() noexcept {
     follow_up next;
     {
       std::lock_guard lock(mutex);
       --open;
       next = grant_capacity_locked();
     }
-    std::vector<std::unique_ptr<connection>> closed;
-    closed.push_back(std::move(conn));
-    close(std::move(closed));
+    release_slot();
     carry_out(std::move(next));
+  }
+
+  // A connection released with cleanup owed (connection::cleanup_pending: a transaction or
+  // advisory lock left open) is cleaned here, then released again; if the cleanup fails the
+  // connection is broken and the second release discards it.
+  net::awaitable<void> clean_then_release(std::shared_ptr<pool> owner, std::unique_ptr<connection> conn);
+
+  // Returns `conn` if it is still usable; otherwise closes it, frees its capacity and returns null.
+  std::unique_ptr<connection> keep_if_alive(std::unique_ptr<connection> conn) noexcept {
+    if (conn->consume_input() && conn->idle_in_no_transaction() && !conn->cleanup_pending()) return conn;
+    discard_lent(std::move(conn));
     return nullptr;
   }
 
@@ -290,6 +304,14 @@ void pool::impl::start_opens(std::size_t count) noexcept {
     return;
   }
   for (std::size_t i = 0; i < count; ++i) net::co_spawn(executor, open_one(owner), net::detached);
+}
+
+net::awaitable<void> pool::impl::clean_then_release(std::shared_ptr<pool> owner, std::unique_ptr<connection> conn) {
+  try {
+    co_await conn->run_deferred_cleanup();
+  } catch (...) {  // the connection is marked broken: the release below closes it
+  }
+  owner->release(std::move(conn));
 }
 
 // One background connect. Its outcome feeds the pool whatever became of the waiter that
@@ -502,7 +524,20 @@ net::awaitable<pooled_connection> pool::acquire() {
 
 void pool::release(std::unique_ptr<connection> conn) noexcept {
   auto& s = *impl_;
-  const bool reusable = conn->consume_input() && conn->idle_in_no_transaction();
+  if (conn->cleanup_pending() && conn->consume_input() && !s.is_shut_down()) {
+    if (auto owner = s.self.lock()) {
+      // Stays lent (counted as open) until the cleanup is done and it is released again.
+      auto* raw = conn.release();
+      try {
+        net::co_spawn(s.executor, s.clean_then_release(std::move(owner), std::unique_ptr<connection>(raw)),
+                      net::detached);
+      } catch (...) {  // could not start it: the connection was closed with the coroutine that never ran
+        s.lent_closed();
+      }
+      return;
+    }
+  }
+  const bool reusable = conn->consume_input() && conn->idle_in_no_transaction() && !conn->cleanup_pending();
   const bool yield = reusable && s.should_yield();
   follow_up next;
   std::vector<std::unique_ptr<connection>> closed;

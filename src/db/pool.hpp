@@ -1,8 +1,10 @@
 // A bounded pool of connections to one database. Waiters queue in order with a deadline;
 // connections are opened by the pool in the background, so a waiter takes whichever comes
 // first, a released connection or a new one. Broken connections and connections left inside
-// a transaction are discarded, never reused. Thread-safe: acquire/release may happen from any
-// I/O thread.
+// a transaction are discarded, never reused; one that owes the cleanup of a db::transaction or
+// db::advisory_lock destroyed while open (connection::cleanup_pending) is cleaned first, in the
+// background, and reused if that works. Thread-safe: acquire/release may happen from any I/O
+// thread.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

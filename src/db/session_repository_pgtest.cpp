@@ -28,9 +28,8 @@ using test::migrated_master;
 net::awaitable<std::string> tenant_with_account(connection& c, const std::string& id) {
   const std::string name = "Tenant " + id;
   const std::string database = "db_" + id;
-  const std::string active = "active";
   (void)co_await master::insert_provisioning_tenant(c, id, name, database);
-  co_await master::set_tenant_status(c, id, active);
+  co_await master::set_tenant_status(c, id, tenant_status::active);
   const account_record a{validation::new_uuid(), id + "@example.com", "$argon2id$x", "Ada", "Lee", {}, {}};  // named
   co_await master::insert_account(c, a);
   co_return a.id;

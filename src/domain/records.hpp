@@ -5,12 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "domain/tenant_status.hpp"
+
 namespace tenantd {
 
 struct tenant_record {
   std::string id;
   std::string name;
-  std::string status;        // provisioning | active | suspended | failed | deleting | deleted
+  tenant_status status{tenant_status::provisioning};
   std::string registration;  // invite | open
   std::string database_name;
   std::optional<std::string> db_server;

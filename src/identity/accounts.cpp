@@ -8,17 +8,18 @@
 #include "auth/client_key.hpp"
 #include "db/invitation_repository.hpp"
 #include "db/master_repository.hpp"
+#include "db/transaction.hpp"
 #include "db/user_repository.hpp"
 #include "domain/validation.hpp"
+#include "tenancy/cache_invalidation.hpp"
 
 namespace tenantd::identity {
 namespace master = db::master;
 
 accounts::accounts(dependencies deps) : deps_(std::move(deps)), databases_(*deps_.tenants, *deps_.pools) {}
 
-void accounts::invalidate_local(const std::string& payload) {
-  deps_.access->invalidate(payload);
-  if (payload.rfind("tenant:", 0) == 0) deps_.tenants->invalidate(payload.substr(7));
+void accounts::invalidate_local(const invalidation& change) {
+  tenancy::apply_invalidation(change, *deps_.access, *deps_.tenants);
 }
 
 awaitable<bool> accounts::insert_new_account(db::connection& conn, const account_record& account) {
@@ -57,18 +58,15 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   const person& who = joiner.who;
   const auto& existing = joiner.existing;
   auto conn = co_await deps_.master->acquire();
-  co_await conn->exec("BEGIN");
-  auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
+  auto tx = co_await db::transaction::begin(*conn);
 
   auto locked = co_await master::lock_tenant(*conn, tenant.id);
-  const bool usable = locked && (provisioning ? locked->status == "provisioning"
-                                              : (locked->status == "active" || locked->status == "suspended"));
+  const bool usable =
+      locked && (provisioning ? locked->status == tenant_status::provisioning : is_live(locked->status));
   if (!usable) {
-    co_await rollback();
     co_return make_error(errc::tenant_not_found, "no such tenant");
   }
-  if (locked->status == "suspended") {
-    co_await rollback();
+  if (locked->status == tenant_status::suspended) {
     co_return make_error(errc::tenant_suspended, "this tenant is suspended");
   }
 
@@ -80,7 +78,6 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
     role = "owner";
   } else if (given.claim_token) {
     if (!co_await db::invitations::claim_matches(*conn, tenant.id, sha256_hex(*given.claim_token))) {
-      co_await rollback();
       co_return make_error(errc::registration_closed, "the claim token is not valid for this tenant, or was used");
     }
     role = "owner";
@@ -88,7 +85,6 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   } else if (given.invitation) {
     accepted = co_await db::invitations::lock_by_token(*conn, sha256_hex(*given.invitation));
     if (!accepted || !accepted->usable || accepted->tenant_id != tenant.id || accepted->email != who.email) {
-      co_await rollback();
       co_return make_error(
           errc::registration_closed,
           "the invitation is not valid for this tenant and email, or was used, revoked or has expired");
@@ -97,17 +93,14 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   } else if (locked->registration == "open") {
     role = "member";
   } else {
-    co_await rollback();
     co_return make_error(errc::registration_closed, "this tenant accepts new members by invitation only");
   }
 
   if (existing && !joiner.password_ok) {
-    co_await rollback();
     if (provisioning) co_return make_error(errc::invalid_credentials, "email or password is incorrect");
     co_return make_error(errc::email_taken, "an account with this email exists; use its password to join this tenant");
   }
   if (existing && co_await master::find_membership_role(*conn, tenant.id, existing->id)) {
-    co_await rollback();
     co_return make_error(errc::already_member, "this account is already a member");
   }
 
@@ -117,7 +110,6 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   } else {
     account = account_record{validation::new_uuid(), who.email, joiner.new_hash, who.first_name, who.last_name, {}, {}};
     if (!co_await insert_new_account(*conn, account)) {
-      co_await rollback();
       co_return make_error(errc::email_taken, "an account with this email already exists");
     }
   }
@@ -128,22 +120,21 @@ awaitable<result<membership_granted>> accounts::grant_membership(const tenant_re
   const user_record entry{account.id, who.email, who.first_name, who.last_name, {}, {}};
   auto user = co_await ensure_tenant_user(*locked, entry);
   if (!user) {
-    co_await rollback();
     co_return std::move(user).err();
   }
-  const auto payload = "member:" + tenant.id + ":" + account.id;
-  co_await master::notify_invalidation(*conn, payload);
-  co_await conn->exec("COMMIT");
-  invalidate_local(payload);
+  const auto change = invalidation::of_member(tenant.id, account.id);
+  co_await master::notify_invalidation(*conn, change);
+  co_await tx.commit();
+  invalidate_local(change);
   co_return membership_granted{std::move(*user), tenant.id, role};
 }
 
 awaitable<result<membership_granted>> accounts::register_member(const std::string& tenant_id, const person& who,
                                                                 const consent& given) {
   auto tenant = co_await deps_.tenants->find(tenant_id);
-  if (!tenant || (tenant->status != "active" && tenant->status != "suspended"))
-    co_return make_error(errc::tenant_not_found, "no such tenant");
-  if (tenant->status == "suspended") co_return make_error(errc::tenant_suspended, "this tenant is suspended");
+  if (!tenant || !is_live(tenant->status)) co_return make_error(errc::tenant_not_found, "no such tenant");
+  if (tenant->status == tenant_status::suspended)
+    co_return make_error(errc::tenant_suspended, "this tenant is suspended");
   const auto joiner = co_await prove(who);
   co_return co_await grant_membership(*tenant, joiner, false, given);
 }
@@ -219,11 +210,11 @@ awaitable<login_outcome> accounts::login(const std::string& email, const std::st
   }
 
   auto tenant = co_await deps_.tenants->find(chosen->tenant_id);
-  if (!tenant || (tenant->status != "active" && tenant->status != "suspended")) {
+  if (!tenant || !is_live(tenant->status)) {
     out.failure = invalid();
     co_return out;
   }
-  if (tenant->status == "suspended") {
+  if (tenant->status == tenant_status::suspended) {
     out.failure = make_error(errc::tenant_suspended, "this tenant is suspended");
     co_return out;
   }
@@ -283,33 +274,29 @@ awaitable<status> accounts::remove_member(const principal& caller, const std::st
   }
 
   auto conn = co_await deps_.master->acquire();
-  co_await conn->exec("BEGIN");
-  auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
+  auto tx = co_await db::transaction::begin(*conn);
   (void)co_await master::lock_tenant(*conn, tenant->id);
   auto role = co_await master::find_membership_role(*conn, tenant->id, user_id);
-  const std::string payload = "member:" + tenant->id + ":" + user_id;
+  const auto change = invalidation::of_member(tenant->id, user_id);
   if (!role && (!user || !drop_user_row)) {
-    co_await rollback();
     co_return make_error(errc::not_found, drop_user_row ? "no such user" : "no such member");
   }
   if (role) {
     const role_info* target = deps_.roles->find(*role);
     const role_info* actor = deps_.roles->find(caller.role);
     if (target && actor && target->rank > actor->rank) {
-      co_await rollback();
       co_return make_error(errc::forbidden, "only an owner may remove an owner");
     }
     if (*role == "owner" && co_await master::count_role(*conn, tenant->id, "owner") <= 1) {
-      co_await rollback();
       co_return make_error(errc::last_owner, "a tenant must keep at least one owner");
     }
     (void)co_await master::delete_membership(*conn, tenant->id, user_id);
     const std::string reason = drop_user_row ? "user_deleted" : "member_removed";
     (void)co_await master::end_sessions(*conn, tenant->id, user_id, reason);
-    co_await master::notify_invalidation(*conn, payload);
+    co_await master::notify_invalidation(*conn, change);
   }
-  co_await conn->exec("COMMIT");
-  if (role) invalidate_local(payload);
+  co_await tx.commit();
+  if (role) invalidate_local(change);
 
   if (drop_user_row && user) {
     auto tenant_conn = co_await databases_.acquire(*tenant);
@@ -327,16 +314,15 @@ awaitable<result<tenant_record>> accounts::update_tenant(const principal& caller
     if (!current) co_return make_error(errc::not_found, "no such tenant");
     co_return *current;
   }
-  co_await conn->exec("BEGIN");
+  auto tx = co_await db::transaction::begin(*conn);
   auto updated = co_await master::update_tenant(*conn, caller.tenant_id, name, registration);
   if (!updated) {
-    co_await conn->exec("ROLLBACK");
     co_return make_error(errc::not_found, "no such tenant");
   }
-  const std::string payload = "tenant:" + caller.tenant_id;
-  co_await master::notify_invalidation(*conn, payload);
-  co_await conn->exec("COMMIT");
-  invalidate_local(payload);
+  const auto change = invalidation::of_tenant(caller.tenant_id);
+  co_await master::notify_invalidation(*conn, change);
+  co_await tx.commit();
+  invalidate_local(change);
   co_return *updated;
 }
 

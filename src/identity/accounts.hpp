@@ -18,6 +18,7 @@
 #include "db/pool.hpp"
 #include "domain/access.hpp"
 #include "domain/error.hpp"
+#include "domain/invalidation.hpp"
 #include "domain/records.hpp"
 #include "tenancy/access_cache.hpp"
 #include "tenancy/directory.hpp"
@@ -204,7 +205,7 @@ class accounts {
   // The joiner's row in the tenant's users: kept if it exists, else the directory entry with
   // their email (adopted: its id becomes the account id), else a new one.
   awaitable<result<user_record>> ensure_tenant_user(const tenant_record& tenant, const user_record& user);
-  void invalidate_local(const std::string& payload);
+  void invalidate_local(const invalidation& change);
   std::string sign_access_token(const std::string& account_id, const std::string& tenant_id, const std::string& role,
                                 const std::string& session_id) const;
 

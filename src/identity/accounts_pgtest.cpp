@@ -365,7 +365,7 @@ TEST_F(AccountsTest, AuthenticateFollowsTheCurrentRoleMembershipAndTenant) {
 
     // A promotion made elsewhere applies once its invalidation arrives, whatever the token says.
     exec("UPDATE memberships SET role = 'admin' WHERE account_id = '" + bob_user->user.id + "'");
-    w.access.invalidate("member:" + t1_ + ":" + bob_user->user.id);
+    w.access.invalidate(invalidation::of_member(t1_, bob_user->user.id));
     who = co_await w.accounts.authenticate(token);
     EXPECT_TRUE(who);
     if (who) {
@@ -401,7 +401,7 @@ TEST_F(AccountsTest, AuthenticateFollowsTheCurrentRoleMembershipAndTenant) {
     const auto before = co_await w.accounts.authenticate(ada_token);
     EXPECT_TRUE(before);
     exec("UPDATE tenants SET status = 'suspended' WHERE id = '" + t1_ + "'");
-    w.access.invalidate("tenant:" + t1_);
+    w.access.invalidate(invalidation::of_tenant(t1_));
     w.tenants.invalidate(t1_);
     const auto suspended = co_await w.accounts.authenticate(ada_token);
     EXPECT_FALSE(suspended);
@@ -451,7 +451,7 @@ TEST_F(AccountsTest, RemoveMemberKeepsTheLastOwner) {
 
     // With a second owner, the first may go (user row and sessions too).
     exec("UPDATE memberships SET role = 'owner' WHERE account_id = '" + bob_user->user.id + "'");
-    w.access.invalidate("member:" + t1_ + ":" + bob_user->user.id);
+    w.access.invalidate(invalidation::of_member(t1_, bob_user->user.id));
     const auto second_owner = co_await principal_of(w.accounts, bob, t1_);
     result = co_await w.accounts.remove_member(second_owner, ada_user->user.id, true);
     EXPECT_TRUE(result);

@@ -4,6 +4,7 @@
 
 #include "db/invitation_repository.hpp"
 #include "db/master_repository.hpp"
+#include "db/transaction.hpp"
 #include "db/user_repository.hpp"
 #include "domain/validation.hpp"
 #include "identity/accounts.hpp"
@@ -72,32 +73,27 @@ awaitable<result<member_view>> accounts::change_role(const principal& caller, co
   if (!wanted) co_return make_error(errc::invalid_input, "unknown role");
   const role_info* actor = deps_.roles->find(caller.role);
   auto conn = co_await deps_.master->acquire();
-  co_await conn->exec("BEGIN");
-  auto rollback = [&conn]() -> awaitable<void> { co_await conn->exec("ROLLBACK"); };
+  auto tx = co_await db::transaction::begin(*conn);
   (void)co_await master::lock_tenant(*conn, caller.tenant_id);
   auto current = co_await master::find_membership_role(*conn, caller.tenant_id, user_id);
   if (!current) {
-    co_await rollback();
     co_return make_error(errc::not_found, "no such member");
   }
   const role_info* target = deps_.roles->find(*current);
   if ((role == "owner" || *current == "owner") && caller.role != "owner") {
-    co_await rollback();
     co_return make_error(errc::forbidden, "only an owner may grant or take away the owner role");
   }
   if (target && actor && target->rank > actor->rank) {
-    co_await rollback();
     co_return make_error(errc::forbidden, "you cannot change the role of a member who outranks you");
   }
   if (*current == "owner" && role != "owner" && co_await master::count_role(*conn, caller.tenant_id, "owner") <= 1) {
-    co_await rollback();
     co_return make_error(errc::last_owner, "a tenant must keep at least one owner");
   }
   (void)co_await master::update_membership_role(*conn, caller.tenant_id, user_id, role);
-  const std::string payload = "member:" + caller.tenant_id + ":" + user_id;
-  co_await master::notify_invalidation(*conn, payload);
-  co_await conn->exec("COMMIT");
-  invalidate_local(payload);
+  const auto change = invalidation::of_member(caller.tenant_id, user_id);
+  co_await master::notify_invalidation(*conn, change);
+  co_await tx.commit();
+  invalidate_local(change);
 
   auto members = co_await list_members(caller);
   for (auto& m : members)

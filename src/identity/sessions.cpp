@@ -8,6 +8,7 @@
 
 #include "db/master_repository.hpp"
 #include "db/session_repository.hpp"
+#include "db/transaction.hpp"
 #include "db/user_repository.hpp"
 #include "domain/validation.hpp"
 #include "identity/accounts.hpp"
@@ -38,12 +39,12 @@ awaitable<token_bundle> accounts::start_session(const std::string& account_id, c
   bundle.refresh_token = new_opaque_token();
   {
     auto conn = co_await deps_.master->acquire();
-    co_await conn->exec("BEGIN");
+    auto tx = co_await db::transaction::begin(*conn);
     co_await db::master::insert_session(*conn, bundle.session_id, account_id, tenant_id, deps_.session_ttl,
                                         client_address);
     co_await db::master::insert_refresh_token(*conn, sha256_hex(bundle.refresh_token), bundle.session_id,
                                               deps_.session_ttl);
-    co_await conn->exec("COMMIT");
+    co_await tx.commit();
   }
   bundle.access_token = sign_access_token(account_id, tenant_id, role, bundle.session_id);
   bundle.expires_in = deps_.access_token_ttl;
@@ -93,8 +94,9 @@ awaitable<result<principal>> accounts::authenticate(std::string_view token) {
   if (!c) co_return unauthorized();
   auto row = co_await deps_.access->lookup(c->tenant_id, c->sub, c->sid);
   if (!row) co_return unauthorized();
-  if (row->tenant_status == "suspended") co_return make_error(errc::tenant_suspended, "this tenant is suspended");
-  if (row->tenant_status != "active" || !row->role || !row->session_live) co_return unauthorized();
+  if (row->tenant_status == tenant_status::suspended)
+    co_return make_error(errc::tenant_suspended, "this tenant is suspended");
+  if (row->tenant_status != tenant_status::active || !row->role || !row->session_live) co_return unauthorized();
   if (row->tenant_schema_version > deps_.latest_tenant_schema)
     co_return make_error(errc::schema_too_new, "this tenant's schema is newer than this server");
   const role_info* role = deps_.roles->find(*row->role);
@@ -111,32 +113,29 @@ awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
   const auto invalid = [] { return make_error(errc::invalid_refresh_token, "the refresh token is not valid"); };
   const auto hash = sha256_hex(refresh_token);
   auto conn = co_await deps_.master->acquire();
-  co_await conn->exec("BEGIN");
+  auto tx = co_await db::transaction::begin(*conn);
   auto row = co_await db::master::lock_refresh_token(*conn, hash);
   if (!row || row->expired || row->session_ended) {
-    co_await conn->exec("ROLLBACK");
     out.failure = invalid();
     co_return out;
   }
   if (row->used) {
     // Reuse of a rotated token: someone holds a copy. End the whole session.
     (void)co_await db::master::end_session(*conn, row->session_id, "refresh_token_reused");
-    const std::string payload = "session:" + row->session_id;
-    co_await db::master::notify_invalidation(*conn, payload);
-    co_await conn->exec("COMMIT");
-    invalidate_local(payload);
+    const auto change = invalidation::of_session(row->session_id);
+    co_await db::master::notify_invalidation(*conn, change);
+    co_await tx.commit();
+    invalidate_local(change);
     out.failure = invalid();
     co_return out;
   }
   auto role = co_await db::master::find_membership_role(*conn, row->tenant_id, row->account_id);
   auto tenant = co_await db::master::find_tenant(*conn, row->tenant_id);
-  if (!role || !tenant || (tenant->status != "active" && tenant->status != "suspended")) {
-    co_await conn->exec("ROLLBACK");
+  if (!role || !tenant || !is_live(tenant->status)) {
     out.failure = invalid();
     co_return out;
   }
-  if (tenant->status == "suspended") {
-    co_await conn->exec("ROLLBACK");
+  if (tenant->status == tenant_status::suspended) {
     out.failure = make_error(errc::tenant_suspended, "this tenant is suspended");
     co_return out;
   }
@@ -148,7 +147,7 @@ awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
                                             deps_.session_ttl);
   (void)co_await db::sessions::trim_refresh_tokens(*conn, row->session_id);  // rows per session stay bounded
   co_await db::master::touch_session(*conn, row->session_id);
-  co_await conn->exec("COMMIT");
+  co_await tx.commit();
 
   const role_info* info = deps_.roles->find(*role);
   bundle.access_token = sign_access_token(row->account_id, row->tenant_id, *role, row->session_id);
@@ -178,20 +177,20 @@ awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
 
 awaitable<void> accounts::logout(const principal& caller, bool all) {
   auto conn = co_await deps_.master->acquire();
-  co_await conn->exec("BEGIN");
-  std::string payload;
+  auto tx = co_await db::transaction::begin(*conn);
+  invalidation change;
   if (all) {
     const std::string reason = "logout_all";
     (void)co_await db::master::end_sessions(*conn, caller.tenant_id, caller.account_id, reason);
-    payload = "member:" + caller.tenant_id + ":" + caller.account_id;
+    change = invalidation::of_member(caller.tenant_id, caller.account_id);
   } else {
     const std::string reason = "logout";
     (void)co_await db::master::end_session(*conn, caller.session_id, reason);
-    payload = "session:" + caller.session_id;
+    change = invalidation::of_session(caller.session_id);
   }
-  co_await db::master::notify_invalidation(*conn, payload);
-  co_await conn->exec("COMMIT");
-  invalidate_local(payload);
+  co_await db::master::notify_invalidation(*conn, change);
+  co_await tx.commit();
+  invalidate_local(change);
 }
 
 }  // namespace tenantd::identity

@@ -54,25 +54,26 @@ boost::asio::awaitable<std::shared_ptr<const db::master::access_row>> access_cac
   co_return row;
 }
 
-void access_cache::invalidate(std::string_view payload) {
+void access_cache::invalidate(const invalidation& change) {
   std::lock_guard lock(mutex_);
   ++generation_;
-  const auto colon = payload.find(':');
-  const auto kind = payload.substr(0, colon);
-  const auto arg = colon == std::string_view::npos ? std::string_view{} : payload.substr(colon + 1);
-  if (kind == "tenant") {
-    std::erase_if(entries_, [&](const auto& kv) { return kv.first.tenant_id == arg; });
-  } else if (kind == "account") {
-    std::erase_if(entries_, [&](const auto& kv) { return kv.first.account_id == arg; });
-  } else if (kind == "session") {
-    std::erase_if(entries_, [&](const auto& kv) { return kv.first.session_id == arg; });
-  } else if (kind == "member") {
-    const auto sep = arg.find(':');
-    const auto t = arg.substr(0, sep);
-    const auto a = sep == std::string_view::npos ? std::string_view{} : arg.substr(sep + 1);
-    std::erase_if(entries_, [&](const auto& kv) { return kv.first.tenant_id == t && kv.first.account_id == a; });
-  } else {
-    entries_.clear();
+  using scope = invalidation::scope;
+  switch (change.what) {
+    case scope::tenant:
+      std::erase_if(entries_, [&](const auto& kv) { return kv.first.tenant_id == change.tenant_id; });
+      break;
+    case scope::account:
+      std::erase_if(entries_, [&](const auto& kv) { return kv.first.account_id == change.account_id; });
+      break;
+    case scope::session:
+      std::erase_if(entries_, [&](const auto& kv) { return kv.first.session_id == change.session_id; });
+      break;
+    case scope::member:
+      std::erase_if(entries_, [&](const auto& kv) {
+        return kv.first.tenant_id == change.tenant_id && kv.first.account_id == change.account_id;
+      });
+      break;
+    case scope::everything: entries_.clear(); break;
   }
 }
 

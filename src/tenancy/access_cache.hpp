@@ -21,6 +21,7 @@
 
 #include "db/master_repository.hpp"
 #include "db/pool.hpp"
+#include "domain/invalidation.hpp"
 
 namespace tenantd::tenancy {
 
@@ -35,9 +36,8 @@ class access_cache {
                                                                                std::string_view account_id,
                                                                                std::string_view session_id);
 
-  // Applies an invalidation payload ("tenant:<id>", "account:<id>", "member:<t>:<a>",
-  // "session:<id>"); anything else clears everything.
-  void invalidate(std::string_view payload);
+  // Drops the entries the change touches (every entry for `everything`).
+  void invalidate(const invalidation& change);
   void clear();
   std::size_t size() const;
   // Whether invalidations are being received (the listener is connected); starts false.

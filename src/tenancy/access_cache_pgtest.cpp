@@ -65,7 +65,7 @@ TEST_F(AccessCacheTest, LoadsTheAccessRowOnAMiss) {
     const auto row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_TRUE(row);
     if (!row) co_return;
-    EXPECT_EQ(row->tenant_status, "active");
+    EXPECT_EQ(row->tenant_status, tenant_status::active);
     EXPECT_EQ(row->role, std::optional<std::string>("member"));
     EXPECT_TRUE(row->session_live);
     EXPECT_EQ(cache.size(), 1U);
@@ -86,11 +86,11 @@ TEST_F(AccessCacheTest, CachedAnswerIsServedUntilTheMemberIsInvalidated) {
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("member")) << "served from memory, no query";
 
-    cache.invalidate("member:" + t2_ + ":" + account_);  // another tenant's membership
+    cache.invalidate(invalidation::of_member(t2_, account_));  // another tenant's membership
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("member"));
 
-    cache.invalidate("member:" + t1_ + ":" + account_);
+    cache.invalidate(invalidation::of_member(t1_, account_));
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("viewer"));
 
@@ -98,7 +98,7 @@ TEST_F(AccessCacheTest, CachedAnswerIsServedUntilTheMemberIsInvalidated) {
     exec("DELETE FROM memberships WHERE tenant_id = '" + t1_ + "'");
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_TRUE(row->role);
-    cache.invalidate("member:" + t1_ + ":" + account_);
+    cache.invalidate(invalidation::of_member(t1_, account_));
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_FALSE(row->role);
   });
@@ -113,20 +113,20 @@ TEST_F(AccessCacheTest, TenantInvalidationCoversEveryEntryOfThatTenantOnly) {
 
     exec("UPDATE tenants SET status = 'suspended'");
     auto row = co_await cache.lookup(t1_, account_, session_);
-    EXPECT_EQ(row->tenant_status, "active");
+    EXPECT_EQ(row->tenant_status, tenant_status::active);
 
-    cache.invalidate("tenant:" + t1_);
+    cache.invalidate(invalidation::of_tenant(t1_));
     EXPECT_EQ(cache.size(), 1U);
     row = co_await cache.lookup(t1_, account_, session_);
-    EXPECT_EQ(row->tenant_status, "suspended");
+    EXPECT_EQ(row->tenant_status, tenant_status::suspended);
     row = co_await cache.lookup(t2_, account_, session_);
-    EXPECT_EQ(row->tenant_status, "active") << "the other tenant's entry was kept";
+    EXPECT_EQ(row->tenant_status, tenant_status::active) << "the other tenant's entry was kept";
 
     // A tenant id that is a prefix of another must not match it.
     exec("UPDATE tenants SET status = 'active'");
-    cache.invalidate("tenant:tenant_t");
+    cache.invalidate(invalidation::of_tenant("tenant_t"));
     row = co_await cache.lookup(t2_, account_, session_);
-    EXPECT_EQ(row->tenant_status, "active");
+    EXPECT_EQ(row->tenant_status, tenant_status::active);
     EXPECT_EQ(cache.size(), 2U);
   });
 }
@@ -140,21 +140,21 @@ TEST_F(AccessCacheTest, SessionAccountAndWildcardInvalidations) {
     exec("UPDATE sessions SET ended_at = now(), end_reason = 'logout'");
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_TRUE(row->session_live);
-    cache.invalidate("session:" + session_);
+    cache.invalidate(invalidation::of_session(session_));
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_FALSE(row->session_live);
 
     exec("UPDATE memberships SET role = 'owner' WHERE tenant_id = '" + t1_ + "'");
-    cache.invalidate("account:" + validation::new_uuid());
+    cache.invalidate(invalidation::of_account(validation::new_uuid()));
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("member"));
-    cache.invalidate("account:" + account_);
+    cache.invalidate(invalidation::of_account(account_));
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("owner"));
 
     exec("UPDATE memberships SET role = 'viewer' WHERE tenant_id = '" + t1_ + "'");
     (void)co_await cache.lookup(t2_, account_, session_);
-    cache.invalidate("*");
+    cache.invalidate(invalidation::everything());
     EXPECT_EQ(cache.size(), 0U);
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_EQ(row->role, std::optional<std::string>("viewer"));
@@ -185,7 +185,7 @@ TEST_F(AccessCacheTest, KeysIncludeTheTenant) {
     EXPECT_EQ(again_t1->role, std::optional<std::string>("member"));
     EXPECT_EQ(again_t2->role, std::optional<std::string>("admin"));
 
-    cache.invalidate("member:" + t1_ + ":" + account_);
+    cache.invalidate(invalidation::of_member(t1_, account_));
     EXPECT_EQ(cache.size(), 1U);
     const auto fresh_t1 = co_await cache.lookup(t1_, account_, session_);
     const auto still_t2 = co_await cache.lookup(t2_, account_, session_);

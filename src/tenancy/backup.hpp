@@ -1,11 +1,8 @@
 // Backup and restore of one tenant: a `pg_dump -Fc` of its database plus its master rows
 // (tenant row, members with their accounts and password hashes, pending invitations) in one
-// file. pg_dump/pg_restore run as child processes on a worker thread; the coroutine only
-// polls for completion, so no I/O thread blocks.
-//
-// File format (version 1): 8 bytes magic "TNTDBK01", 8 bytes big-endian length N, N bytes of
-// UTF-8 JSON (the master rows, see backup.cpp), then the pg_dump custom-format archive to the
-// end of the file.
+// file. The parts: the file format (backup_file.hpp), the pg_dump/pg_restore runner
+// (pg_tools.hpp), the master rows' SQL (db/backup_repository.hpp); the backup flow is in
+// backup.cpp, the restore flow in restore.cpp.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 
@@ -38,18 +35,9 @@ struct restore_report {
   std::size_t invitations{0};
 };
 
-// The environment pg_dump and pg_restore run with: PATH, HOME, TMPDIR, TZ, LANG, LANGUAGE,
-// LC_* and PG* from `parent` (a NULL-terminated environ array), then PGPASSWORD=`password`
-// (a PGPASSWORD of the parent is dropped). Nothing else: no JWT_SECRET, no ADMIN_TOKEN.
-std::vector<std::string> pg_tool_environment(const char* const* parent, const std::string& password);
-
 // Creates the backup directory if needed and sets its mode to 0700 (backups hold password
 // hashes). Throws std::filesystem::filesystem_error when it cannot.
 void prepare_backup_directory(const std::string& dir);
-
-// Path of a PostgreSQL client program: /usr/lib/postgresql/15/bin/<name> if present, else
-// the first match on PATH, else <name> unchanged.
-std::string find_pg_program(const std::string& name);
 
 // Writes the backup of an active or suspended tenant to `path` (via `path`.partial, renamed
 // at the end), mode 0600 whatever the umask. errc::not_found when there is no such tenant (or it has no database).

@@ -51,13 +51,13 @@ TEST_F(DirectoryTest, FindsTenantsWhateverTheirStatus) {
     if (!acme) co_return;
     EXPECT_EQ(acme->id, "acme");
     EXPECT_EQ(acme->name, "Acme");
-    EXPECT_EQ(acme->status, "active");
+    EXPECT_EQ(acme->status, tenant_status::active);
     EXPECT_EQ(acme->database_name, "tenant_acme");
     EXPECT_EQ(acme->schema_version, 1);
     const auto globex = co_await tenants.find(globex_);
     EXPECT_TRUE(globex);
     if (globex) {
-      EXPECT_EQ(globex->status, "suspended");
+      EXPECT_EQ(globex->status, tenant_status::suspended);
     }
   });
 }
@@ -67,16 +67,16 @@ TEST_F(DirectoryTest, CachedRecordIsServedUntilInvalidated) {
     directory tenants(master_pool(ex), 60s);
     auto acme = co_await tenants.find(acme_);
     auto globex = co_await tenants.find(globex_);
-    EXPECT_EQ(acme->status, "active");
+    EXPECT_EQ(acme->status, tenant_status::active);
 
     exec("UPDATE tenants SET status = 'suspended', name = 'Renamed'");
     acme = co_await tenants.find(acme_);
-    EXPECT_EQ(acme->status, "active") << "served from memory, no query";
+    EXPECT_EQ(acme->status, tenant_status::active) << "served from memory, no query";
     EXPECT_EQ(acme->name, "Acme");
 
     tenants.invalidate(acme_);
     acme = co_await tenants.find(acme_);
-    EXPECT_EQ(acme->status, "suspended");
+    EXPECT_EQ(acme->status, tenant_status::suspended);
     EXPECT_EQ(acme->name, "Renamed");
     globex = co_await tenants.find(globex_);
     EXPECT_EQ(globex->name, "Globex") << "invalidating one tenant keeps the others";

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool migratable(const tenant_record& t) { return t.status == "active" || t.status == "suspended"; }
+bool migratable(const tenant_record& t) { return is_live(t.status); }
 
 struct run_state {
   const fleet_settings& settings;

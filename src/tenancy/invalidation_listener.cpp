@@ -11,8 +11,8 @@
 namespace tenantd::tenancy {
 
 invalidation_listener::invalidation_listener(db::connection_options master,
-                                             std::function<void(std::string_view)> on_payload)
-    : master_(std::move(master)), on_payload_(std::move(on_payload)) {}
+                                             std::function<void(const invalidation&)> on_change)
+    : master_(std::move(master)), on_change_(std::move(on_change)) {}
 
 boost::asio::awaitable<void> invalidation_listener::run() {
   auto executor = co_await boost::asio::this_coro::executor;
@@ -24,10 +24,14 @@ boost::asio::awaitable<void> invalidation_listener::run() {
       co_await conn->exec(std::string("LISTEN ") + db::master::invalidation_channel);
       connected_ = true;
       backoff = std::chrono::milliseconds(200);
-      on_payload_("*");
+      on_change_(invalidation::everything());
       if (on_connection_) on_connection_(true);
       while (!stopped_) {
-        for (const auto& n : co_await conn->wait_notifications(std::chrono::milliseconds(500))) on_payload_(n.payload);
+        for (const auto& n : co_await conn->wait_notifications(std::chrono::milliseconds(500))) {
+          auto change = parse_invalidation(n.payload);
+          if (!change) spdlog::warn("invalidation listener: unreadable payload, clearing every cache");
+          on_change_(change.value_or(invalidation::everything()));
+        }
       }
     } catch (const std::exception& e) {
       failed = true;

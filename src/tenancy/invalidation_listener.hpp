@@ -11,25 +11,27 @@
 #include <string_view>
 
 #include "db/connection.hpp"
+#include "domain/invalidation.hpp"
 
 namespace tenantd::tenancy {
 
 class invalidation_listener {
  public:
-  // on_payload receives each payload; "*" means "clear everything".
-  invalidation_listener(db::connection_options master, std::function<void(std::string_view)> on_payload);
+  // on_change receives each invalidation, parsed (a payload that does not parse becomes
+  // `everything`), and `everything` after each (re)connect.
+  invalidation_listener(db::connection_options master, std::function<void(const invalidation&)> on_change);
 
   // Runs until stop(); reconnects with a back-off when the connection fails.
   boost::asio::awaitable<void> run();
   void stop() noexcept { stopped_ = true; }
-  // Called with true once LISTEN is in place (after the "*" payload), false when the
+  // Called with true once LISTEN is in place (after the `everything`), false when the
   // connection is lost. Set before run().
   void on_connection(std::function<void(bool)> callback) { on_connection_ = std::move(callback); }
   bool connected() const noexcept { return connected_; }
 
  private:
   db::connection_options master_;
-  std::function<void(std::string_view)> on_payload_;
+  std::function<void(const invalidation&)> on_change_;
   std::function<void(bool)> on_connection_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> connected_{false};

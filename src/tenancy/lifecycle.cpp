@@ -6,22 +6,25 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 
+#include "db/advisory_lock.hpp"
 #include "db/master_repository.hpp"
 #include "db/session_repository.hpp"
+#include "db/transaction.hpp"
 
 namespace tenantd::tenancy {
 namespace master = db::master;
 
 lifecycle::lifecycle(std::shared_ptr<db::pool> master, provisioner& provisioning, pool_registry* pools,
-                     std::function<void(const std::string&)> on_change)
+                     std::function<void(const invalidation&)> on_change)
     : master_(std::move(master)), provisioning_(provisioning), pools_(pools), on_change_(std::move(on_change)) {}
 
-void lifecycle::publish_local(const std::string& payload) {
-  if (on_change_) on_change_(payload);
+void lifecycle::publish_local(const invalidation& change) {
+  if (on_change_) on_change_(change);
 }
 
-boost::asio::awaitable<std::vector<tenant_record>> lifecycle::list(const std::optional<std::string>& status) {
+boost::asio::awaitable<std::vector<tenant_record>> lifecycle::list(std::optional<tenant_status> status) {
   auto conn = co_await master_->acquire();
   co_return co_await master::list_tenants(*conn, status);
 }
@@ -31,42 +34,48 @@ boost::asio::awaitable<std::optional<tenant_record>> lifecycle::find(const std::
   co_return co_await master::find_tenant(*conn, id);
 }
 
-boost::asio::awaitable<result<tenant_record>> lifecycle::set_status(const std::string& id, const std::string& allowed,
-                                                                    const std::string& to, const std::string& reason) {
+boost::asio::awaitable<result<tenant_record>> lifecycle::set_status(const std::string& id,
+                                                                    std::span<const tenant_status> allowed,
+                                                                    tenant_status to, const std::string& reason) {
   auto conn = co_await master_->acquire();
-  co_await conn->exec("BEGIN");
+  auto tx = co_await db::transaction::begin(*conn);
   auto changed = co_await master::transition_tenant(*conn, id, allowed, to, reason);
   if (!changed) {
-    co_await conn->exec("ROLLBACK");
+    co_await tx.rollback();
     auto current = co_await master::find_tenant(*conn, id);
     if (!current) co_return make_error(errc::not_found, "no such tenant");
-    co_return make_error(errc::tenant_exists, "the tenant is " + current->status + "; it cannot become " + to);
+    co_return make_error(errc::tenant_exists, "the tenant is " + std::string(to_string(current->status)) +
+                                                  "; it cannot become " + std::string(to_string(to)));
   }
-  const std::string payload = "tenant:" + id;
-  co_await master::notify_invalidation(*conn, payload);
-  co_await conn->exec("COMMIT");
-  publish_local(payload);
+  const auto change = invalidation::of_tenant(id);
+  co_await master::notify_invalidation(*conn, change);
+  co_await tx.commit();
+  publish_local(change);
   co_return *changed;
 }
 
 boost::asio::awaitable<result<tenant_record>> lifecycle::suspend(const std::string& id, const std::string& reason) {
-  const std::string from = "active", to = "suspended";
-  auto changed = co_await set_status(id, from, to, reason);
+  static constexpr std::array from{tenant_status::active};
+  auto changed = co_await set_status(id, from, tenant_status::suspended, reason);
   if (changed && pools_) pools_->drop(changed->database_name);
   spdlog::info("tenant {}: suspended{}", id, reason.empty() ? "" : " (" + reason + ")");
   co_return changed;
 }
 
 boost::asio::awaitable<result<tenant_record>> lifecycle::resume(const std::string& id) {
-  const std::string from = "suspended", to = "active", no_reason;
-  auto changed = co_await set_status(id, from, to, no_reason);
+  static constexpr std::array from{tenant_status::suspended};
+  const std::string no_reason;
+  auto changed = co_await set_status(id, from, tenant_status::active, no_reason);
   if (changed) spdlog::info("tenant {}: resumed", id);
   co_return changed;
 }
 
 boost::asio::awaitable<result<tenant_record>> lifecycle::remove(const std::string& id) {
-  const std::string from = "active,suspended,failed,deleting", to = "deleting", then = "deleted", no_reason;
-  auto deleting = co_await set_status(id, from, to, no_reason);
+  static constexpr std::array from{tenant_status::active, tenant_status::suspended, tenant_status::failed,
+                                   tenant_status::deleting};
+  static constexpr std::array dropped{tenant_status::deleting};
+  const std::string no_reason;
+  auto deleting = co_await set_status(id, from, tenant_status::deleting, no_reason);
   if (!deleting) co_return deleting;
   {
     // Every session in the tenant ends now: no token of it may work again, even if a backup
@@ -77,7 +86,7 @@ boost::asio::awaitable<result<tenant_record>> lifecycle::remove(const std::strin
   }
   if (pools_) pools_->drop(deleting->database_name);
   co_await provisioning_.drop_database(deleting->database_name);
-  auto deleted = co_await set_status(id, to, then, no_reason);
+  auto deleted = co_await set_status(id, dropped, tenant_status::deleted, no_reason);
   if (deleted) spdlog::info("tenant {}: deleted (database {} dropped)", id, deleting->database_name);
   co_return deleted;
 }
@@ -87,13 +96,13 @@ boost::asio::awaitable<reconcile_report> lifecycle::reconcile(bool finish_deleti
   std::vector<tenant_record> unfinished;
   {
     auto conn = co_await master_->acquire();
-    for (const char* status : {"provisioning", "failed", "deleting"}) {
-      auto rows = co_await master::list_tenants(*conn, std::string(status));
+    for (const auto status : {tenant_status::provisioning, tenant_status::failed, tenant_status::deleting}) {
+      auto rows = co_await master::list_tenants(*conn, status);
       unfinished.insert(unfinished.end(), rows.begin(), rows.end());
     }
   }
   for (const auto& t : unfinished) {
-    if (t.status == "deleting") {
+    if (t.status == tenant_status::deleting) {
       if (!finish_deletions) continue;
       auto done = co_await remove(t.id);
       if (done) report.deleted.push_back(t.id);
@@ -101,25 +110,16 @@ boost::asio::awaitable<reconcile_report> lifecycle::reconcile(bool finish_deleti
     }
     // A live provisioning holds the tenant's advisory lock; a free lock means its process died.
     auto conn = co_await master_->acquire();
-    const auto key = std::to_string(provisioning_lock_key(t.id));
-    const std::string try_lock = "SELECT pg_try_advisory_lock(" + key + ")";
-    const std::string unlock = "SELECT pg_advisory_unlock(" + key + ")";
-    auto locked = co_await conn->exec(try_lock);
-    if (!locked.boolean(0, 0)) {
+    auto lock = co_await db::advisory_lock::try_acquire(*conn, provisioning_lock_key(t.id));
+    if (!lock) {
       report.in_progress.push_back(t.id);
       continue;
     }
-    std::exception_ptr failure;
-    try {
-      co_await provisioning_.drop_database(t.database_name);
-      co_await master::delete_tenant_row(*conn, t.id);
-      report.rolled_back.push_back(t.id);
-      spdlog::warn("tenant {}: half-done provisioning rolled back (database {} dropped)", t.id, t.database_name);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    co_await conn->exec(unlock);
-    if (failure) std::rethrow_exception(failure);
+    co_await provisioning_.drop_database(t.database_name);
+    co_await master::delete_tenant_row(*conn, t.id);
+    report.rolled_back.push_back(t.id);
+    spdlog::warn("tenant {}: half-done provisioning rolled back (database {} dropped)", t.id, t.database_name);
+    co_await lock->release();
   }
   co_return report;
 }
@@ -133,14 +133,16 @@ boost::asio::awaitable<check_report> lifecycle::check() {
   std::erase(databases, provisioning_.template_name());
   for (const auto& db_name : databases) {
     const bool owned = std::any_of(tenants.begin(), tenants.end(), [&](const tenant_record& t) {
-      return t.database_name == db_name && t.status != "deleted";
+      return t.database_name == db_name && t.status != tenant_status::deleted;
     });
     if (!owned) report.orphan_databases.push_back(db_name);
   }
   for (const auto& t : tenants) {
     const bool exists = std::find(databases.begin(), databases.end(), t.database_name) != databases.end();
-    if ((t.status == "active" || t.status == "suspended") && !exists) report.missing_databases.push_back(t.id);
-    if (t.status == "provisioning" || t.status == "deleting" || t.status == "failed") report.unfinished.push_back(t.id);
+    if (is_live(t.status) && !exists) report.missing_databases.push_back(t.id);
+    if (t.status == tenant_status::provisioning || t.status == tenant_status::deleting ||
+        t.status == tenant_status::failed)
+      report.unfinished.push_back(t.id);
   }
   co_return report;
 }

@@ -8,11 +8,13 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "db/pool.hpp"
 #include "domain/error.hpp"
+#include "domain/invalidation.hpp"
 #include "domain/records.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
@@ -34,11 +36,13 @@ struct check_report {
 
 class lifecycle {
  public:
-  // pools may be null (CLI use); on_change receives invalidation payloads for this process.
+  // pools may be null (CLI use); on_change receives this process's own invalidations (each
+  // is published on the invalidation channel for the others).
   lifecycle(std::shared_ptr<db::pool> master, provisioner& provisioning, pool_registry* pools,
-            std::function<void(const std::string&)> on_change);
+            std::function<void(const invalidation&)> on_change);
 
-  boost::asio::awaitable<std::vector<tenant_record>> list(const std::optional<std::string>& status);
+  // Every tenant, or those in `status`, by id.
+  boost::asio::awaitable<std::vector<tenant_record>> list(std::optional<tenant_status> status);
   boost::asio::awaitable<std::optional<tenant_record>> find(const std::string& id);
   // errc::not_found, or errc::conflict-like errc::tenant_exists when the state forbids it.
   boost::asio::awaitable<result<tenant_record>> suspend(const std::string& id, const std::string& reason);
@@ -52,15 +56,16 @@ class lifecycle {
   boost::asio::awaitable<check_report> check();
 
  private:
-  // `allowed`: the states it may leave, comma-separated ("active,suspended").
-  boost::asio::awaitable<result<tenant_record>> set_status(const std::string& id, const std::string& allowed,
-                                                           const std::string& to, const std::string& reason);
-  void publish_local(const std::string& payload);
+  // `allowed`: the states it may leave.
+  boost::asio::awaitable<result<tenant_record>> set_status(const std::string& id,
+                                                           std::span<const tenant_status> allowed, tenant_status to,
+                                                           const std::string& reason);
+  void publish_local(const invalidation& change);
 
   std::shared_ptr<db::pool> master_;
   provisioner& provisioning_;
   pool_registry* pools_;
-  std::function<void(const std::string&)> on_change_;
+  std::function<void(const invalidation&)> on_change_;
 };
 
 }  // namespace tenantd::tenancy

@@ -44,7 +44,7 @@ inline tenant_record tenant_on(const test::test_database& db) {
   tenant_record t;
   t.id = db.name();
   t.name = db.name();
-  t.status = "active";
+  t.status = tenant_status::active;
   t.database_name = db.name();
   return t;
 }

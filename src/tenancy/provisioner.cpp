@@ -14,17 +14,15 @@
 #include <exception>
 #include <unistd.h>
 
+#include "db/advisory_lock.hpp"
 #include "db/master_repository.hpp"
+#include "db/tenant_database_repository.hpp"
 
 namespace tenantd::tenancy {
 namespace {
 
 // Serializes template maintenance with every CREATE DATABASE ... TEMPLATE across processes.
 constexpr std::int64_t template_lock_key = 0x74656d706c617465;  // "template"
-
-std::string lock_sql(std::int64_t key, bool lock) {
-  return std::string(lock ? "SELECT pg_advisory_lock(" : "SELECT pg_advisory_unlock(") + std::to_string(key) + ")";
-}
 
 }  // namespace
 
@@ -50,57 +48,42 @@ void provisioner::fault(std::string_view step) const {
 
 boost::asio::awaitable<int> provisioner::create_database(db::connection& master_conn, const std::string& database) {
   int version = 0;
-  auto* conn = &master_conn;
-  const auto quoted = conn->escape_identifier(database);
-  const bool from_template = settings_.use_template;
-  std::string sql = "CREATE DATABASE " + quoted + " TEMPLATE " +
-                    (from_template ? conn->escape_identifier(template_name()) : std::string("template0")) +
-                    " ENCODING 'UTF8'";
-  sql += owner_clause(*conn);
-  if (from_template) {
+  if (settings_.use_template) {
     // The source must have no other connection: hold the template lock while copying, and
     // retry when something still touches it (55006, e.g. an operator's psql).
-    const auto lock = lock_sql(template_lock_key, true);
-    const auto unlock = lock_sql(template_lock_key, false);
-    co_await conn->exec(lock);
-    std::exception_ptr failure;
-    try {
-      // Under the template lock: the version the template really has (another process may
-      // have migrated it since this one started).
-      const std::string name = template_name();
-      std::array<db::param, 1> p{db::param(name)};
-      auto r = co_await conn->exec_params("SELECT schema_version FROM template_state WHERE database_name = $1", p);
-      version = r.empty() ? template_version_.load() : static_cast<int>(r.int64(0, 0));
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    for (int attempt = 1; !failure; ++attempt) {
+    auto lock = co_await db::advisory_lock::acquire(master_conn, template_lock_key);
+    // Under the template lock: the version the template really has (another process may have
+    // migrated it since this one started).
+    const auto recorded = co_await db::databases::template_version(master_conn, template_name());
+    version = recorded.value_or(template_version_.load());
+    for (int attempt = 1;; ++attempt) {
       bool busy = false;
       try {
-        co_await conn->exec(sql);
+        co_await db::databases::create(master_conn, database, template_name(), database_owner());
       } catch (const db::pg_error& e) {
         busy = e.sqlstate() == "55006" && attempt < 20;
-        if (!busy) failure = std::current_exception();
-      } catch (...) {
-        failure = std::current_exception();
+        if (!busy) throw;
       }
       if (!busy) break;
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, std::chrono::milliseconds(50));
       co_await timer.async_wait(boost::asio::use_awaitable);
     }
-    if (!conn->broken()) co_await conn->exec(unlock);
-    if (failure) std::rethrow_exception(failure);
+    co_await lock.release();
   } else {
-    co_await conn->exec(sql);
+    const std::string empty = "template0";
+    co_await db::databases::create(master_conn, database, empty, database_owner());
   }
   fault("after_database");
-  const std::string revoke = "REVOKE CONNECT, TEMPORARY ON DATABASE " + quoted + " FROM PUBLIC";
-  const std::string grant =
-      "GRANT CONNECT, TEMPORARY ON DATABASE " + quoted + " TO " + conn->escape_identifier(settings_.tenant.user);
-  co_await conn->exec(revoke);
-  co_await conn->exec(grant);
+  co_await db::databases::restrict_connect(master_conn, database, settings_.tenant.user, true);
   fault("after_grants");
   co_return version;
+}
+
+boost::asio::awaitable<void> provisioner::create_empty_database(db::connection& master_conn,
+                                                                const std::string& database) {
+  const std::string empty = "template0";
+  co_await db::databases::create(master_conn, database, empty, database_owner());
+  co_await db::databases::restrict_connect(master_conn, database, settings_.tenant.user, true);
 }
 
 boost::asio::awaitable<void> provisioner::drop_database(const std::string& database) {
@@ -109,13 +92,12 @@ boost::asio::awaitable<void> provisioner::drop_database(const std::string& datab
 }
 
 boost::asio::awaitable<void> provisioner::drop_database(db::connection& master_conn, const std::string& database) {
-  const std::string sql = "DROP DATABASE IF EXISTS " + master_conn.escape_identifier(database) + " WITH (FORCE)";
-  co_await master_conn.exec(sql);
+  co_await db::databases::drop(master_conn, database);
 }
 
-std::string provisioner::owner_clause(const db::connection& conn) const {
-  if (settings_.ddl || settings_.tenant.user == settings_.master_user) return {};
-  return " OWNER " + conn.escape_identifier(settings_.tenant.user);
+std::optional<std::string> provisioner::database_owner() const {
+  if (settings_.ddl || settings_.tenant.user == settings_.master_user) return std::nullopt;
+  return settings_.tenant.user;
 }
 
 boost::asio::awaitable<void> provisioner::grant_runtime_access(db::connection& tenant_conn) const {
@@ -135,40 +117,18 @@ boost::asio::awaitable<int> provisioner::migrate_database(const std::string& dat
 boost::asio::awaitable<int> provisioner::prepare_template() {
   auto conn = co_await master_->acquire();
   const auto name = template_name();
-  const auto quoted = conn->escape_identifier(name);
-  const auto lock = lock_sql(template_lock_key, true);
-  const auto unlock = lock_sql(template_lock_key, false);
-  co_await conn->exec(lock);
-  std::exception_ptr failure;
-  int version = 0;
-  try {
-    if (!co_await db::master::database_exists(*conn, name)) {
-      std::string create = "CREATE DATABASE " + quoted + " TEMPLATE template0 ENCODING 'UTF8'";
-      create += owner_clause(*conn);
-      co_await conn->exec(create);
-      const std::string revoke = "REVOKE CONNECT, TEMPORARY ON DATABASE " + quoted + " FROM PUBLIC";
-      const std::string grant =
-          "GRANT CONNECT ON DATABASE " + quoted + " TO " + conn->escape_identifier(settings_.tenant.user);
-      co_await conn->exec(revoke);
-      co_await conn->exec(grant);
-      spdlog::info("created tenant template database {}", name);
-    }
-    const std::string open = "ALTER DATABASE " + quoted + " WITH ALLOW_CONNECTIONS true";
-    co_await conn->exec(open);
-    version = co_await migrate_database(name);
-    const std::string close = "ALTER DATABASE " + quoted + " WITH ALLOW_CONNECTIONS false IS_TEMPLATE true";
-    co_await conn->exec(close);
-    const auto version_text = std::to_string(version);
-    std::array<db::param, 2> p{db::param(name), db::param(version_text)};
-    co_await conn->exec_params(
-        "INSERT INTO template_state (database_name, schema_version) VALUES ($1, $2::int) "
-        "ON CONFLICT (database_name) DO UPDATE SET schema_version = EXCLUDED.schema_version, migrated_at = now()",
-        p);
-  } catch (...) {
-    failure = std::current_exception();
+  auto lock = co_await db::advisory_lock::acquire(*conn, template_lock_key);
+  if (!co_await db::master::database_exists(*conn, name)) {
+    const std::string empty = "template0";
+    co_await db::databases::create(*conn, name, empty, database_owner());
+    co_await db::databases::restrict_connect(*conn, name, settings_.tenant.user, false);
+    spdlog::info("created tenant template database {}", name);
   }
-  if (!conn->broken()) co_await conn->exec(unlock);
-  if (failure) std::rethrow_exception(failure);
+  co_await db::databases::open_template(*conn, name);
+  const int version = co_await migrate_database(name);
+  co_await db::databases::close_template(*conn, name);
+  co_await db::databases::record_template_version(*conn, name, version);
+  co_await lock.release();
   template_version_ = version;
   co_return version;
 }
@@ -180,21 +140,14 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
 
   // The lock connection holds the tenant's provisioning lock for the whole creation.
   auto lock_conn = co_await master_->acquire();
-  const auto lock_statement = lock_sql(provisioning_lock_key(id), true);
-  const auto unlock_statement = lock_sql(provisioning_lock_key(id), false);
-  co_await lock_conn->exec(lock_statement);
-  const auto unlock = [&]() -> boost::asio::awaitable<void> {
-    if (!lock_conn->broken()) co_await lock_conn->exec(unlock_statement);
-  };
+  auto lock = co_await db::advisory_lock::acquire(*lock_conn, provisioning_lock_key(id));
 
   if (!co_await db::master::insert_provisioning_tenant(*lock_conn, id, name, database)) {
-    co_await unlock();
     co_return make_error(errc::tenant_exists, "a tenant with this id already exists");
   }
   if (co_await db::master::database_exists(*lock_conn, database)) {
     // A database with this name exists without a tenant row: never hand it to a new owner.
     co_await db::master::delete_tenant_row(*lock_conn, id);
-    co_await unlock();
     spdlog::warn("tenant {}: database {} exists without a tenant; refusing to reuse it", id, database);
     co_return make_error(errc::tenant_exists, "a tenant with this id already exists");
   }
@@ -209,16 +162,17 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
     database_created = true;
     const int version = settings_.use_template ? template_version : co_await migrate_database(database);
     co_await db::master::set_tenant_schema_version(*lock_conn, id, version, std::nullopt);
-    auto tenant = tenant_record{id, name, "provisioning", "invite", database, std::nullopt, version, {}, {}};
+    auto tenant =
+        tenant_record{id, name, tenant_status::provisioning, "invite", database, std::nullopt, version, {}, {}};
     if (on_ready) {
       auto step = co_await on_ready(tenant);
       if (!step) refused = std::move(step).err();
     }
     if (!refused) {
       fault("after_ready");
-      co_await db::master::set_tenant_status(*lock_conn, id, "active");
+      co_await db::master::set_tenant_status(*lock_conn, id, tenant_status::active);
       auto created = co_await db::master::find_tenant(*lock_conn, id);
-      co_await unlock();
+      co_await lock.release();
       if (created) co_return *created;
       throw std::runtime_error("tenant row vanished during provisioning");
     }
@@ -243,9 +197,11 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
   } catch (const std::exception& e) {
     spdlog::error("tenant {}: rollback after failed provisioning did not finish: {}", id, e.what());
   }
+  // The id is free again. If this unlock fails, `lock` leaves it to its connection (and a
+  // broken connection's lock died with it).
   try {
-    co_await unlock();
-  } catch (const std::exception&) {  // the lock dies with the connection anyway
+    co_await lock.release();
+  } catch (const std::exception&) {
   }
   if (failure) std::rethrow_exception(failure);
   co_return std::move(*refused);

@@ -78,9 +78,12 @@ class provisioner {
   // With a separate DDL role: db::grant_data_access for tenant.user on a tenant database the
   // DDL role is connected to. Without one: nothing.
   boost::asio::awaitable<void> grant_runtime_access(db::connection& tenant_conn) const;
-  // "OWNER <tenant role>" for CREATE DATABASE when the runtime tenant role should own it
-  // (no DDL role and a tenant user other than master_user), else "".
-  std::string owner_clause(const db::connection& conn) const;
+  // CREATE DATABASE from template0 (empty, no schema) on a master connection of ddl_pool(),
+  // then the grants: only the tenant role may connect. For a restore, which fills it itself.
+  boost::asio::awaitable<void> create_empty_database(db::connection& master_conn, const std::string& database);
+  // The role new tenant databases are created for (OWNER) when the runtime tenant role should
+  // own them (no DDL role and a tenant user other than master_user); else nullopt (the DDL role).
+  std::optional<std::string> database_owner() const;
   // The pool DDL runs on (CREATE/DROP DATABASE; the master database as master_user).
   const std::shared_ptr<db::pool>& ddl_pool() const noexcept { return master_; }
 

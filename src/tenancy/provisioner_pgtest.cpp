@@ -92,7 +92,7 @@ TEST_F(ProvisionerTest, CreateMakesAMigratedPrivateDatabaseAndAnActiveRow) {
     if (!created) co_return;
     EXPECT_EQ(created->id, id);
     EXPECT_EQ(created->name, name);
-    EXPECT_EQ(created->status, "active");
+    EXPECT_EQ(created->status, tenant_status::active);
     EXPECT_EQ(created->database_name, database);
     EXPECT_EQ(created->schema_version, 1);
     EXPECT_FALSE(created->created_at.empty());

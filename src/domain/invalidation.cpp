@@ -1,0 +1,46 @@
+// The invalidation payload's one formatter and one parser.
+#include "domain/invalidation.hpp"
+
+namespace tenantd {
+namespace {
+
+constexpr std::string_view everything_text = "*";
+
+// A non-empty id without the separator.
+bool valid_id(std::string_view id) { return !id.empty() && id.find(':') == std::string_view::npos; }
+
+}  // namespace
+
+std::string format(const invalidation& change) {
+  switch (change.what) {
+    case invalidation::scope::tenant: return "tenant:" + change.tenant_id;
+    case invalidation::scope::account: return "account:" + change.account_id;
+    case invalidation::scope::member: return "member:" + change.tenant_id + ":" + change.account_id;
+    case invalidation::scope::session: return "session:" + change.session_id;
+    case invalidation::scope::everything: break;
+  }
+  return std::string(everything_text);
+}
+
+std::optional<invalidation> parse_invalidation(std::string_view payload) {
+  if (payload == everything_text) return invalidation::everything();
+  const auto colon = payload.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  const auto kind = payload.substr(0, colon);
+  const auto rest = payload.substr(colon + 1);
+  if (kind == "member") {
+    const auto sep = rest.find(':');
+    if (sep == std::string_view::npos) return std::nullopt;
+    const auto tenant = rest.substr(0, sep);
+    const auto account = rest.substr(sep + 1);
+    if (!valid_id(tenant) || !valid_id(account)) return std::nullopt;
+    return invalidation::of_member(std::string(tenant), std::string(account));
+  }
+  if (!valid_id(rest)) return std::nullopt;
+  if (kind == "tenant") return invalidation::of_tenant(std::string(rest));
+  if (kind == "account") return invalidation::of_account(std::string(rest));
+  if (kind == "session") return invalidation::of_session(std::string(rest));
+  return std::nullopt;
+}
+
+}  // namespace tenantd

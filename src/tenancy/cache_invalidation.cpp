@@ -1,0 +1,14 @@
+// One invalidation -> the access cache and the tenant directory.
+#include "tenancy/cache_invalidation.hpp"
+
+namespace tenantd::tenancy {
+
+void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants) {
+  access.invalidate(change);
+  if (change.what == invalidation::scope::tenant)
+    tenants.invalidate(change.tenant_id);
+  else if (change.what == invalidation::scope::everything)
+    tenants.clear();
+}
+
+}  // namespace tenantd::tenancy

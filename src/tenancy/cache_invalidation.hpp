@@ -1,0 +1,14 @@
+// Applies one invalidation to this process's caches, whoever reports it: the invalidation
+// listener (another process's change), the lifecycle or identity code (this process's own).
+#pragma once
+#include "domain/invalidation.hpp"
+#include "tenancy/access_cache.hpp"
+#include "tenancy/directory.hpp"
+
+namespace tenantd::tenancy {
+
+// The access cache drops what the change touches; the directory drops the tenant's record on
+// a tenant change and everything on `everything`.
+void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants);
+
+}  // namespace tenantd::tenancy
