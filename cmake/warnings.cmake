@@ -10,6 +10,9 @@ target_compile_definitions(tenantd_options INTERFACE
   BOOST_ASIO_NO_DEPRECATED
   BOOST_JSON_NO_LIB BOOST_URL_NO_LIB
   TENANTD_VERSION="${PROJECT_VERSION}")
+if(TENANTD_FAULT_INJECTION)
+  target_compile_definitions(tenantd_options INTERFACE TENANTD_FAULT_INJECTION)
+endif()
 if(TENANTD_WERROR)
   target_compile_options(tenantd_options INTERFACE -Werror)
 endif()

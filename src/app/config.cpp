@@ -168,10 +168,17 @@ config load_config(const environment& env) {
 
   c.tenant_provisioning_template = choice(env, "TENANT_PROVISIONING") == "template";
   // A test hook, not a setting (so not in the table): the provisioner kills the process there.
+  // Only builds with the tests have it (CMake option TENANTD_FAULT_INJECTION).
   c.fault_point = get(env, "TENANTD_FAULT_POINT");
+#ifdef TENANTD_FAULT_INJECTION
   if (!c.fault_point.empty() && c.fault_point != "after_row" && c.fault_point != "after_database" &&
       c.fault_point != "after_grants" && c.fault_point != "after_ready")
     throw config_error("TENANTD_FAULT_POINT: one of after_row, after_database, after_grants, after_ready");
+#else
+  if (!c.fault_point.empty())
+    throw config_error(
+        "TENANTD_FAULT_POINT: this build has no fault injection (a test hook, left out of release builds)");
+#endif
 
   c.jwt_secret = text(env, "JWT_SECRET");
   if (c.jwt_secret.empty()) throw config_error("JWT_SECRET: required (at least 32 random bytes)");

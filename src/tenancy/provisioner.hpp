@@ -30,7 +30,8 @@ struct provisioning_settings {
   std::string master_user;  // the role that runs CREATE DATABASE (owner unless tenant user differs)
   tenant_connection_settings tenant;
   bool use_template{true};  // false: CREATE from template0 and replay every migration (slower)
-  // Test-only fault injection (TENANTD_FAULT_POINT): the process kills itself with SIGKILL
+  // Test-only fault injection (TENANTD_FAULT_POINT; compiled only into builds with the tests,
+  // CMake option TENANTD_FAULT_INJECTION): the process kills itself with SIGKILL
   // right after the named step: after_row, after_database, after_migrate, after_ready.
   std::string fault_point;
   // A separate DDL role (MIGRATION_DATABASE_URL): tenant migrations and restores connect with
