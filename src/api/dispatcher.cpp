@@ -186,8 +186,8 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
   }
 
   // HEAD is GET without a body (the session drops the body and keeps Content-Length).
-  auto m = match_route(routes_, req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method),
-                       req.path, loopback_routes);
+  auto m = match_route(routes_, req.method == "HEAD" ? std::string_view("GET") : std::string_view(req.method), req.path,
+                       loopback_routes);
   if (!m.found) {
     if (!m.path_known) co_return problem(make_error(errc::not_found, "no such resource"), ctx.request_id);
     auto res =

@@ -48,7 +48,7 @@ net::awaitable<void> lock_and_throw(connection& conn, const test::test_database&
   throw std::runtime_error("failed while locked");
 }
 
-TEST(AdvisoryLock, HeldUntilReleased) {
+TEST(advisory_lock, held_until_released) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db);
@@ -62,7 +62,7 @@ TEST(AdvisoryLock, HeldUntilReleased) {
   });
 }
 
-TEST(AdvisoryLock, TryAcquireIsRefusedWhileAnotherSessionHoldsIt) {
+TEST(advisory_lock, try_acquire_is_refused_while_another_session_holds_it) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db);
@@ -83,7 +83,7 @@ TEST(AdvisoryLock, TryAcquireIsRefusedWhileAnotherSessionHoldsIt) {
   });
 }
 
-TEST(AdvisoryLock, AnEarlyReturnReleasesItBeforeTheHoldersNextStatement) {
+TEST(advisory_lock, an_early_return_releases_it_before_the_holders_next_statement) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     connection_options options;
@@ -97,7 +97,7 @@ TEST(AdvisoryLock, AnEarlyReturnReleasesItBeforeTheHoldersNextStatement) {
   });
 }
 
-TEST(AdvisoryLock, AnEarlyReturnReleasesItBeforeThePoolLendsTheConnectionAgain) {
+TEST(advisory_lock, an_early_return_releases_it_before_the_pool_lends_the_connection_again) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db);
@@ -114,7 +114,7 @@ TEST(AdvisoryLock, AnEarlyReturnReleasesItBeforeThePoolLendsTheConnectionAgain) 
   });
 }
 
-TEST(AdvisoryLock, AnExceptionReleasesItBeforeThePoolLendsTheConnectionAgain) {
+TEST(advisory_lock, an_exception_releases_it_before_the_pool_lends_the_connection_again) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db);
@@ -134,7 +134,7 @@ TEST(AdvisoryLock, AnExceptionReleasesItBeforeThePoolLendsTheConnectionAgain) {
   });
 }
 
-TEST(AdvisoryLock, ALockAndAnAbortedTransactionLeftTogetherAreBothUndone) {
+TEST(advisory_lock, a_lock_and_an_aborted_transaction_left_together_are_both_undone) {
   test::test_database db;
   test::admin_exec("CREATE TABLE items (id int PRIMARY KEY); GRANT ALL ON items TO PUBLIC", db.name());
   run_coro([&](auto ex) -> net::awaitable<void> {

@@ -43,7 +43,7 @@ constexpr statement add_one{"add_one", "SELECT $1::int + 1"};
 constexpr statement broken_sql{"broken_sql", "SELEC 1"};
 constexpr statement echo{"echo", "SELECT $1::text"};
 
-TEST(Connection, ConnectsAndRunsASimpleQuery) {
+TEST(connection, connects_and_runs_a_simple_query) {
   test::test_database db;
   const auto [value, version] = run_coro([&](auto ex) -> net::awaitable<std::pair<std::string, int>> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -61,7 +61,7 @@ TEST(Connection, ConnectsAndRunsASimpleQuery) {
   EXPECT_GE(version, 150000);
 }
 
-TEST(Connection, ExecReturnsTheLastResultOfSeveralStatements) {
+TEST(connection, exec_returns_the_last_result_of_several_statements) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -72,7 +72,7 @@ TEST(Connection, ExecReturnsTheLastResultOfSeveralStatements) {
   });
 }
 
-TEST(Connection, PassesParametersIncludingNullAndUnicode) {
+TEST(connection, passes_parameters_including_null_and_unicode) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -88,7 +88,7 @@ TEST(Connection, PassesParametersIncludingNullAndUnicode) {
   });
 }
 
-TEST(Connection, PreparesAStatementOncePerConnection) {
+TEST(connection, prepares_a_statement_once_per_connection) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -103,7 +103,7 @@ TEST(Connection, PreparesAStatementOncePerConnection) {
   });
 }
 
-TEST(Connection, AStatementThatFailsToPrepareIsNotRemembered) {
+TEST(connection, a_statement_that_fails_to_prepare_is_not_remembered) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -119,7 +119,7 @@ TEST(Connection, AStatementThatFailsToPrepareIsNotRemembered) {
   });
 }
 
-TEST(Connection, UniqueViolationIsAPgErrorAndTheConnectionStaysUsable) {
+TEST(connection, unique_violation_is_a_pg_error_and_the_connection_stays_usable) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -140,7 +140,7 @@ TEST(Connection, UniqueViolationIsAPgErrorAndTheConnectionStaysUsable) {
   });
 }
 
-TEST(Connection, FailsQuicklyWhenNothingListens) {
+TEST(connection, fails_quickly_when_nothing_listens) {
   connection_options options;
   options.conninfo = "host=127.0.0.1 port=" + std::to_string(closed_port()) + " user=nobody dbname=nothing";
   options.connect_timeout = 120s;  // a refused connect fails at once, not when this runs out
@@ -150,7 +150,7 @@ TEST(Connection, FailsQuicklyWhenNothingListens) {
   EXPECT_LT(std::chrono::steady_clock::now() - started, 60s) << "it waited for the connect timeout";
 }
 
-TEST(Connection, FailsOnAWrongPassword) {
+TEST(connection, fails_on_a_wrong_password) {
   test::test_database db;
   auto options = options_for(db);
   options.conninfo += " password=wrong";
@@ -158,7 +158,7 @@ TEST(Connection, FailsOnAWrongPassword) {
                unavailable_error);
 }
 
-TEST(Connection, ConnectTimesOutAgainstASilentServer) {
+TEST(connection, connect_times_out_against_a_silent_server) {
   net::io_context io;
   net::ip::tcp::acceptor silent(io, {net::ip::address_v4::loopback(), 0});  // accepts in the backlog, never answers
   connection_options options;
@@ -173,7 +173,7 @@ TEST(Connection, ConnectTimesOutAgainstASilentServer) {
   EXPECT_LT(elapsed, 30s);
 }
 
-TEST(Connection, QueryTimeoutBreaksTheConnection) {
+TEST(connection, query_timeout_breaks_the_connection) {
   test::test_database db;
   auto options = options_for(db);
   options.query_timeout = 200ms;
@@ -203,7 +203,7 @@ TEST(Connection, QueryTimeoutBreaksTheConnection) {
 
 // A statement cancelled by the server's statement_timeout (57014) means "not now", not "wrong
 // statement": unavailable_error (503), and the connection is not reused.
-TEST(Connection, ServerStatementTimeoutIsUnavailable) {
+TEST(connection, server_statement_timeout_is_unavailable) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -220,7 +220,7 @@ TEST(Connection, ServerStatementTimeoutIsUnavailable) {
   });
 }
 
-TEST(Connection, TerminatedBackendMakesTheNextCallUnavailable) {
+TEST(connection, terminated_backend_makes_the_next_call_unavailable) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -237,7 +237,7 @@ TEST(Connection, TerminatedBackendMakesTheNextCallUnavailable) {
   });
 }
 
-TEST(Connection, ListenNotifyRoundTrip) {
+TEST(connection, listen_notify_round_trip) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto listener = co_await connection::connect(ex, options_for(db));
@@ -256,7 +256,7 @@ TEST(Connection, ListenNotifyRoundTrip) {
   });
 }
 
-TEST(Connection, WaitNotificationsReportsALostConnection) {
+TEST(connection, wait_notifications_reports_a_lost_connection) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto listener = co_await connection::connect(ex, options_for(db));
@@ -276,7 +276,7 @@ TEST(Connection, WaitNotificationsReportsALostConnection) {
 // libpq closes its socket by itself once the backend is gone, and a descriptor opened later
 // may get that number. Destroying the broken connection must leave such a descriptor watched
 // by the reactor (it did not while Asio held libpq's own number; TSan saw it under load).
-TEST(Connection, DestroyingABrokenConnectionLeavesLaterDescriptorsWatched) {
+TEST(connection, destroying_a_broken_connection_leaves_later_descriptors_watched) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -308,7 +308,7 @@ TEST(Connection, DestroyingABrokenConnectionLeavesLaterDescriptorsWatched) {
   });
 }
 
-TEST(Connection, EscapesIdentifiers) {
+TEST(connection, escapes_identifiers) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -316,7 +316,7 @@ TEST(Connection, EscapesIdentifiers) {
   });
 }
 
-TEST(Connection, ResumesOnAMultiThreadedIoContext) {
+TEST(connection, resumes_on_a_multi_threaded_io_context) {
   test::test_database db;
   run_coro(
       [&](auto ex) -> net::awaitable<void> {
@@ -331,7 +331,7 @@ TEST(Connection, ResumesOnAMultiThreadedIoContext) {
       std::chrono::seconds(60), 2);
 }
 
-TEST(MakeConninfo, QuotesAndEscapesValues) {
+TEST(make_conninfo, quotes_and_escapes_values) {
   const std::vector<std::pair<std::string, std::string>> keywords{
       {"host", "db.internal"}, {"password", "it's a \\ secret"}, {"application_name", "tenantd"}};
   EXPECT_EQ(make_conninfo(keywords), "host='db.internal' password='it\\'s a \\\\ secret' application_name='tenantd'");

@@ -43,7 +43,7 @@ net::awaitable<void> add_active_tenant(connection& c, const std::string& id) {
   co_await master::set_tenant_status(c, id, tenant_status::active);
 }
 
-TEST(MasterRepository, TenantLifecycle) {
+TEST(master_repository, tenant_lifecycle) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -116,7 +116,7 @@ TEST(MasterRepository, TenantLifecycle) {
   });
 }
 
-TEST(MasterRepository, LockTenantBlocksAnotherTransactionUntilCommit) {
+TEST(master_repository, lock_tenant_blocks_another_transaction_until_commit) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -147,7 +147,7 @@ TEST(MasterRepository, LockTenantBlocksAnotherTransactionUntilCommit) {
   });
 }
 
-TEST(MasterRepository, ListTenantsFiltersByStatusInIdOrder) {
+TEST(master_repository, list_tenants_filters_by_status_in_id_order) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -177,7 +177,7 @@ TEST(MasterRepository, ListTenantsFiltersByStatusInIdOrder) {
   });
 }
 
-TEST(MasterRepository, DatabaseExists) {
+TEST(master_repository, database_exists) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -189,7 +189,7 @@ TEST(MasterRepository, DatabaseExists) {
   });
 }
 
-TEST(MasterRepository, AccountsAndPasswordHash) {
+TEST(master_repository, accounts_and_password_hash) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -231,7 +231,7 @@ TEST(MasterRepository, AccountsAndPasswordHash) {
   });
 }
 
-TEST(MasterRepository, Memberships) {
+TEST(master_repository, memberships) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -302,7 +302,7 @@ TEST(MasterRepository, Memberships) {
   });
 }
 
-TEST(MasterRepository, SessionsRefreshTokensAndEndSessions) {
+TEST(master_repository, sessions_refresh_tokens_and_end_sessions) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -357,7 +357,7 @@ TEST(MasterRepository, SessionsRefreshTokensAndEndSessions) {
   });
 }
 
-TEST(MasterRepository, LoadAccessForMemberNonMemberEndedSessionAndSuspendedTenant) {
+TEST(master_repository, load_access_for_member_non_member_ended_session_and_suspended_tenant) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -435,7 +435,7 @@ TEST(MasterRepository, LoadAccessForMemberNonMemberEndedSessionAndSuspendedTenan
   });
 }
 
-TEST(MasterRepository, LoadRolesEqualsTheBuiltInTable) {
+TEST(master_repository, load_roles_equals_the_built_in_table) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);
@@ -452,7 +452,7 @@ TEST(MasterRepository, LoadRolesEqualsTheBuiltInTable) {
   });
 }
 
-TEST(MasterRepository, NotifyInvalidationReachesAListener) {
+TEST(master_repository, notify_invalidation_reaches_a_listener) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_master(db);

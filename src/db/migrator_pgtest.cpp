@@ -41,7 +41,7 @@ std::string recorded_versions(const test::test_database& db) {
   return rows.at(0).at(0);
 }
 
-TEST(MigrationFiles, ParseSortsAndChecksums) {
+TEST(migration_files, parse_sorts_and_checksums) {
   const auto migrations = parse_migrations(three_files);
   ASSERT_EQ(migrations.size(), 3u);
   EXPECT_EQ(migrations[0].version, 1);
@@ -52,7 +52,7 @@ TEST(MigrationFiles, ParseSortsAndChecksums) {
   EXPECT_EQ(empty[0].checksum, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-TEST(MigrationFiles, RejectsMalformedNamesGapsAndDuplicates) {
+TEST(migration_files, rejects_malformed_names_gaps_and_duplicates) {
   EXPECT_THROW(parse_migrations({{"001__x.sql", ""}}), migration_error);
   EXPECT_THROW(parse_migrations({{"V1_x.sql", ""}}), migration_error);
   EXPECT_THROW(parse_migrations({{"V1__x.txt", ""}}), migration_error);
@@ -64,7 +64,7 @@ TEST(MigrationFiles, RejectsMalformedNamesGapsAndDuplicates) {
   EXPECT_TRUE(parse_migrations({}).empty());
 }
 
-TEST(MigrationFiles, LoadsADirectory) {
+TEST(migration_files, loads_a_directory) {
   const auto dir = std::filesystem::temp_directory_path() / test::unique_name("tenantd_migrations_");
   std::filesystem::create_directories(dir);
   for (const auto& file : three_files) std::ofstream(dir / std::string(file.file_name)) << file.content;
@@ -76,7 +76,7 @@ TEST(MigrationFiles, LoadsADirectory) {
   EXPECT_THROW(load_migrations(dir.string()), migration_error);
 }
 
-TEST(Migrator, AppliesAFreshDatabaseAndThenNothing) {
+TEST(migrator, applies_a_fresh_database_and_then_nothing) {
   test::test_database db;
   const auto migrations = parse_migrations(three_files);
   run_coro([&](auto ex) -> net::awaitable<void> {
@@ -99,7 +99,7 @@ TEST(Migrator, AppliesAFreshDatabaseAndThenNothing) {
   EXPECT_EQ(checksum.at(0).at(0), parse_migrations(three_files)[0].checksum);
 }
 
-TEST(Migrator, AChangedChecksumIsAnError) {
+TEST(migrator, a_changed_checksum_is_an_error) {
   test::test_database db;
   auto changed = three_files;
   changed[1].content = "CREATE TABLE accounts (id bigint PRIMARY KEY, name text);";
@@ -115,7 +115,7 @@ TEST(Migrator, AChangedChecksumIsAnError) {
   });
 }
 
-TEST(Migrator, ADatabaseNewerThanTheFilesIsAnError) {
+TEST(migrator, a_database_newer_than_the_files_is_an_error) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -130,7 +130,7 @@ TEST(Migrator, ADatabaseNewerThanTheFilesIsAnError) {
   });
 }
 
-TEST(Migrator, AFailingMigrationIsRolledBackAndStopsTheRun) {
+TEST(migrator, a_failing_migration_is_rolled_back_and_stops_the_run) {
   test::test_database db;
   const std::vector<embedded_file> files{
       {"V1__ok.sql", "CREATE TABLE first_table (id int);"},
@@ -157,7 +157,7 @@ TEST(Migrator, AFailingMigrationIsRolledBackAndStopsTheRun) {
   EXPECT_EQ(recorded_versions(db), "1");
 }
 
-TEST(Migrator, HonoursTheTargetVersion) {
+TEST(migrator, honours_the_target_version) {
   test::test_database db;
   const auto migrations = parse_migrations(three_files);
   run_coro([&](auto ex) -> net::awaitable<void> {
@@ -174,7 +174,7 @@ TEST(Migrator, HonoursTheTargetVersion) {
   EXPECT_EQ(recorded_versions(db), "1,2,3");
 }
 
-TEST(Migrator, ConcurrentRunsUnderAnAdvisoryLockApplyEachVersionOnce) {
+TEST(migrator, concurrent_runs_under_an_advisory_lock_apply_each_version_once) {
   test::test_database db;
   std::vector<embedded_file> files{
       {"V1__slow.sql", "CREATE TABLE counter (n int); SELECT pg_sleep(0.3); INSERT INTO counter VALUES (1);"},

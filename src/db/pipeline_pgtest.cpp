@@ -49,7 +49,7 @@ net::awaitable<result_set> run(pipeline& p, const statement& stmt, std::span<con
   co_return std::move(*result);
 }
 
-TEST(Pipeline, ManyConcurrentStatementsComeBackToTheirCallers) {
+TEST(pipeline, many_concurrent_statements_come_back_to_their_callers) {
   test::test_database db;
   constexpr int callers = 48;
   constexpr int rounds = 5;
@@ -86,7 +86,7 @@ TEST(Pipeline, ManyConcurrentStatementsComeBackToTheirCallers) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
-TEST(Pipeline, AFailingStatementFailsOnlyItsCaller) {
+TEST(pipeline, a_failing_statement_fails_only_its_caller) {
   test::test_database db;
   test::admin_exec("CREATE TABLE items (id serial PRIMARY KEY, email text UNIQUE NOT NULL)", db.name());
   test::admin_exec("GRANT ALL ON items, items_id_seq TO " + test::pg_cluster().app_user, db.name());
@@ -130,7 +130,7 @@ TEST(Pipeline, AFailingStatementFailsOnlyItsCaller) {
 
 // The server's statement_timeout cancels the slow statement only: its caller gets
 // unavailable_error (503), the statement behind it and the connection go on.
-TEST(Pipeline, AStatementTimeoutFailsOnlyThatStatement) {
+TEST(pipeline, a_statement_timeout_fails_only_that_statement) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db, " options='-c statement_timeout=200'"));
@@ -169,7 +169,7 @@ TEST(Pipeline, AStatementTimeoutFailsOnlyThatStatement) {
 // A lock held against the table makes the statement's own prepare run into the statement
 // timeout: the caller gets that failure (unavailable_error, 503), not "prepared statement does
 // not exist" for the statement that followed it, and the statement works once the lock goes.
-TEST(Pipeline, APrepareThatTimesOutFailsItsStatementTheSameWay) {
+TEST(pipeline, a_prepare_that_times_out_fails_its_statement_the_same_way) {
   test::test_database db;
   test::admin_exec("CREATE TABLE items (id serial PRIMARY KEY, email text UNIQUE NOT NULL)", db.name());
   test::admin_exec("GRANT ALL ON items, items_id_seq TO " + test::pg_cluster().app_user, db.name());
@@ -198,7 +198,7 @@ TEST(Pipeline, APrepareThatTimesOutFailsItsStatementTheSameWay) {
 
 // The server closes the connection while statements are in flight: every caller gets
 // unavailable_error, the pipeline reports broken() and refuses further statements.
-TEST(Pipeline, ABackendKilledMidPipelineFailsEveryStatementInFlight) {
+TEST(pipeline, a_backend_killed_mid_pipeline_fails_every_statement_in_flight) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));
@@ -234,7 +234,7 @@ TEST(Pipeline, ABackendKilledMidPipelineFailsEveryStatementInFlight) {
 
 // A transaction on an exclusive connection beside pipelined traffic: the pipeline's
 // statements do not see its uncommitted rows, and see them once it commits.
-TEST(Pipeline, ATransactionOnAnotherConnectionBesidePipelinedTraffic) {
+TEST(pipeline, a_transaction_on_another_connection_beside_pipelined_traffic) {
   test::test_database db;
   test::admin_exec("CREATE TABLE items (id serial PRIMARY KEY, email text UNIQUE NOT NULL)", db.name());
   test::admin_exec("GRANT ALL ON items, items_id_seq TO " + test::pg_cluster().app_user, db.name());
@@ -256,7 +256,7 @@ TEST(Pipeline, ATransactionOnAnotherConnectionBesidePipelinedTraffic) {
   });
 }
 
-TEST(Pipeline, RefusesBeyondItsDepthLimit) {
+TEST(pipeline, refuses_beyond_its_depth_limit) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto conn = co_await connection::connect(ex, options_for(db));

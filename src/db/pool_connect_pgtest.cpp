@@ -8,7 +8,7 @@ namespace {
 
 using namespace pool_testing;  // NOLINT(google-build-using-namespace)
 
-TEST(Pool, ConnectFailureReturnsTheSlotAndPropagates) {
+TEST(pool, connect_failure_returns_the_slot_and_propagates) {
   test::test_database db;
   auto options = options_for(db, 2);
   options.connection.conninfo += " password=wrong";
@@ -33,7 +33,7 @@ TEST(Pool, ConnectFailureReturnsTheSlotAndPropagates) {
 
 // After a failed connect the pool does not try again until the back-off has passed: acquires
 // in between fail at once (no reconnect storm), and the first one after it connects.
-TEST(Pool, ConnectFailuresBackOffThenRecover) {
+TEST(pool, connect_failures_back_off_then_recover) {
   test::test_database db;
   const auto missing = db.name() + "_later";
   auto options = options_for(db, 2);
@@ -74,7 +74,7 @@ TEST(Pool, ConnectFailuresBackOffThenRecover) {
 
 // Once the back-off window has passed, concurrent acquires of a failing pool send one probe
 // connect between them; the others wait for its outcome and share its failure.
-TEST(Pool, AFailingPoolProbesWithOneConnectAtATime) {
+TEST(pool, a_failing_pool_probes_with_one_connect_at_a_time) {
   test::test_database db;
   auto options = options_for(db, 4);
   options.connection.conninfo = test::app_conninfo(db.name() + "_missing") + " application_name=tenantd";
@@ -114,7 +114,7 @@ TEST(Pool, AFailingPoolProbesWithOneConnectAtATime) {
 
 // While new connections fail, an acquire that cannot open one waits for a connection already
 // open to be released, rather than failing: pooled connections keep serving.
-TEST(Pool, DuringBackOffWaitersAreServedByOpenConnections) {
+TEST(pool, during_back_off_waiters_are_served_by_open_connections) {
   test::test_database db;
   test::admin_exec("ALTER DATABASE " + db.name() + " CONNECTION LIMIT 1");
   auto options = options_for(db, 2);
@@ -147,7 +147,7 @@ TEST(Pool, DuringBackOffWaitersAreServedByOpenConnections) {
 // A request never waits on its own connect: while the connect opened for it is held back,
 // a connection of the pool released meanwhile serves it. The slow connect still completes
 // and feeds the pool.
-TEST(Pool, AWaiterTakesAReleasedConnectionWhileItsConnectIsSlow) {
+TEST(pool, a_waiter_takes_a_released_connection_while_its_connect_is_slow) {
   test::test_database db;
   slow_proxy proxy;
   auto options = options_for(db, 2);
@@ -183,7 +183,7 @@ TEST(Pool, AWaiterTakesAReleasedConnectionWhileItsConnectIsSlow) {
 // The acquire timeout bounds the wait: a waiter for which no connect is under way gives up
 // after it, while the waiter at the head of the queue, whose connect is under way, is served by
 // that connect when it completes late.
-TEST(Pool, OnlyTheWaiterAConnectIsUnderWayForOutwaitsTheAcquireTimeout) {
+TEST(pool, only_the_waiter_a_connect_is_under_way_for_outwaits_the_acquire_timeout) {
   test::test_database db;
   slow_proxy proxy;
   auto options = options_for(db, 2);
@@ -225,7 +225,7 @@ constexpr statement slept{"p_slept", "SELECT pg_sleep(5)"};
 // Single statements share the pool's pipelined connection while a transaction takes an
 // exclusive one beside it. When the pipelined backend dies, the statements in flight fail with
 // unavailable_error and the next statement runs on a new pipelined connection.
-TEST(Pool, PipelinedStatementsBesideATransactionAndAfterTheirBackendDies) {
+TEST(pool, pipelined_statements_beside_a_transaction_and_after_their_backend_dies) {
   test::test_database db;
   test::admin_exec("CREATE TABLE items (id int PRIMARY KEY)", db.name());
   test::admin_exec("GRANT ALL ON items TO " + test::pg_cluster().app_user, db.name());
@@ -281,7 +281,7 @@ TEST(Pool, PipelinedStatementsBesideATransactionAndAfterTheirBackendDies) {
   });
 }
 
-TEST(Pool, ShutdownFailsWaitersAndClosesReturnedConnections) {
+TEST(pool, shutdown_fails_waiters_and_closes_returned_connections) {
   test::test_database db;
   auto options = options_for(db, 1);
   options.acquire_timeout = 5000ms;

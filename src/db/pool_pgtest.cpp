@@ -8,7 +8,7 @@ namespace {
 
 using namespace pool_testing;  // NOLINT(google-build-using-namespace)
 
-TEST(Pool, NeverOpensMoreThanMaxSizeUnderConcurrency) {
+TEST(pool, never_opens_more_than_max_size_under_concurrency) {
   test::test_database db;
   std::atomic<int> in_use{0};
   std::atomic<int> peak{0};
@@ -45,7 +45,7 @@ TEST(Pool, NeverOpensMoreThanMaxSizeUnderConcurrency) {
   EXPECT_LE(pids.size(), 3u);
 }
 
-TEST(Pool, ReusesAReleasedConnection) {
+TEST(pool, reuses_a_released_connection) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = pool::create(ex, options_for(db, 2));
@@ -61,7 +61,7 @@ TEST(Pool, ReusesAReleasedConnection) {
   });
 }
 
-TEST(Pool, AcquireTimesOutWhenExhausted) {
+TEST(pool, acquire_times_out_when_exhausted) {
   test::test_database db;
   auto options = options_for(db, 2);
   options.acquire_timeout = 300ms;
@@ -85,7 +85,7 @@ TEST(Pool, AcquireTimesOutWhenExhausted) {
   });
 }
 
-TEST(Pool, WaitersAreServedInArrivalOrder) {
+TEST(pool, waiters_are_served_in_arrival_order) {
   test::test_database db;
   auto options = options_for(db, 1);
   options.acquire_timeout = 5000ms;
@@ -114,7 +114,7 @@ TEST(Pool, WaitersAreServedInArrivalOrder) {
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
 }
 
-TEST(Pool, ABrokenConnectionIsDiscarded) {
+TEST(pool, a_broken_connection_is_discarded) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = pool::create(ex, options_for(db, 1));
@@ -139,7 +139,7 @@ TEST(Pool, ABrokenConnectionIsDiscarded) {
   });
 }
 
-TEST(Pool, ABackendKilledWhileHeldIsNotReturnedToIdle) {
+TEST(pool, a_backend_killed_while_held_is_not_returned_to_idle) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = pool::create(ex, options_for(db, 1));
@@ -157,7 +157,7 @@ TEST(Pool, ABackendKilledWhileHeldIsNotReturnedToIdle) {
   });
 }
 
-TEST(Pool, ABackendKilledWhileIdleIsNotHandedOut) {
+TEST(pool, a_backend_killed_while_idle_is_not_handed_out) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = pool::create(ex, options_for(db, 1));
@@ -176,7 +176,7 @@ TEST(Pool, ABackendKilledWhileIdleIsNotHandedOut) {
   });
 }
 
-TEST(Pool, AConnectionLeftInATransactionIsDiscarded) {
+TEST(pool, a_connection_left_in_a_transaction_is_discarded) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = pool::create(ex, options_for(db, 1));
@@ -193,7 +193,7 @@ TEST(Pool, AConnectionLeftInATransactionIsDiscarded) {
   });
 }
 
-TEST(Pool, AWaiterGetsANewConnectionWhenAHeldOneIsDiscarded) {
+TEST(pool, a_waiter_gets_a_new_connection_when_a_held_one_is_discarded) {
   test::test_database db;
   auto options = options_for(db, 1);
   options.acquire_timeout = 5000ms;
@@ -218,7 +218,7 @@ TEST(Pool, AWaiterGetsANewConnectionWhenAHeldOneIsDiscarded) {
   });
 }
 
-TEST(Pool, ARefusedBudgetSlotMakesAcquireWaitAndTimeOut) {
+TEST(pool, a_refused_budget_slot_makes_acquire_wait_and_time_out) {
   test::test_database db;
   auto options = options_for(db, 4);
   options.acquire_timeout = 300ms;
@@ -258,7 +258,7 @@ TEST(Pool, ARefusedBudgetSlotMakesAcquireWaitAndTimeOut) {
   EXPECT_EQ(released.load(), 1);
 }
 
-TEST(Pool, AWaiterRefusedByTheBudgetGetsAReleasedConnection) {
+TEST(pool, a_waiter_refused_by_the_budget_gets_a_released_connection) {
   test::test_database db;
   auto options = options_for(db, 4);
   options.acquire_timeout = 5000ms;
@@ -283,7 +283,7 @@ TEST(Pool, AWaiterRefusedByTheBudgetGetsAReleasedConnection) {
   });
 }
 
-TEST(Pool, ClosesIdleConnectionsByAge) {
+TEST(pool, closes_idle_connections_by_age) {
   test::test_database db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = pool::create(ex, options_for(db, 3));

@@ -33,7 +33,7 @@ std::string rows_in(const test::test_database& db) {
   return test::admin_query("SELECT count(*) FROM items", db.name()).at(0).at(0);
 }
 
-class Transaction : public ::testing::Test {
+class transaction_test : public ::testing::Test {
  protected:
   void SetUp() override {
     test::admin_exec("CREATE TABLE items (id int PRIMARY KEY); GRANT ALL ON items TO PUBLIC", db_.name());
@@ -62,7 +62,7 @@ net::awaitable<void> insert_and_throw(connection& conn) {
   throw std::runtime_error("refused half-way");
 }
 
-TEST_F(Transaction, CommitPersists) {
+TEST_F(transaction_test, commit_persists) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db_);
     auto conn = co_await p->acquire();
@@ -73,7 +73,7 @@ TEST_F(Transaction, CommitPersists) {
   EXPECT_EQ(rows_in(db_), "1");
 }
 
-TEST_F(Transaction, ExplicitRollbackUndoesAtOnce) {
+TEST_F(transaction_test, explicit_rollback_undoes_at_once) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db_);
     auto conn = co_await p->acquire();
@@ -86,7 +86,7 @@ TEST_F(Transaction, ExplicitRollbackUndoesAtOnce) {
   });
 }
 
-TEST_F(Transaction, AnEarlyReturnRollsBackBeforeTheHoldersNextStatement) {
+TEST_F(transaction_test, an_early_return_rolls_back_before_the_holders_next_statement) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db_);
     auto conn = co_await p->acquire();
@@ -103,7 +103,7 @@ TEST_F(Transaction, AnEarlyReturnRollsBackBeforeTheHoldersNextStatement) {
   EXPECT_EQ(rows_in(db_), "1");
 }
 
-TEST_F(Transaction, AnEarlyReturnGoesBackToThePoolCleanAndIsReused) {
+TEST_F(transaction_test, an_early_return_goes_back_to_the_pool_clean_and_is_reused) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db_);
     int first_pid = 0;
@@ -123,7 +123,7 @@ TEST_F(Transaction, AnEarlyReturnGoesBackToThePoolCleanAndIsReused) {
   EXPECT_EQ(rows_in(db_), "1");
 }
 
-TEST_F(Transaction, AnExceptionRollsBackAndThePoolReusesTheConnection) {
+TEST_F(transaction_test, an_exception_rolls_back_and_the_pool_reuses_the_connection) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db_);
     int first_pid = 0;
@@ -143,7 +143,7 @@ TEST_F(Transaction, AnExceptionRollsBackAndThePoolReusesTheConnection) {
   });
 }
 
-TEST_F(Transaction, AFailedStatementAbortsAndTheConnectionComesBackClean) {
+TEST_F(transaction_test, a_failed_statement_aborts_and_the_connection_comes_back_clean) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db_);
     int first_pid = 0;
@@ -165,7 +165,7 @@ TEST_F(Transaction, AFailedStatementAbortsAndTheConnectionComesBackClean) {
   });
 }
 
-TEST_F(Transaction, AFailedCommitEndsTheTransaction) {
+TEST_F(transaction_test, a_failed_commit_ends_the_transaction) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto p = single_connection_pool(ex, db_);
     auto conn = co_await p->acquire();

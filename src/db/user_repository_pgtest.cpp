@@ -47,14 +47,14 @@ std::vector<std::string> emails_of(const user_page& page) {
   return out;
 }
 
-TEST(UserRepository, ContainsPatternEscapesLikeMetacharacters) {
+TEST(user_repository, contains_pattern_escapes_like_metacharacters) {
   EXPECT_EQ(users::contains_pattern("abc"), "%abc%");
   EXPECT_EQ(users::contains_pattern(""), "%%");
   EXPECT_EQ(users::contains_pattern("50%_off"), "%50\\%\\_off%");
   EXPECT_EQ(users::contains_pattern("a\\b"), "%a\\\\b%");
 }
 
-TEST(UserRepository, InsertFindUpdateRemove) {
+TEST(user_repository, insert_find_update_remove) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_tenant(db);
@@ -116,7 +116,7 @@ TEST(UserRepository, InsertFindUpdateRemove) {
   });
 }
 
-TEST(UserRepository, UniqueEmailIsEmailTakenOnInsertAndUpdate) {
+TEST(user_repository, unique_email_is_email_taken_on_insert_and_update) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_tenant(db);
@@ -157,7 +157,7 @@ TEST(UserRepository, UniqueEmailIsEmailTakenOnInsertAndUpdate) {
   });
 }
 
-TEST(UserRepository, UpdateOfMissingIdIsNotFound) {
+TEST(user_repository, update_of_missing_id_is_not_found) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_tenant(db);
@@ -172,7 +172,7 @@ TEST(UserRepository, UpdateOfMissingIdIsNotFound) {
   });
 }
 
-TEST(UserRepository, ListIsNewestFirstWithPaginationAndTotal) {
+TEST(user_repository, list_is_newest_first_with_pagination_and_total) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_tenant(db);
@@ -222,7 +222,7 @@ TEST(UserRepository, ListIsNewestFirstWithPaginationAndTotal) {
   });
 }
 
-TEST(UserRepository, ListOfAnEmptyTableHasTotalZero) {
+TEST(user_repository, list_of_an_empty_table_has_total_zero) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_tenant(db);
@@ -233,7 +233,7 @@ TEST(UserRepository, ListOfAnEmptyTableHasTotalZero) {
   });
 }
 
-TEST(UserRepository, EmailAndQFiltersAreCaseInsensitiveAndLiteral) {
+TEST(user_repository, email_and_q_filters_are_case_insensitive_and_literal) {
   test::test_database db;
   run_coro([&](auto) -> net::awaitable<void> {
     auto c = co_await migrated_tenant(db);

@@ -31,7 +31,7 @@ person person_named(const std::string& email, const std::string& password = "cor
 
 // A migrated master with two active tenants (registration 'invite'), each with its own
 // migrated database; real hasher (small Argon2 parameters), real JWT codec.
-class AccountsTest : public ::testing::Test {
+class accounts_test : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto master_conninfo = master_.conninfo();
@@ -77,7 +77,7 @@ class AccountsTest : public ::testing::Test {
 
   // Everything accounts needs, wired on the test's executor; destroyed before run_coro returns.
   struct world {
-    world(net::any_io_executor ex, AccountsTest& t)
+    world(net::any_io_executor ex, accounts_test& t)
         : master(t.master_pool(ex)),
           pools(ex, t.tenant_settings()),
           tenants(master, 60s),
@@ -151,7 +151,7 @@ class AccountsTest : public ::testing::Test {
   role_table roles_ = role_table::defaults();
 };
 
-TEST_F(AccountsTest, ClaimTokenMakesTheOwnerThenClosedUntilOpen) {
+TEST_F(accounts_test, claim_token_makes_the_owner_then_closed_until_open) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
     const auto ada = person_named("ada@example.com");
@@ -198,7 +198,7 @@ TEST_F(AccountsTest, ClaimTokenMakesTheOwnerThenClosedUntilOpen) {
   });
 }
 
-TEST_F(AccountsTest, ExistingEmailJoinsAnotherTenantWithTheRightPasswordOnly) {
+TEST_F(accounts_test, existing_email_joins_another_tenant_with_the_right_password_only) {
   open_registration(t1_);
   open_registration(t2_);
   run_coro([&](auto ex) -> net::awaitable<void> {
@@ -235,7 +235,7 @@ TEST_F(AccountsTest, ExistingEmailJoinsAnotherTenantWithTheRightPasswordOnly) {
   });
 }
 
-TEST_F(AccountsTest, SuspendedTenantRefusesRegistration) {
+TEST_F(accounts_test, suspended_tenant_refuses_registration) {
   exec("UPDATE tenants SET status = 'suspended' WHERE id = '" + t1_ + "'");
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
@@ -248,7 +248,7 @@ TEST_F(AccountsTest, SuspendedTenantRefusesRegistration) {
   });
 }
 
-TEST_F(AccountsTest, LoginChoosesTheTenant) {
+TEST_F(accounts_test, login_chooses_the_tenant) {
   open_registration(t2_);
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
@@ -335,7 +335,7 @@ TEST_F(AccountsTest, LoginChoosesTheTenant) {
   });
 }
 
-TEST_F(AccountsTest, AuthenticateFollowsTheCurrentRoleMembershipAndTenant) {
+TEST_F(accounts_test, authenticate_follows_the_current_role_membership_and_tenant) {
   open_registration(t1_);
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
@@ -416,7 +416,7 @@ TEST_F(AccountsTest, AuthenticateFollowsTheCurrentRoleMembershipAndTenant) {
   });
 }
 
-TEST_F(AccountsTest, RemoveMemberKeepsTheLastOwner) {
+TEST_F(accounts_test, remove_member_keeps_the_last_owner) {
   open_registration(t1_);
   run_coro([&](auto ex) -> net::awaitable<void> {
     world w(ex, *this);
@@ -474,7 +474,7 @@ TEST_F(AccountsTest, RemoveMemberKeepsTheLastOwner) {
   });
 }
 
-TEST_F(AccountsTest, JoiningAdoptsTheDirectoryEntryWithTheSameEmail) {
+TEST_F(accounts_test, joining_adopts_the_directory_entry_with_the_same_email) {
   test::admin_exec(
       "INSERT INTO users (id, email, first_name, last_name) VALUES "
       "('00000000-0000-4000-8000-0000000000aa', 'ada@example.com', 'Ada', 'Lovelace')",

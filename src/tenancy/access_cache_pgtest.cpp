@@ -28,7 +28,7 @@ using test::run_coro;
 
 // A migrated master with two active tenants, one account that is a member of both
 // (t1: member, t2: admin) and one live session per tenant.
-class AccessCacheTest : public ::testing::Test {
+class access_cache_test : public ::testing::Test {
  protected:
   void SetUp() override {
     test::migrate_master(master_);
@@ -58,7 +58,7 @@ class AccessCacheTest : public ::testing::Test {
   const std::string session_ = validation::new_uuid();
 };
 
-TEST_F(AccessCacheTest, LoadsTheAccessRowOnAMiss) {
+TEST_F(access_cache_test, loads_the_access_row_on_a_miss) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     access_cache cache(master_pool(ex), 60s, 60s);
     EXPECT_EQ(cache.size(), 0U);
@@ -76,7 +76,7 @@ TEST_F(AccessCacheTest, LoadsTheAccessRowOnAMiss) {
   });
 }
 
-TEST_F(AccessCacheTest, CachedAnswerIsServedUntilTheMemberIsInvalidated) {
+TEST_F(access_cache_test, cached_answer_is_served_until_the_member_is_invalidated) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     access_cache cache(master_pool(ex), 60s, 60s);
     auto row = co_await cache.lookup(t1_, account_, session_);
@@ -104,7 +104,7 @@ TEST_F(AccessCacheTest, CachedAnswerIsServedUntilTheMemberIsInvalidated) {
   });
 }
 
-TEST_F(AccessCacheTest, TenantInvalidationCoversEveryEntryOfThatTenantOnly) {
+TEST_F(access_cache_test, tenant_invalidation_covers_every_entry_of_that_tenant_only) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     access_cache cache(master_pool(ex), 60s, 60s);
     (void)co_await cache.lookup(t1_, account_, session_);
@@ -131,7 +131,7 @@ TEST_F(AccessCacheTest, TenantInvalidationCoversEveryEntryOfThatTenantOnly) {
   });
 }
 
-TEST_F(AccessCacheTest, SessionAccountAndWildcardInvalidations) {
+TEST_F(access_cache_test, session_account_and_wildcard_invalidations) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     access_cache cache(master_pool(ex), 60s, 60s);
     auto row = co_await cache.lookup(t1_, account_, session_);
@@ -166,7 +166,7 @@ TEST_F(AccessCacheTest, SessionAccountAndWildcardInvalidations) {
   });
 }
 
-TEST_F(AccessCacheTest, KeysIncludeTheTenant) {
+TEST_F(access_cache_test, keys_include_the_tenant) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     access_cache cache(master_pool(ex), 60s, 60s);
     // The same account and session id in two tenants are two separate entries.
@@ -194,7 +194,7 @@ TEST_F(AccessCacheTest, KeysIncludeTheTenant) {
   });
 }
 
-TEST_F(AccessCacheTest, EntriesExpireAfterTheTtl) {
+TEST_F(access_cache_test, entries_expire_after_the_ttl) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     access_cache cache(master_pool(ex), 200ms, 200ms);
     const auto loaded = clock_type::now();
@@ -216,7 +216,7 @@ TEST_F(AccessCacheTest, EntriesExpireAfterTheTtl) {
   });
 }
 
-TEST_F(AccessCacheTest, EntriesLiveLongOnlyWhileInvalidationsArrive) {
+TEST_F(access_cache_test, entries_live_long_only_while_invalidations_arrive) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     access_cache cache(master_pool(ex), 60s, 200ms);
     cache.set_listening(true);
@@ -234,7 +234,7 @@ TEST_F(AccessCacheTest, EntriesLiveLongOnlyWhileInvalidationsArrive) {
   });
 }
 
-TEST_F(AccessCacheTest, ASessionThatExpiresWhileCachedIsNotLive) {
+TEST_F(access_cache_test, a_session_that_expires_while_cached_is_not_live) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     std::int64_t now = std::time(nullptr);
     access_cache cache(master_pool(ex), 60s, 60s, [&] { return now; });
@@ -254,7 +254,7 @@ TEST_F(AccessCacheTest, ASessionThatExpiresWhileCachedIsNotLive) {
   });
 }
 
-TEST_F(AccessCacheTest, RecordingAMigrationNotifiesEveryServer) {
+TEST_F(access_cache_test, recording_a_migration_notifies_every_server) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     db::connection_options options;
     options.conninfo = master_.conninfo();

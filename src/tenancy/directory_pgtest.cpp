@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using test::run_coro;
 
-class DirectoryTest : public ::testing::Test {
+class directory_test : public ::testing::Test {
  protected:
   void SetUp() override {
     test::migrate_master(master_);
@@ -43,7 +43,7 @@ class DirectoryTest : public ::testing::Test {
   const std::string globex_ = "globex";
 };
 
-TEST_F(DirectoryTest, FindsTenantsWhateverTheirStatus) {
+TEST_F(directory_test, finds_tenants_whatever_their_status) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     directory tenants(master_pool(ex), 60s);
     const auto acme = co_await tenants.find(acme_);
@@ -62,7 +62,7 @@ TEST_F(DirectoryTest, FindsTenantsWhateverTheirStatus) {
   });
 }
 
-TEST_F(DirectoryTest, CachedRecordIsServedUntilInvalidated) {
+TEST_F(directory_test, cached_record_is_served_until_invalidated) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     directory tenants(master_pool(ex), 60s);
     auto acme = co_await tenants.find(acme_);
@@ -87,7 +87,7 @@ TEST_F(DirectoryTest, CachedRecordIsServedUntilInvalidated) {
   });
 }
 
-TEST_F(DirectoryTest, DeletedTenantDisappearsAfterInvalidation) {
+TEST_F(directory_test, deleted_tenant_disappears_after_invalidation) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     directory tenants(master_pool(ex), 60s);
     const auto got1 = co_await tenants.find(acme_);
@@ -101,7 +101,7 @@ TEST_F(DirectoryTest, DeletedTenantDisappearsAfterInvalidation) {
   });
 }
 
-TEST_F(DirectoryTest, UnknownIdsAreNotRemembered) {
+TEST_F(directory_test, unknown_ids_are_not_remembered) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     directory tenants(master_pool(ex), 60s);
     const std::string initech = "initech";
@@ -113,7 +113,7 @@ TEST_F(DirectoryTest, UnknownIdsAreNotRemembered) {
   });
 }
 
-TEST_F(DirectoryTest, EntriesExpireAfterTheTtl) {
+TEST_F(directory_test, entries_expire_after_the_ttl) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     directory tenants(master_pool(ex), 200ms);
     const auto loaded = clock_type::now();

@@ -53,7 +53,7 @@ struct recorder : fleet_observer {
 
 // A migrated master database with tenants at version 1 (made by the provisioner), under a
 // unique database prefix; every database with that prefix is dropped at the end.
-class FleetMigratorTest : public ::testing::Test {
+class fleet_migrator_test : public ::testing::Test {
  protected:
   void SetUp() override {
     run_coro([&](auto ex) -> net::awaitable<void> {
@@ -131,7 +131,7 @@ class FleetMigratorTest : public ::testing::Test {
   std::string prefix_ = test::unique_name("f") + "_";
 };
 
-TEST_F(FleetMigratorTest, TenantsBehindAreMigratedAndRecordedInMaster) {
+TEST_F(fleet_migrator_test, tenants_behind_are_migrated_and_recorded_in_master) {
   create_tenants({"alpha", "bravo", "charlie"});
   test::admin_exec("UPDATE tenants SET status = 'suspended' WHERE id = 'bravo'", master_.name());
   test::admin_exec("UPDATE tenants SET status = 'deleted' WHERE id = 'charlie'", master_.name());
@@ -173,7 +173,7 @@ TEST_F(FleetMigratorTest, TenantsBehindAreMigratedAndRecordedInMaster) {
   EXPECT_EQ(again.events.back(), "started 0 2 2");
 }
 
-TEST_F(FleetMigratorTest, AFailingTenantKeepsItsVersionAndTheOthersGoOn) {
+TEST_F(fleet_migrator_test, a_failing_tenant_keeps_its_version_and_the_others_go_on) {
   create_tenants({"alpha", "bravo", "charlie"});
   // bravo already has a table of that name, so V002 fails there.
   test::admin_exec("CREATE TABLE notes (x int)", database("bravo"));
@@ -198,7 +198,7 @@ TEST_F(FleetMigratorTest, AFailingTenantKeepsItsVersionAndTheOthersGoOn) {
   }
 }
 
-TEST_F(FleetMigratorTest, AFailedCanaryLeavesTheRestUntouched) {
+TEST_F(fleet_migrator_test, a_failed_canary_leaves_the_rest_untouched) {
   create_tenants({"alpha", "bravo", "charlie"});
   test::admin_exec("CREATE TABLE notes (x int)", database("alpha"));  // the first in id order
 
@@ -221,7 +221,7 @@ TEST_F(FleetMigratorTest, AFailedCanaryLeavesTheRestUntouched) {
   EXPECT_EQ(seen.events.back(), "canary failed 2");
 }
 
-TEST_F(FleetMigratorTest, ACanaryThatPassesLetsTheRestRun) {
+TEST_F(fleet_migrator_test, a_canary_that_passes_lets_the_rest_run) {
   create_tenants({"alpha", "bravo", "charlie"});
   recorder seen;
   fleet_options options;
@@ -233,7 +233,7 @@ TEST_F(FleetMigratorTest, ACanaryThatPassesLetsTheRestRun) {
   EXPECT_EQ(seen.events.back(), "tenant charlie") << "the rest run after the canaries, in id order";
 }
 
-TEST_F(FleetMigratorTest, ADryRunChangesNothing) {
+TEST_F(fleet_migrator_test, a_dry_run_changes_nothing) {
   create_tenants({"alpha", "bravo"});
   test::admin_exec("UPDATE tenants SET schema_version = 2 WHERE id = 'bravo'", master_.name());
   const auto template_before =
@@ -259,7 +259,7 @@ TEST_F(FleetMigratorTest, ADryRunChangesNothing) {
       template_before);
 }
 
-TEST_F(FleetMigratorTest, OnlyTheTenantsAskedForAndUnknownOnesFail) {
+TEST_F(fleet_migrator_test, only_the_tenants_asked_for_and_unknown_ones_fail) {
   create_tenants({"alpha", "bravo"});
   test::admin_exec("UPDATE tenants SET status = 'deleted' WHERE id = 'bravo'", master_.name());
   recorder seen;

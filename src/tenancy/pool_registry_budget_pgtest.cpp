@@ -8,7 +8,7 @@ namespace {
 
 using namespace registry_testing;  // NOLINT(google-build-using-namespace)
 
-TEST(PoolRegistry, BudgetMakesAnotherTenantWaitThenTimeOutWhileBusy) {
+TEST(pool_registry, budget_makes_another_tenant_wait_then_time_out_while_busy) {
   test::test_database a_db, b_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     pool_registry registry(ex, budget_settings(2, 2));
@@ -46,7 +46,7 @@ TEST(PoolRegistry, BudgetMakesAnotherTenantWaitThenTimeOutWhileBusy) {
   });
 }
 
-TEST(PoolRegistry, IdleConnectionsOfAnotherTenantAreEvictedLeastRecentlyUsedFirst) {
+TEST(pool_registry, idle_connections_of_another_tenant_are_evicted_least_recently_used_first) {
   test::test_database a_db, b_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     pool_registry registry(ex, budget_settings(2, 2));
@@ -94,7 +94,7 @@ TEST(PoolRegistry, IdleConnectionsOfAnotherTenantAreEvictedLeastRecentlyUsedFirs
 
 // A waiter queued because the budget was full (every connection busy) is offered the first
 // connection that goes idle in another tenant's pool: that one is closed for it.
-TEST(PoolRegistry, WaiterGetsAConnectionWhenAnotherTenantGoesIdle) {
+TEST(pool_registry, waiter_gets_a_connection_when_another_tenant_goes_idle) {
   test::test_database a_db, b_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto settings = budget_settings(2, 2);
@@ -127,7 +127,7 @@ TEST(PoolRegistry, WaiterGetsAConnectionWhenAnotherTenantGoesIdle) {
 
 // Starved pools are served in the order they ran out, each as soon as a slot frees up, and a
 // slot freed by a closed (not idle) connection counts too.
-TEST(PoolRegistry, StarvedTenantsAreServedInArrivalOrderAsSlotsFree) {
+TEST(pool_registry, starved_tenants_are_served_in_arrival_order_as_slots_free) {
   test::test_database a_db, b_db, c_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto settings = budget_settings(1, 1);
@@ -168,7 +168,7 @@ TEST(PoolRegistry, StarvedTenantsAreServedInArrivalOrderAsSlotsFree) {
 
 // A tenant flooding its pool queues behind its own per-tenant cap; another tenant's requests
 // go on at once.
-TEST(PoolRegistry, AFloodingTenantCannotStarveAnother) {
+TEST(pool_registry, a_flooding_tenant_cannot_starve_another) {
   test::test_database a_db, b_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto settings = budget_settings(2, 4);
@@ -207,7 +207,7 @@ TEST(PoolRegistry, AFloodingTenantCannotStarveAnother) {
   });
 }
 
-TEST(PoolRegistry, EvictsFromTheLeastRecentlyUsedTenant) {
+TEST(pool_registry, evicts_from_the_least_recently_used_tenant) {
   test::test_database a_db, b_db, c_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     pool_registry registry(ex, budget_settings(2, 3));
@@ -230,7 +230,7 @@ TEST(PoolRegistry, EvictsFromTheLeastRecentlyUsedTenant) {
   });
 }
 
-TEST(PoolRegistry, TotalOpenNeverExceedsTheBudgetUnderLoad) {
+TEST(pool_registry, total_open_never_exceeds_the_budget_under_load) {
   test::test_database a_db, b_db, c_db;
   std::size_t peak = 0;
   run_coro(
@@ -280,7 +280,7 @@ TEST(PoolRegistry, TotalOpenNeverExceedsTheBudgetUnderLoad) {
   EXPECT_LE(peak, 3U);
 }
 
-TEST(PoolRegistry, MoreBusyTenantsThanBudgetOverPoolSizeAllGetServed) {
+TEST(pool_registry, more_busy_tenants_than_budget_over_pool_size_all_get_served) {
   constexpr std::size_t tenants = 4;
   constexpr int workers_per_tenant = 3;  // each tenant could use its whole pool
   constexpr int late_rounds = 25;

@@ -9,7 +9,7 @@ namespace {
 
 using namespace registry_testing;  // NOLINT(google-build-using-namespace)
 
-TEST(PoolRegistry, SweepClosesConnectionsIdleLongerThanTheTimeout) {
+TEST(pool_registry, sweep_closes_connections_idle_longer_than_the_timeout) {
   test::test_database a_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto settings = budget_settings(2, 4);
@@ -42,7 +42,7 @@ TEST(PoolRegistry, SweepClosesConnectionsIdleLongerThanTheTimeout) {
   });
 }
 
-TEST(PoolRegistry, AFailedConnectGivesItsBudgetSlotBack) {
+TEST(pool_registry, a_failed_connect_gives_its_budget_slot_back) {
   run_coro([&](auto ex) -> net::awaitable<void> {
     pool_registry registry(ex, budget_settings(2, 2));
     tenant_record missing;
@@ -63,7 +63,7 @@ TEST(PoolRegistry, AFailedConnectGivesItsBudgetSlotBack) {
   });
 }
 
-TEST(PoolRegistry, DropClosesTheTenantsPool) {
+TEST(pool_registry, drop_closes_the_tenants_pool) {
   test::test_database a_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     pool_registry registry(ex, budget_settings(2, 4));
@@ -84,7 +84,7 @@ TEST(PoolRegistry, DropClosesTheTenantsPool) {
 // A tenant that already holds a connection does not close another tenant's freshly idle one
 // (that would make busy tenants steal from each other in turn): it waits for its own, and
 // takes the other's only once it has been idle for reclaim_idle_after.
-TEST(PoolRegistry, ATenantHoldingAConnectionTakesOnlyLongIdleOnes) {
+TEST(pool_registry, a_tenant_holding_a_connection_takes_only_long_idle_ones) {
   test::test_database a_db, b_db;
   run_coro([&](auto ex) -> net::awaitable<void> {
     auto settings = budget_settings(2, 2);

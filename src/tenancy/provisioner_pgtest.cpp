@@ -38,7 +38,7 @@ std::vector<std::vector<std::string>> tenant_rows(const test::test_database& mas
 
 // A master database (migrated) plus a unique database prefix; drops every database with
 // that prefix at the end, so a failing test leaves nothing behind.
-class ProvisionerTest : public ::testing::Test {
+class provisioner_test : public ::testing::Test {
  protected:
   void SetUp() override { test::migrate_master(master_); }
 
@@ -79,7 +79,7 @@ class ProvisionerTest : public ::testing::Test {
   std::string prefix_ = test::unique_name("p") + "_";
 };
 
-TEST_F(ProvisionerTest, CreateMakesAMigratedPrivateDatabaseAndAnActiveRow) {
+TEST_F(provisioner_test, create_makes_a_migrated_private_database_and_an_active_row) {
   const std::string id = "acme_corp";
   const std::string name = "Acme Corporation";
   const std::string database = prefix_ + id;
@@ -116,7 +116,7 @@ TEST_F(ProvisionerTest, CreateMakesAMigratedPrivateDatabaseAndAnActiveRow) {
   EXPECT_EQ(row.at(0).at(2), "1");
 }
 
-TEST_F(ProvisionerTest, DuplicateIdIsTenantExistsAndLeavesTheFirstAlone) {
+TEST_F(provisioner_test, duplicate_id_is_tenant_exists_and_leaves_the_first_alone) {
   const std::string id = "acme_corp";
   const std::string name = "Acme";
   run_coro([&](auto ex) -> net::awaitable<void> {
@@ -138,7 +138,7 @@ TEST_F(ProvisionerTest, DuplicateIdIsTenantExistsAndLeavesTheFirstAlone) {
   EXPECT_EQ(names.at(0).at(0), "Acme");
 }
 
-TEST_F(ProvisionerTest, ExistingDatabaseWithoutARowIsTenantExistsAndUntouched) {
+TEST_F(provisioner_test, existing_database_without_a_row_is_tenant_exists_and_untouched) {
   const std::string id = "orphan";
   const std::string database = prefix_ + id;
   test::admin_exec("CREATE DATABASE " + database + " OWNER " + test::pg_cluster().app_user);
@@ -163,7 +163,7 @@ TEST_F(ProvisionerTest, ExistingDatabaseWithoutARowIsTenantExistsAndUntouched) {
 // The database appears after the existence check but before CREATE DATABASE (another actor
 // was faster): creation fails and rolls back, and that database is not dropped. The master
 // pool has one connection and hands it out in FIFO order, which makes the interleaving exact.
-TEST_F(ProvisionerTest, DatabaseCreatedByAnotherActorMeanwhileIsNotDropped) {
+TEST_F(provisioner_test, database_created_by_another_actor_meanwhile_is_not_dropped) {
   const std::string id = "latecomer";
   const std::string database = prefix_ + id;
   bool create_threw = false;
@@ -219,7 +219,7 @@ TEST_F(ProvisionerTest, DatabaseCreatedByAnotherActorMeanwhileIsNotDropped) {
   EXPECT_TRUE(tenant_rows(master_, id).empty()) << "the row is rolled back";
 }
 
-TEST_F(ProvisionerTest, ReadyStepErrorRollsEverythingBack) {
+TEST_F(provisioner_test, ready_step_error_rolls_everything_back) {
   const std::string id = "refused";
   const std::string database = prefix_ + id;
   bool step_saw_database = false;
@@ -254,7 +254,7 @@ TEST_F(ProvisionerTest, ReadyStepErrorRollsEverythingBack) {
   EXPECT_TRUE(database_exists(database));
 }
 
-TEST_F(ProvisionerTest, ReadyStepExceptionRollsBackAndPropagates) {
+TEST_F(provisioner_test, ready_step_exception_rolls_back_and_propagates) {
   const std::string id = "throwing";
   const std::string database = prefix_ + id;
   EXPECT_THROW(run_coro([&](auto ex) -> net::awaitable<void> {
@@ -271,7 +271,7 @@ TEST_F(ProvisionerTest, ReadyStepExceptionRollsBackAndPropagates) {
   EXPECT_TRUE(tenant_rows(master_, id).empty());
 }
 
-TEST_F(ProvisionerTest, ConcurrentCreatesOfOneIdYieldOneTenant) {
+TEST_F(provisioner_test, concurrent_creates_of_one_id_yield_one_tenant) {
   const std::string id = "racer";
   const std::string database = prefix_ + id;
   std::mutex mutex;
@@ -324,7 +324,7 @@ TEST_F(ProvisionerTest, ConcurrentCreatesOfOneIdYieldOneTenant) {
   }
 }
 
-TEST_F(ProvisionerTest, RemoveDropsTheDatabaseAndTheRow) {
+TEST_F(provisioner_test, remove_drops_the_database_and_the_row) {
   const std::string id = "doomed";
   const std::string database = prefix_ + id;
   run_coro([&](auto ex) -> net::awaitable<void> {
