@@ -50,6 +50,7 @@ constexpr statement activate_sql{
 awaitable<std::vector<member_row>> members_of(connection& c, const std::string& tenant_id) {
   auto r = co_await c.exec_prepared(members_sql, params(tenant_id));
   std::vector<member_row> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i)
     out.push_back({r.string(i, 0), r.string(i, 1), r.string(i, 2), r.string(i, 3), r.string(i, 4), r.string(i, 5),
                    r.string(i, 6)});

@@ -3,6 +3,7 @@
 // caller through a thread-safe channel.
 #include "db/pipeline.hpp"
 
+#include <algorithm>
 #include <libpq-fe.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -34,7 +35,7 @@ constexpr std::chrono::seconds caller_margin{2};
 }  // namespace
 
 struct pipeline::entry {
-  explicit entry(net::any_io_executor executor) : done(std::move(executor), 1) {}
+  explicit entry(const net::any_io_executor& executor) : done(executor, 1) {}
   net::experimental::concurrent_channel<void(boost::system::error_code)> done;
   std::string name;
   std::string sql;
@@ -145,11 +146,11 @@ void pipeline::send_pending() {
       continue;
     }
     e->deadline = clock_type::now() + conn_->options().query_timeout;
-    for (auto it = sent_.rbegin(); it != sent_.rend(); ++it)
-      if ((*it)->prepare_only && (*it)->name == e->name) {
-        e->prepared_by = *it;
-        break;
-      }
+    // The latest prepare of this statement still in flight, if any.
+    const auto prepared = std::find_if(sent_.rbegin(), sent_.rend(), [&](const std::shared_ptr<entry>& sent) {
+      return sent->prepare_only && sent->name == e->name;
+    });
+    if (prepared != sent_.rend()) e->prepared_by = *prepared;
     if (!conn_->is_prepared(e->name)) {
       auto prepare = std::make_shared<entry>(strand_);
       prepare->prepare_only = true;

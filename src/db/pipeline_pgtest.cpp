@@ -31,7 +31,7 @@ constexpr statement slept{"p_slept", "SELECT pg_sleep($1::float8), $2::int"};
 constexpr statement inserted{"p_inserted", "INSERT INTO items (email) VALUES ($1) RETURNING id"};
 constexpr statement counted{"p_counted", "SELECT count(*) FROM items"};
 
-connection_options options_for(const test::test_database& db, std::string extra = {}) {
+connection_options options_for(const test::test_database& db, const std::string& extra = {}) {
   connection_options options;
   options.conninfo = db.conninfo() + " application_name=tenantd" + extra;
   return options;

@@ -167,7 +167,7 @@ struct pool::impl {
   }
 
   // Runs what a change of the books asked for, outside the mutex.
-  void carry_out(follow_up next) noexcept {
+  void carry_out(const follow_up& next) noexcept {
     for (const auto& w : next.woken) signal(w);
     start_opens(next.opens);
   }

@@ -6,6 +6,7 @@
 
 // Present only when UBSan is linked in; its vptr check opens a pipe, so it misfires while
 // the process is out of descriptors.
+// NOLINTNEXTLINE(bugprone-reserved-identifier): UBSan's own symbol, declared weak to detect UBSan
 extern "C" void __ubsan_handle_dynamic_type_cache_miss() __attribute__((weak));
 
 namespace tenantd::http {

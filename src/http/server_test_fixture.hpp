@@ -86,7 +86,7 @@ class client {
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  bool send(std::string_view data) {
+  bool send(std::string_view data) const {
     while (!data.empty()) {
       const auto n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       if (n <= 0) return false;

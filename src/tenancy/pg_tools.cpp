@@ -55,6 +55,7 @@ program_run run_program(const std::string& program, const std::vector<std::strin
 
   std::vector<std::string> env_strings = pg_tool_environment(environ, password);
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> arg_strings{program};

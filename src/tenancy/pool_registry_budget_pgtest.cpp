@@ -299,6 +299,7 @@ TEST(pool_registry, more_busy_tenants_than_budget_over_pool_size_all_get_served)
         settings.reclaim_idle_after = 1000ms;  // the default
         pool_registry registry(ex, settings);
         std::vector<std::shared_ptr<db::pool>> pools;
+        pools.reserve(dbs.size());
         for (const auto& d : dbs) pools.push_back(registry.pool_for(tenant_on(*d)));
         std::atomic<int> late_done{0};
         std::atomic<int> early_done{0};

@@ -82,7 +82,7 @@ boost::asio::awaitable<int> provisioner::create_database(db::connection& master_
 }
 
 boost::asio::awaitable<void> provisioner::create_empty_database(db::connection& master_conn,
-                                                                const std::string& database) {
+                                                                const std::string& database) const {
   const std::string empty = "template0";
   co_await db::databases::create(master_conn, database, empty, database_owner());
   co_await db::databases::restrict_connect(master_conn, database, settings_.tenant.user, true);

@@ -81,7 +81,7 @@ class provisioner {
   boost::asio::awaitable<void> grant_runtime_access(db::connection& tenant_conn) const;
   // CREATE DATABASE from template0 (empty, no schema) on a master connection of ddl_pool(),
   // then the grants: only the tenant role may connect. For a restore, which fills it itself.
-  boost::asio::awaitable<void> create_empty_database(db::connection& master_conn, const std::string& database);
+  boost::asio::awaitable<void> create_empty_database(db::connection& master_conn, const std::string& database) const;
   // The role new tenant databases are created for (OWNER) when the runtime tenant role should
   // own them (no DDL role and a tenant user other than master_user); else nullopt (the DDL role).
   std::optional<std::string> database_owner() const;

@@ -29,6 +29,7 @@ TEST_F(pool_burst, posts_over_fresh_tenants_all_succeed) {
   constexpr int per_tenant = 150;
   constexpr int threads = 16;
   std::vector<session> owners;
+  owners.reserve(tenants);
   for (int i = 0; i < tenants; ++i) owners.push_back(tenant_with_owner("burst" + std::to_string(i)));
 
   std::atomic<int> next{0};
@@ -36,6 +37,7 @@ TEST_F(pool_burst, posts_over_fresh_tenants_all_succeed) {
   std::mutex failure_mutex;
   std::vector<std::string> failures;
   std::vector<std::thread> workers;
+  workers.reserve(threads);
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&] {
       const http_client c(client().port());
