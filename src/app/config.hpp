@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "api/client_address.hpp"
+#include "db/conninfo.hpp"
 
 namespace tenantd::app {
 
@@ -20,12 +21,7 @@ class config_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct database_endpoint {
-  std::string host;
-  std::string port;
-  std::string user;
-  std::string password;
-};
+using database_endpoint = db::server_endpoint;
 
 struct config {
   std::string master_database_url;

@@ -2,8 +2,6 @@
 #include "app/master_database.hpp"
 
 #include <algorithm>
-#include <utility>
-#include <vector>
 
 namespace tenantd::app {
 namespace {
@@ -12,21 +10,7 @@ using namespace std::chrono_literals;
 
 std::string conninfo_for(const config& cfg, const database_endpoint& endpoint,
                          std::chrono::milliseconds statement_timeout) {
-  const std::vector<std::pair<std::string, std::string>> keywords{
-      {"host", endpoint.host},
-      {"port", endpoint.port},
-      {"user", endpoint.user},
-      {"password", endpoint.password},
-      {"dbname", cfg.master_database_name},
-      {"application_name", "tenantd"},
-      {"options",
-       "-c statement_timeout=" + std::to_string(statement_timeout.count()) + " -c TimeZone=UTC -c search_path=public"},
-      {"keepalives", "1"},
-      {"keepalives_idle", "10"},
-      {"keepalives_interval", "5"},
-      {"keepalives_count", "3"},
-  };
-  return db::make_conninfo(keywords);
+  return db::service_conninfo(endpoint, cfg.master_database_name, statement_timeout);
 }
 
 }  // namespace

@@ -420,19 +420,4 @@ int connection::backend_pid() const noexcept { return PQbackendPID(impl_->pg); }
 
 int connection::server_version() const noexcept { return PQserverVersion(impl_->pg); }
 
-std::string make_conninfo(std::span<const std::pair<std::string, std::string>> keywords) {
-  std::string conninfo;
-  for (const auto& [keyword, value] : keywords) {
-    if (!conninfo.empty()) conninfo += ' ';
-    conninfo += keyword;
-    conninfo += "='";
-    for (const char c : value) {
-      if (c == '\\' || c == '\'') conninfo += '\\';
-      conninfo += c;
-    }
-    conninfo += '\'';
-  }
-  return conninfo;
-}
-
 }  // namespace tenantd::db

@@ -149,7 +149,4 @@ class connection : public statement_runner {
   std::unique_ptr<impl> impl_;
 };
 
-// Builds a libpq keyword/value conninfo string, quoting values as libpq requires.
-std::string make_conninfo(std::span<const std::pair<std::string, std::string>> keywords);
-
 }  // namespace tenantd::db

@@ -331,11 +331,5 @@ TEST(connection, resumes_on_a_multi_threaded_io_context) {
       std::chrono::seconds(60), 2);
 }
 
-TEST(make_conninfo, quotes_and_escapes_values) {
-  const std::vector<std::pair<std::string, std::string>> keywords{
-      {"host", "db.internal"}, {"password", "it's a \\ secret"}, {"application_name", "tenantd"}};
-  EXPECT_EQ(make_conninfo(keywords), "host='db.internal' password='it\\'s a \\\\ secret' application_name='tenantd'");
-}
-
 }  // namespace
 }  // namespace tenantd::db

@@ -1,6 +1,8 @@
 // Pool registry: lazy per-tenant pools, a global budget and LRU eviction of idle connections.
 #include "tenancy/pool_registry.hpp"
 
+#include "db/conninfo.hpp"
+
 #include <algorithm>
 #include <optional>
 #include <vector>
@@ -12,21 +14,7 @@ constexpr std::chrono::milliseconds min_connect_timeout{10000};
 
 std::string tenant_conninfo(const tenant_connection_settings& s, const std::string& database,
                             std::chrono::milliseconds statement_timeout) {
-  const std::vector<std::pair<std::string, std::string>> keywords{
-      {"host", s.host},
-      {"port", s.port},
-      {"user", s.user},
-      {"password", s.password},
-      {"dbname", database},
-      {"application_name", "tenantd"},
-      {"options",
-       "-c statement_timeout=" + std::to_string(statement_timeout.count()) + " -c TimeZone=UTC -c search_path=public"},
-      {"keepalives", "1"},
-      {"keepalives_idle", "10"},
-      {"keepalives_interval", "5"},
-      {"keepalives_count", "3"},
-  };
-  return db::make_conninfo(keywords);
+  return db::service_conninfo({s.host, s.port, s.user, s.password}, database, statement_timeout);
 }
 
 pool_registry::pool_registry(boost::asio::any_io_executor executor, tenant_connection_settings settings)
