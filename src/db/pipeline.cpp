@@ -11,7 +11,6 @@
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <exception>
 #include <string>
 #include <vector>
 
@@ -32,6 +31,13 @@ std::string trimmed_message(const char* message) {
 // A caller waits a little longer than the connection's deadline: the strand fails it by then.
 constexpr std::chrono::seconds caller_margin{2};
 
+// A statement's own failure, as the server reported it.
+struct statement_failure {
+  statement_failure(std::string state, std::string text) : sqlstate(std::move(state)), message(std::move(text)) {}
+  std::string sqlstate;
+  std::string message;
+};
+
 }  // namespace
 
 struct pipeline::entry {
@@ -48,10 +54,14 @@ struct pipeline::entry {
   // with "prepared statement does not exist".
   std::shared_ptr<entry> prepared_by;
   clock_type::time_point deadline;
-  // Filled on the strand; read by the caller once `done` is signalled.
+  // Filled on the strand; read by the caller once `done` is signalled. Failures are kept as
+  // plain strings and the caller throws its own exception from them: an exception object (or
+  // the reference-counted message inside std::runtime_error) shared between the strand and the
+  // caller's thread would be released on either thread through libstdc++'s own atomics, which
+  // ThreadSanitizer cannot see.
   result_set last;
-  std::optional<pg_error> failure;
-  std::exception_ptr error;
+  std::optional<statement_failure> failure;
+  std::optional<std::string> unavailable;  // the message of the unavailable_error the caller throws
 };
 
 pipeline::pipeline(net::any_io_executor executor, std::unique_ptr<connection> conn, std::size_t max_depth)
@@ -116,7 +126,8 @@ net::awaitable<std::optional<result_set>> pipeline::try_exec_prepared(const stat
                             " ms");
   }
   if (e->unsent) co_return std::nullopt;  // never reached the server: the pool runs it elsewhere
-  if (e->error) std::rethrow_exception(e->error);
+  if (e->unavailable) throw unavailable_error(*e->unavailable);
+  if (e->failure) throw pg_error(e->failure->sqlstate, e->failure->message);
   co_return std::move(e->last);
 }
 
@@ -281,13 +292,8 @@ void pipeline::complete(entry& e) {
   }
   if (e.prepared_by && e.prepared_by->failure) e.failure = e.prepared_by->failure;
   e.prepared_by.reset();
-  if (!e.error && e.failure) {
-    if (means_unavailable(e.failure->sqlstate()))
-      e.error = std::make_exception_ptr(
-          unavailable_error("database unavailable [" + e.failure->sqlstate() + "]: " + e.failure->what()));
-    else
-      e.error = std::make_exception_ptr(*e.failure);
-  }
+  if (!e.unavailable && e.failure && means_unavailable(e.failure->sqlstate))
+    e.unavailable = "database unavailable [" + e.failure->sqlstate + "]: " + e.failure->message;
   {
     std::lock_guard lock(mutex_);
     last_used_ = clock_type::now();
@@ -310,7 +316,7 @@ void pipeline::break_connection(const std::string& why) {
   }
   for (auto& e : failed) {
     if (e->prepare_only) continue;
-    e->error = std::make_exception_ptr(unavailable_error(why));
+    e->unavailable = why;
     complete(*e);
   }
   for (auto& e : queued) {  // never sent: their callers run them elsewhere
