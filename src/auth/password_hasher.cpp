@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -92,16 +93,18 @@ class fair_queue {
   // On a pool thread: runs the first waiting job of the client whose turn it is (round robin).
   void run_next() {
     std::unique_ptr<queued_job> job;
+    std::string client;
     {
       std::lock_guard lock(mutex);
       if (turns.empty()) return;
-      const std::string client = std::move(turns.front());
+      client = std::move(turns.front());
       turns.pop_front();
       auto& q = clients[client];
       job = std::move(q.waiting.front());
       q.waiting.pop_front();
       if (!q.waiting.empty()) turns.push_back(client);
     }
+    if (on_job_start) on_job_start(client);
     job->run();
   }
 
@@ -110,7 +113,8 @@ class fair_queue {
   std::atomic<std::size_t> depth{0};  // jobs waiting or running
   std::mutex mutex;
   std::unordered_map<std::string, client_queue> clients;
-  std::deque<std::string> turns;  // clients with waiting jobs, in the order they are served
+  std::deque<std::string> turns;                         // clients with waiting jobs, in the order they are served
+  std::function<void(const std::string&)> on_job_start;  // set before the first job
   net::thread_pool pool;
 };
 
@@ -249,6 +253,10 @@ password_hasher::password_hasher(argon2_params params, std::size_t threads, std:
 }
 
 password_hasher::~password_hasher() { impl_->queue.pool.join(); }
+
+void password_hasher::on_job_start(std::function<void(const std::string& client)> observer) {
+  impl_->queue.on_job_start = std::move(observer);
+}
 
 // These return run_on_pool's awaitable directly: no extra coroutine frame, and no lambda
 // temporary inside a co_await expression (GCC 12 destroys such temporaries twice).

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -38,6 +39,10 @@ class password_hasher {
   ~password_hasher();
   password_hasher(const password_hasher&) = delete;
   password_hasher& operator=(const password_hasher&) = delete;
+
+  // Calls `observer` on the hashing thread with the job's client as each job starts, in the
+  // order the fair queue serves them (for tests and tracing). Set it before the first job.
+  void on_job_start(std::function<void(const std::string& client)> observer);
 
   // `client` (every call below) names the caller's client for the fair queue (see
   // auth/client_key.hpp); empty: callers that name none, which share one sub-queue without
