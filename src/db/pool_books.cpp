@@ -7,6 +7,18 @@
 #include <boost/asio/detached.hpp>
 
 namespace tenantd::db {
+namespace {
+
+// Runs an optional budget callback: it must not turn a release into std::terminate.
+void call_budget_callback(const std::function<void()>& callback) noexcept {
+  if (!callback) return;
+  try {
+    callback();
+  } catch (...) {
+  }
+}
+
+}  // namespace
 
 std::size_t pool::impl::plan_opens_locked() {
   std::size_t planned = 0;
@@ -48,13 +60,7 @@ bool pool::impl::is_shut_down() const {
   return shut_down;
 }
 
-void pool::impl::release_slot() const noexcept {
-  if (!options.release_slot) return;
-  try {
-    options.release_slot();
-  } catch (...) {  // a budget callback must not turn a release into std::terminate
-  }
-}
+void pool::impl::release_slot() const noexcept { call_budget_callback(options.release_slot); }
 
 bool pool::impl::should_yield() const noexcept {
   if (!options.yield_connection) return false;
@@ -65,13 +71,7 @@ bool pool::impl::should_yield() const noexcept {
   }
 }
 
-void pool::impl::notify_idle() const noexcept {
-  if (!options.on_idle) return;
-  try {
-    options.on_idle();
-  } catch (...) {  // a budget callback must not turn a release into std::terminate
-  }
-}
+void pool::impl::notify_idle() const noexcept { call_budget_callback(options.on_idle); }
 
 void pool::impl::close(std::vector<std::unique_ptr<connection>> closed) const noexcept {
   for (auto& conn : closed) {
