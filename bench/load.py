@@ -8,10 +8,14 @@ line of a token file, and in one run measures:
   ceilings  pgbench (the server's SELECT by primary key, -M prepared) at the scenario's client
             count and at 16 clients; GET / through tenantd (HTTP ceiling); raw Argon2id rate
   a  GET /api/users/:id, 20 tenants x 1,000 users, 64 connections
-  b  the same over 1,000 tenants with a budget of 50 tenant connections
+  b1 the same over 1,000 tenants, tenant drawn from a Zipf distribution (s = 1.1), defaults
+  b2 the same over 1,000 tenants, uniform, budget 1,100 connections (PostgreSQL's
+     max_connections raised to fit); PostgreSQL's memory for those backends
+  b3 a connect storm (uniform over 1,000 tenants, budget 50) while (a) runs on its 20 tenants
   c  read/write mix: 80 % GET, 10 % POST /api/users, 10 % PUT /api/users/:id
   d  a login storm (16 connections) while (a) runs
   e  10,000 idle keep-alive connections held open while (a) runs
+  u  the cost of per-tenant usage accounting: (a) with it off and on, interleaved
 Each run reports req/s, p50, p99, errors, server RSS and CPU, PostgreSQL's CPU and the most
 tenant connections tenantd held. Prints a Markdown table and writes it to --out.
 """
@@ -37,20 +41,25 @@ def main():
     ap.add_argument("--warmup", type=int, default=1 if quick else 5, help="warm-up seconds before a scenario")
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 1 if quick else 3)),
                     help="runs per measurement, the median is reported (env BENCH_REPEAT)")
-    ap.add_argument("--only", default="ceil,a,b,c,d,e", help="comma-separated subset of ceil,a,b,c,d,e")
+    ap.add_argument("--only", default="ceil,a,b1,b2,b3,c,d,e,u",
+                    help="comma-separated subset of ceil,a,b1,b2,b3,c,d,e,u")
     ap.add_argument("--tenants", type=int, default=20, help="tenants in (a), (c), (d), (e)")
-    ap.add_argument("--tenants-b", type=int, default=100 if quick else 1000, help="tenants in (b)")
+    ap.add_argument("--tenants-b", type=int, default=100 if quick else 1000, help="tenants in (b1), (b2), (b3)")
     ap.add_argument("--users", type=int, default=1000, help="users per tenant")
-    ap.add_argument("--tokens-b", type=int, default=20, help="tokens (accounts) per tenant in (b)")
+    ap.add_argument("--tokens-b", type=int, default=20, help="tokens (accounts) per tenant in (b1)-(b3)")
+    ap.add_argument("--zipf-s", type=float, default=1.1, help="Zipf exponent of the tenant distribution in (b1)")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--login-connections", type=int, default=16)
     ap.add_argument("--idle", type=int, default=2000 if quick else 10000, help="idle connections in (e)")
-    ap.add_argument("--budget-b", type=int, default=50, help="TENANT_POOL_MAX_CONNECTIONS in (b)")
+    ap.add_argument("--budget-b2", type=int, default=1100,
+                    help="TENANT_POOL_MAX_CONNECTIONS in (b2); PostgreSQL's max_connections is raised above it")
+    ap.add_argument("--budget-b3", type=int, default=50, help="TENANT_POOL_MAX_CONNECTIONS in (b3)")
+    ap.add_argument("--storm-connections", type=int, default=16, help="wrk connections of the connect storm in (b3)")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk -t (also pgbench -j)")
     ap.add_argument("--argon2-threads", type=int, default=os.cpu_count())
     ap.add_argument("--server-env", action="append", metavar="K=V",
                     help="server setting for every scenario (repeatable), e.g. TENANT_POOL_SIZE=2")
-    ap.add_argument("--b-env", action="append", metavar="K=V", help="extra server setting for (b) only")
+    ap.add_argument("--b-env", action="append", metavar="K=V", help="extra server setting for (b1)-(b3) only")
     ap.add_argument("--create-concurrency", type=int, default=2)
     ap.add_argument("--sweep", metavar="CFG;CFG...",
                     help="instead of the scenarios, run (a) under each server configuration (CFG = K=V,K=V), "
@@ -74,7 +83,11 @@ def main():
 
     work = tempfile.mkdtemp(prefix="tenantd-load-")
     pg_dir = os.path.join(work, "pg")
-    subprocess.run([os.path.join(ROOT, "tests/support/pg_cluster.sh"), "start", pg_dir], check=True)
+    pg_env = dict(os.environ)
+    if "b2" in only:
+        # (b2) holds a connection per tenant; leave room for master, pgbench and psql.
+        pg_env["PG_MAX_CONNECTIONS"] = str(max(300, args.budget_b2 + 150))
+    subprocess.run([os.path.join(ROOT, "tests/support/pg_cluster.sh"), "start", pg_dir], check=True, env=pg_env)
     b = None
     started = time.time()
     try:
@@ -94,8 +107,9 @@ def main():
                            "LOGIN_SUCCESSES_PER_ACCOUNT": "1000000", "LOGIN_SUCCESSES_PER_CLIENT": "1000000"})
         common_env = parse_kv(args.server_env)
         b_env = dict(common_env)
-        b_env["TENANT_POOL_MAX_CONNECTIONS"] = str(args.budget_b)
         b_env.update(parse_kv(args.b_env))
+        b2_env = dict(b_env, TENANT_POOL_MAX_CONNECTIONS=str(args.budget_b2))
+        b3_env = dict(b_env, TENANT_POOL_MAX_CONNECTIONS=str(args.budget_b3))
         b.start_server(common_env)
         time.sleep(1)
         idle_fresh = idle_after = proc_rss_kib(b.srv.pid) / 1024
@@ -229,6 +243,19 @@ def main():
             warm(mix)
             res["c"], _ = b.repeat("c: 80/20 read/write mix", mix)
 
+        # --- (u) --------------------------------------------------------------------------------
+        if "u" in only:
+            # Off and on in turn on freshly started servers, so both see the same machine.
+            off_env, on_env = dict(common_env, USAGE_ENABLED="false"), dict(common_env, USAGE_ENABLED="true")
+            off, on = [], []
+            for _ in range(args.repeat):
+                for env, runs, label in ((off_env, off, "u: (a), usage off"), (on_env, on, "u: (a), usage on")):
+                    b.start_server(env)
+                    warm(get_a)
+                    runs.append(b.measure(label, get_a)[0])
+            res["u_off"], res["u_on"] = median_result(off), median_result(on)
+            b.start_server(common_env)
+
         # Idle RSS of the server that ran (a), (c), (d), (e), before (b) restarts it; tenantd
         # hands free memory back to the kernel after 5 s without a request in flight.
         time.sleep(8)
@@ -236,13 +263,40 @@ def main():
         log("idle RSS after the runs: %.1f MiB (%d open descriptors)" % (
             idle_after, len(os.listdir("/proc/%d/fd" % b.srv.pid))))
 
-        # --- (b) --------------------------------------------------------------------------------
-        if "b" in only:
+        # --- (b1) (b2) (b3): many tenants ---------------------------------------------------------
+        # A connection is bound to one database, so uniform traffic over 1,000 tenants cannot be
+        # served from a few dozen connections; these are what a real fleet looks like.
+        get_uniform = lambda secs=None, c=conns: b.wrk("get_user.lua", [lines_b], c, secs)
+        if "b1" in only:
             b.start_server(b_env)
-            get_b = lambda secs=None: b.wrk("get_user.lua", [lines_b], conns, secs)
-            warm(get_b)
-            res["b"], _ = b.repeat("b: GET user, %d tenants" % args.tenants_b, get_b)
-            res["b"]["budget"] = args.budget_b
+            get_zipf = lambda secs=None: b.wrk("get_user_zipf.lua", [lines_b, str(args.tokens_b), str(args.zipf_s)],
+                                               conns, secs)
+            warm(get_zipf)
+            res["b1"], _ = b.repeat("b1: GET user, %d tenants, Zipf" % args.tenants_b, get_zipf)
+        if "b2" in only:
+            b.start_server(b2_env)
+            warm(get_uniform)
+            runs = []
+            for _ in range(args.repeat):
+                r = b.measure("b2: GET user, %d tenants, uniform" % args.tenants_b, get_uniform)[0]
+                # Taken right after the run, while the connections are still open (idle timeout).
+                r["pg_backends"] = pg_backend_memory(b.postmaster, pg["TEST_PG_APP_USER"], TENANT_PREFIX)
+                runs.append(r)
+            res["b2"] = median_result(runs)
+            res["b2"]["pg_backends"] = max((r["pg_backends"] for r in runs), key=lambda m: m["count"])
+        if "b3" in only:
+            b.start_server(b3_env)
+            for r in (get_a(args.warmup), get_uniform(args.warmup, args.storm_connections)):
+                r.result()
+            quiet, storm = [], []
+            for _ in range(args.repeat):
+                # Each storm run is paired with a quiet (a) run on the same server right before it.
+                quiet.append(b.measure("b3: (a) quiet", get_a)[0])
+                storm.append(b.measure("b3: (a) during a connect storm",
+                                       lambda: [get_a(), get_uniform(None, args.storm_connections)]))
+            res["b3_quiet"] = median_result(quiet)
+            res["b3_get"] = median_result([r[0] for r in storm])
+            res["b3_storm"] = median_result([r[1] for r in storm])
 
         res["idle"] = {"fresh": idle_fresh, "after": idle_after}
 

@@ -166,6 +166,32 @@ def pg_tenant_connections(postmaster, user, prefix):
     return n
 
 
+def pg_backend_memory(postmaster, user, prefix):
+    """PostgreSQL's memory for the backends of `user` on databases named prefix*: their count,
+    the sum of their proportional set sizes (PSS: shared buffers and code split between the
+    processes that map them) and of their private memory (what each backend costs on its own),
+    from /proc/PID/smaps_rollup."""
+    out = {"count": 0, "pss_kib": 0, "private_kib": 0}
+    for c in child_pids(postmaster):
+        try:
+            with open("/proc/%d/cmdline" % c, "rb") as f:
+                parts = f.read().replace(b"\0", b" ").decode(errors="replace").split()
+            if not (len(parts) >= 3 and parts[0] == "postgres:" and parts[1] == user and parts[2].startswith(prefix)):
+                continue
+            fields = {}
+            with open("/proc/%d/smaps_rollup" % c) as f:
+                for line in f:
+                    name, _, rest = line.partition(":")
+                    if rest.strip().endswith("kB"):
+                        fields[name] = int(rest.split()[0])
+        except (OSError, ValueError):
+            continue
+        out["count"] += 1
+        out["pss_kib"] += fields.get("Pss", 0)
+        out["private_kib"] += fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return out
+
+
 class activity_counter:
     """One psql session that counts tenantd's tenant connections in pg_stat_activity."""
 

@@ -62,9 +62,11 @@ def report(args, res, b, common_env, b_env, started):
         "the last column (other engineers were using the machine)." % (
             m["nproc"], m["ram"], m["cpu"], m["pg"], m["kernel"], m["wrk"]),
         "",
-        "Server settings: LOG_LEVEL=warn %s; (b): %s. PostgreSQL TCP authentication: %s." % (
+        "Server settings: LOG_LEVEL=warn %s; (b1): %s; (b2): TENANT_POOL_MAX_CONNECTIONS=%d, PostgreSQL "
+        "max_connections=%d; (b3): TENANT_POOL_MAX_CONNECTIONS=%d. PostgreSQL TCP authentication: %s." % (
             " ".join("%s=%s" % kv for kv in sorted(common_env.items())) or "(defaults)",
-            " ".join("%s=%s" % kv for kv in sorted(b_env.items())), args.pg_host_auth),
+            " ".join("%s=%s" % kv for kv in sorted(b_env.items())) or "(defaults)", args.budget_b2,
+            max(300, args.budget_b2 + 150), args.budget_b3, args.pg_host_auth),
         "",
         "| run | req/s | p50 | p99 | errors | server RSS max | server CPU (µs/req) | PG CPU | load gen CPU | "
         "other CPU | tenant conns max / opened | master xacts/req | load avg |",
@@ -94,11 +96,17 @@ def report(args, res, b, common_env, b_env, started):
     row("pgbench same SELECT, a new connection per query (-C), %d clients" % c, res.get("pgbench_connect"))
     row("GET / (HTTP ceiling), %d conns" % c, res.get("root"))
     row("(a) GET /api/users/:id, %d tenants × %d users, %d conns" % (args.tenants, args.users, c), res.get("a"))
-    row("(b) same over %d tenants, budget %d" % (args.tenants_b, args.budget_b), res.get("b"))
+    row("(b1) same over %d tenants, Zipf (s = %.1f), default budget" % (args.tenants_b, args.zipf_s), res.get("b1"))
+    row("(b2) same over %d tenants, uniform, budget %d" % (args.tenants_b, args.budget_b2), res.get("b2"))
+    row("(b3) (a) quiet, budget %d, paired with each run below" % args.budget_b3, res.get("b3_quiet"))
+    row("(b3) (a) during a connect storm over %d tenants" % args.tenants_b, res.get("b3_get"))
+    row("(b3) the connect storm, %d conns" % args.storm_connections, res.get("b3_storm"))
     row("(c) 80 %% GET / 10 %% POST / 10 %% PUT, %d conns" % c, res.get("c"))
     row("(d) (a) during a login storm", res.get("d_get"))
     row("(d) the login storm, %d conns" % args.login_connections, res.get("d_login"))
     row("(d) the login storm alone (no GET load), %d conns" % args.login_connections, res.get("d_alone"))
+    row("(u) (a) with usage accounting off (USAGE_ENABLED=false)", res.get("u_off"))
+    row("(u) (a) with usage accounting on (the default)", res.get("u_on"))
     if "e" in res:
         row("(e) (a) without idle conns, paired with each run below", res.get("e_paired"))
         row("(e) (a) with %d idle keep-alive conns" % res["e"]["idle_open"], res.get("e"))
@@ -114,13 +122,30 @@ def report(args, res, b, common_env, b_env, started):
     if a:
         target("(a) p99 ≤ 10 ms, zero errors", "%s, %d errors" % (ms(a["p99"]), a["errors"]),
                a["p99"] <= 10 and a["errors"] == 0)
-    if "b" in res:
-        bb = res["b"]
-        target("(b) ≥ 0.7× (a), tenant connections ≤ %d" % args.budget_b,
-               "%s (%.0f), max %d connections in pg_stat_activity (%d backend processes, counting ones "
-               "still exiting), %d errors" % ("%.2f×" % (bb["rps"] / a["rps"]) if a else "(a) not run", bb["rps"],
-                                             bb["tenant_conns_max"], bb["tenant_backends_max"], bb["errors"]),
-               bool(a) and bb["rps"] >= 0.7 * a["rps"] and bb["tenant_conns_max"] <= args.budget_b)
+    ratio = lambda r: "%.2f×" % (r["rps"] / a["rps"]) if a else "(a) not run"
+    if "b1" in res:
+        bb = res["b1"]
+        target("(b1) Zipf over %d tenants ≥ 0.7× (a)" % args.tenants_b,
+               "%s (%.0f), %d connections opened, max %d held, %d errors" % (
+                   ratio(bb), bb["rps"], bb["tenant_conns_opened"], bb["tenant_conns_max"], bb["errors"]),
+               bool(a) and bb["rps"] >= 0.7 * a["rps"] and bb["errors"] == 0)
+    if "b2" in res:
+        bb, mem = res["b2"], res["b2"]["pg_backends"]
+        target("(b2) uniform over %d tenants, budget %d, ≥ 0.7× (a); PostgreSQL's memory for the backends"
+               % (args.tenants_b, args.budget_b2),
+               "%s (%.0f), max %d connections held, %d errors; %d backends: PSS %.0f MiB in all, private %.0f MiB "
+               "(%.2f MiB each)" % (ratio(bb), bb["rps"], bb["tenant_conns_max"], bb["errors"], mem["count"],
+                                    mem["pss_kib"] / 1024, mem["private_kib"] / 1024,
+                                    mem["private_kib"] / 1024 / max(1, mem["count"])),
+               bool(a) and bb["rps"] >= 0.7 * a["rps"] and bb["errors"] == 0 and
+               bb["tenant_conns_max"] <= args.budget_b2)
+    if "b3_get" in res:
+        q, g, st = res["b3_quiet"], res["b3_get"], res["b3_storm"]
+        target("(b3) (a)'s p99 during a connect storm ≤ 2× quiet, tenant connections ≤ %d" % args.budget_b3,
+               "%s vs %s quiet (%.1f×), %d errors; storm %.0f req/s, %d connections opened, max %d held" % (
+                   ms(g["p99"]), ms(q["p99"]), g["p99"] / q["p99"], g["errors"], st["rps"],
+                   g["tenant_conns_opened"], g["tenant_conns_max"]),
+               g["p99"] <= 2 * q["p99"] and g["errors"] == 0 and g["tenant_conns_max"] <= args.budget_b3)
     if a and "d_get" in res:
         d = res["d_get"]
         target("(d) (a)'s p99 ≤ 2× quiet", "%s vs %s quiet (%.1f×)" % (ms(d["p99"]), ms(a["p99"]),
@@ -140,6 +165,14 @@ def report(args, res, b, common_env, b_env, started):
                "connections still open after %.0f s" % (e["rps"] / pa["rps"], e["rps"], pa["rps"], e["idle_alive"],
                                                        e["idle_open"], e["idle_hold_s"]),
                e["rps"] >= 0.9 * pa["rps"])
+    if "u_on" in res:
+        on, off = res["u_on"], res["u_off"]
+        each = lambda r: ", ".join("%.0f" % x for x in r.get("all_rps", [r["rps"]]))
+        target("(u) (a) with usage accounting ≥ 0.97× without, same run",
+               "%.3f× (%.0f vs %.0f req/s; each %s vs %s), %.0f vs %.0f µs of tenantd CPU per request" % (
+                   on["rps"] / off["rps"], on["rps"], off["rps"], each(on), each(off), on["cpu_us_per_req"],
+                   off["cpu_us_per_req"]),
+               on["rps"] >= 0.97 * off["rps"])
     idle = res.get("idle")
     if idle:
         target("idle server RSS ≤ 60 MB", "%.1f MiB fresh, %.1f MiB after the runs" % (idle["fresh"], idle["after"]),
