@@ -112,3 +112,20 @@ target_sources(tenantd_api PRIVATE ${CMAKE_CURRENT_BINARY_DIR}/embedded_docs.cpp
 set_source_files_properties(${CMAKE_CURRENT_BINARY_DIR}/embedded_docs.cpp PROPERTIES
   OBJECT_DEPENDS "${PROJECT_SOURCE_DIR}/docs/openapi.json;${_docs_files}"
   SKIP_PRECOMPILE_HEADERS ON)
+
+# The operator console (/console): web/console/, no npm package; assets get hashed names
+# (cmake/embed_console.cmake).
+set(_console_page ${_web}/console/index.html)
+set(_console_assets ${_web}/console/console.js ${_web}/console/console.css)
+string(REPLACE ";" "|" _console_assets_arg "${_console_assets}")
+add_custom_command(
+  OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/embedded_console.cpp
+  COMMAND ${CMAKE_COMMAND} -DOUT=${CMAKE_CURRENT_BINARY_DIR}/embedded_console.cpp -DPAGE=${_console_page}
+          "-DASSETS=${_console_assets_arg}" -P ${PROJECT_SOURCE_DIR}/cmake/embed_console.cmake
+  DEPENDS ${_console_page} ${_console_assets} ${PROJECT_SOURCE_DIR}/cmake/embed_console.cmake
+  COMMENT "Embedding the /console page"
+  VERBATIM)
+target_sources(tenantd_api PRIVATE ${CMAKE_CURRENT_BINARY_DIR}/embedded_console.cpp)
+set_source_files_properties(${CMAKE_CURRENT_BINARY_DIR}/embedded_console.cpp PROPERTIES
+  OBJECT_DEPENDS "${_console_page};${_console_assets}"
+  SKIP_PRECOMPILE_HEADERS ON)

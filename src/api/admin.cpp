@@ -2,6 +2,7 @@
 #include "api/dto.hpp"
 #include "api/handlers.hpp"
 #include "api/problem.hpp"
+#include "db/master_repository.hpp"
 #include "domain/validation.hpp"
 
 namespace tenantd::api::handlers {
@@ -11,6 +12,7 @@ boost::json::object admin_json(const tenant_record& t) {
   auto out = to_json(t);
   out["database"] = t.database_name;
   out["schema_version"] = t.schema_version;
+  out["server"] = t.db_server.value_or("main");  // NULL: the server of DB_HOST/DB_PORT
   return out;
 }
 
@@ -43,13 +45,18 @@ awaitable<response> admin_list_tenants(context& ctx) {
   co_return json_response(200, {{"items", std::move(items)}, {"total", tenants.size()}});
 }
 
-// GET /admin/tenants/:id
+// GET /admin/tenants/:id: the tenant, with its members, live sessions and backup files
 awaitable<response> admin_get_tenant(context& ctx) {
   auto id = tenant_param(ctx);
   if (!id) co_return problem(make_error(errc::tenant_not_found, "no such tenant"), ctx.request_id);
   auto tenant = co_await ctx.svc.lifecycle->find(*id);
   if (!tenant) co_return problem(make_error(errc::tenant_not_found, "no such tenant"), ctx.request_id);
-  co_return json_response(200, admin_json(*tenant));
+  auto out = admin_json(*tenant);
+  const auto counts = co_await db::master::count_members_and_sessions(*ctx.svc.master, *id);
+  out["members"] = counts.members;
+  out["sessions"] = counts.live_sessions;
+  out["backups"] = backup_files_json(ctx.svc.settings.backup_dir, *id);
+  co_return json_response(200, out);
 }
 
 // POST /admin/tenants/:id/suspend

@@ -3,10 +3,12 @@
 #include <boost/json/array.hpp>
 #include <sodium.h>
 
+#include <algorithm>
 #include <cctype>
-
+#include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <vector>
 
 #include "api/dto.hpp"
 #include "api/handlers.hpp"
@@ -42,6 +44,40 @@ std::string new_backup_name(const std::string& tenant_id) {
 }
 
 }  // namespace
+
+boost::json::array backup_files_json(const std::string& backup_dir, const std::string& tenant_id) {
+  struct found {
+    std::string name;
+    std::uintmax_t bytes;
+    std::filesystem::file_time_type modified;
+  };
+  std::vector<found> files;
+  std::error_code ec;
+  // Tenant ids have no '-', so "<id>-" names this tenant's backups and no other tenant's.
+  const auto prefix = tenant_id + "-";
+  for (std::filesystem::directory_iterator it(backup_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (!name.starts_with(prefix) || !valid_backup_name(name) || !it->is_regular_file(ec)) continue;
+    const auto bytes = it->file_size(ec);
+    const auto modified = it->last_write_time(ec);
+    if (!ec) files.push_back({name, bytes, modified});
+    ec.clear();
+  }
+  // Newest first: the name carries the creation time, then a random suffix.
+  std::sort(files.begin(), files.end(), [](const found& a, const found& b) { return a.name > b.name; });
+  boost::json::array out;
+  for (const auto& f : files) {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::file_clock::to_sys(f.modified).time_since_epoch());
+    const std::time_t t = seconds.count();
+    std::tm utc{};
+    ::gmtime_r(&t, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    out.push_back({{"backup", f.name}, {"bytes", f.bytes}, {"modified_at", stamp}});
+  }
+  return out;
+}
 
 // POST /admin/tenants/:id/backup
 awaitable<response> admin_backup_tenant(context& ctx) {

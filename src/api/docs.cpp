@@ -43,6 +43,7 @@ response docs_file(std::string_view file_name, const std::string& request_id) {
   res.body = std::string(*content);
   if (type->starts_with("text/html")) {
     res.set_header("Content-Security-Policy", std::string(page_policy));
+    res.set_header("X-Frame-Options", "DENY");  // frame-ancestors 'none' for browsers without CSP 2
   } else {
     res.set_header("Cache-Control", "public, max-age=3600");
   }

@@ -1,5 +1,5 @@
 // Every handler, one file per resource (health.cpp, tenants.cpp, auth.cpp, users.cpp,
-// tenant.cpp, docs.cpp). Each carries its route as a comment; the table is in routes.cpp.
+// tenant.cpp, docs.cpp, console.cpp). Each carries its route as a comment; the table is in routes.cpp.
 #pragma once
 #include "api/context.hpp"
 
@@ -36,9 +36,11 @@ awaitable<response> delete_invitation(context& ctx);  // DELETE /api/invitations
 awaitable<response> update_member(context& ctx);      // PUT /api/members/:user_id
 awaitable<response> delete_member(context& ctx);      // DELETE /api/members/:user_id
 
-awaitable<response> openapi_json(context& ctx);  // GET /openapi.json
-awaitable<response> docs_page(context& ctx);     // GET /docs
-awaitable<response> docs_asset(context& ctx);    // GET /docs/:file
+awaitable<response> openapi_json(context& ctx);   // GET /openapi.json
+awaitable<response> docs_page(context& ctx);      // GET /docs
+awaitable<response> docs_asset(context& ctx);     // GET /docs/:file
+awaitable<response> console_page(context& ctx);   // GET /console
+awaitable<response> console_asset(context& ctx);  // GET /console/assets/:file
 
 awaitable<response> admin_list_tenants(context& ctx);    // GET /admin/tenants
 awaitable<response> admin_get_tenant(context& ctx);      // GET /admin/tenants/:id
@@ -47,5 +49,9 @@ awaitable<response> admin_resume_tenant(context& ctx);   // POST /admin/tenants/
 awaitable<response> admin_delete_tenant(context& ctx);   // DELETE /admin/tenants/:id
 awaitable<response> admin_backup_tenant(context& ctx);   // POST /admin/tenants/:id/backup
 awaitable<response> admin_restore_tenant(context& ctx);  // POST /admin/tenants/:id/restore
+
+// The tenant's backup files in BACKUP_DIR, newest first: [{"backup","bytes","modified_at"}]
+// (admin_backup.cpp; shown by GET /admin/tenants/:id). A missing directory lists none.
+boost::json::array backup_files_json(const std::string& backup_dir, const std::string& tenant_id);
 
 }  // namespace tenantd::api::handlers

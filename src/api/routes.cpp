@@ -17,6 +17,8 @@ std::span<const route> route_table() {
       {"GET", "/openapi.json", h::openapi_json, open, std::nullopt, none},
       {"GET", "/docs", h::docs_page, open, std::nullopt, none},
       {"GET", "/docs/:file", h::docs_asset, open, std::nullopt, none},
+      {"GET", "/console", h::console_page, open, std::nullopt, none},
+      {"GET", "/console/assets/:file", h::console_asset, open, std::nullopt, none},
       {"POST", "/tenants", h::create_tenant, open, std::nullopt, json},
       {"POST", "/auth/register", h::register_account, open, std::nullopt, json},
       {"POST", "/auth/login", h::login, open, std::nullopt, json},

@@ -83,6 +83,10 @@ constexpr statement insert_membership_sql{"m_insert_membership",
 constexpr statement delete_membership_sql{"m_delete_membership",
                                           "DELETE FROM memberships WHERE tenant_id = $1 AND account_id = $2"};
 constexpr statement count_members_sql{"m_count_members", "SELECT count(*) FROM memberships WHERE tenant_id = $1"};
+constexpr statement count_members_and_sessions_sql{
+    "m_count_members_and_sessions",
+    "SELECT (SELECT count(*) FROM memberships WHERE tenant_id = $1), "
+    "(SELECT count(*) FROM sessions WHERE tenant_id = $1 AND ended_at IS NULL AND expires_at > now())"};
 constexpr statement count_role_sql{"m_count_role",
                                    "SELECT count(*) FROM memberships WHERE tenant_id = $1 AND role = $2"};
 constexpr statement memberships_of_sql{
@@ -240,6 +244,11 @@ awaitable<bool> delete_membership(connection& c, const std::string& tenant_id, c
 awaitable<std::int64_t> count_members(connection& c, const std::string& tenant_id) {
   auto r = co_await c.exec_prepared(count_members_sql, params(tenant_id));
   co_return r.int64(0, 0);
+}
+
+awaitable<tenant_counts> count_members_and_sessions(statement_runner& runner, const std::string& tenant_id) {
+  auto r = co_await runner.exec_prepared(count_members_and_sessions_sql, params(tenant_id));
+  co_return tenant_counts{r.int64(0, 0), r.int64(0, 1)};
 }
 
 awaitable<std::int64_t> count_role(connection& c, const std::string& tenant_id, const std::string& role) {

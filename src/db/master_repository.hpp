@@ -58,6 +58,12 @@ awaitable<void> insert_membership(connection& c, const std::string& tenant_id, c
 awaitable<bool> delete_membership(connection& c, const std::string& tenant_id, const std::string& account_id);
 awaitable<std::int64_t> count_members(connection& c, const std::string& tenant_id);
 awaitable<std::int64_t> count_role(connection& c, const std::string& tenant_id, const std::string& role);
+// Members of a tenant and its live sessions (not ended, not expired), for the operator's view.
+struct tenant_counts {
+  std::int64_t members{0};
+  std::int64_t live_sessions{0};
+};
+awaitable<tenant_counts> count_members_and_sessions(statement_runner& r, const std::string& tenant_id);
 
 struct tenant_membership {
   std::string tenant_id;

@@ -40,6 +40,53 @@ TEST_F(lifecycle, admin_api_requires_the_admin_token) {
   expect_problem(get("/admin/tenants/nope_nope", {}, admin(server())), 404, "tenant_not_found");
 }
 
+TEST_F(lifecycle, admin_tenant_shows_server_members_sessions_and_backups) {
+  const auto owner = tenant_with_owner("acme_corp");
+  create_tenant("acme_corp2", "Acme Two");  // its id starts with the other's: none of its files may show
+  const auto listed = get("/admin/tenants", {}, admin(server()));
+  ASSERT_EQ(listed.status, 200u) << listed.describe();
+  const auto all = listed.json();
+  for (const auto& item : all.at("items").as_array()) EXPECT_EQ(json_string(item, "server"), "main");
+  const auto live_sessions = [this] {
+    return std::stoll(admin_query("SELECT count(*) FROM sessions WHERE tenant_id = 'acme_corp' AND ended_at IS NULL",
+                                  server().master_database())
+                          .at(0)
+                          .at(0));
+  };
+
+  auto shown = get("/admin/tenants/acme_corp", {}, admin(server()));
+  ASSERT_EQ(shown.status, 200u) << shown.describe();
+  auto body = shown.json();
+  EXPECT_EQ(json_string(body, "server"), "main");
+  EXPECT_EQ(body.at("members").as_int64(), 1);
+  const auto sessions_before = body.at("sessions").as_int64();
+  EXPECT_GE(sessions_before, 1) << "the owner is logged in";
+  EXPECT_EQ(sessions_before, live_sessions());
+  EXPECT_TRUE(body.at("backups").as_array().empty());
+
+  // A second member who logs in; the owner logs out (that session ends); two backups.
+  add_member(owner, "second@example.com");
+  const auto backup = post("/admin/tenants/acme_corp/backup", json::object{}, {}, admin(server()));
+  ASSERT_EQ(backup.status, 201u) << backup.describe();
+  ASSERT_EQ(post("/admin/tenants/acme_corp2/backup", json::object{}, {}, admin(server())).status, 201u);
+  const auto with_member = get("/admin/tenants/acme_corp", {}, admin(server())).json().at("sessions").as_int64();
+  EXPECT_GT(with_member, sessions_before);
+  ASSERT_EQ(post("/auth/logout", json::object{}, owner.token).status, 204u);
+
+  shown = get("/admin/tenants/acme_corp", {}, admin(server()));
+  ASSERT_EQ(shown.status, 200u) << shown.describe();
+  body = shown.json();
+  EXPECT_EQ(body.at("members").as_int64(), 2);
+  EXPECT_EQ(body.at("sessions").as_int64(), with_member - 1) << "the owner's session ended";
+  EXPECT_EQ(body.at("sessions").as_int64(), live_sessions());
+  const auto& backups = body.at("backups").as_array();
+  ASSERT_EQ(backups.size(), 1u) << "acme_corp2's backup must not be listed for acme_corp";
+  EXPECT_EQ(json_string(backups[0], "backup"), json_string(backup.json(), "backup"));
+  EXPECT_EQ(backups[0].at("bytes").as_int64(), backup.json().at("bytes").as_int64());
+  EXPECT_EQ(json_string(backups[0], "modified_at").size(), 20u) << "UTC, to the second: 2026-12-06T03:15:00Z";
+  expect_problem(get("/admin/tenants/acme_corp", owner.token), 401, "unauthorized");
+}
+
 TEST_F(lifecycle, suspend_blocks_logins_and_tokens_at_once_and_resume_restores_them) {
   const auto owner = tenant_with_owner("acme_corp");
   ASSERT_EQ(get("/api/users", owner.token).status, 200u);

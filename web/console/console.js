@@ -1,0 +1,478 @@
+// tenantd operator console. Everything it shows comes from the admin API (/admin/...), called
+// with the ADMIN_TOKEN the operator types in. The token lives in this closure only: never in a
+// URL, a cookie or web storage, so reloading the page signs out and no other page can use it.
+"use strict";
+
+(() => {
+  const FLEET_WINDOW_MINUTES = 5;   // req/s, p99 and errors in the tenants table
+  const CHART_WINDOW_MINUTES = 60;  // the charts of one tenant
+  const REFRESH_MS = 10000;
+
+  let token = null;
+  let tenants = [];       // GET /admin/tenants items
+  let usageByTenant = new Map();  // tenant id -> figures over the fleet window
+  let sort = { key: "id", dir: 1 };
+  let refreshTimer = null;
+  let currentTenant = null;
+
+  const $ = (id) => document.getElementById(id);
+  const el = (tag, attrs = {}, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) node.append(c);
+    return node;
+  };
+
+  // --- the admin API ------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, problem) {
+      super(problem && problem.detail ? problem.detail : `HTTP ${status}`);
+      this.status = status;
+      this.code = problem && problem.code;
+    }
+  }
+
+  async function api(method, path, body) {
+    const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+    const init = { method, headers, cache: "no-store", credentials: "omit" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(path, init);
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch { data = null; }
+    }
+    if (!res.ok) {
+      if (res.status === 401 && token !== null) signOut("The admin token is no longer accepted: sign in again.");
+      throw new ApiError(res.status, data);
+    }
+    return data;
+  }
+
+  // Per-tenant figures from GET /admin/usage over [from, now): one row per tenant and minute.
+  async function usage(params) {
+    const query = new URLSearchParams(params);
+    const data = await api("GET", `/admin/usage?${query}`);
+    return Array.isArray(data && data.items) ? data.items : [];
+  }
+
+  function summarize(rows, minutes) {
+    const out = new Map();
+    for (const r of rows) {
+      let s = out.get(r.tenant);
+      if (!s) {
+        s = { requests: 0, errors: 0, p99: null, connections: null, size: null, last_activity: null, minute: "" };
+        out.set(r.tenant, s);
+      }
+      s.requests += r.requests || 0;
+      s.errors += (r.errors_4xx || 0) + (r.errors_5xx || 0);
+      if (r.latency_ms && r.latency_ms.p99 != null) s.p99 = Math.max(s.p99 ?? 0, r.latency_ms.p99);
+      if (r.minute >= s.minute) {
+        s.minute = r.minute;
+        if (r.connections_max != null) s.connections = r.connections_max;
+        if (r.db_size_bytes != null) s.size = r.db_size_bytes;
+      }
+      if (r.last_activity && (!s.last_activity || r.last_activity > s.last_activity)) s.last_activity = r.last_activity;
+    }
+    for (const s of out.values()) s.rps = s.requests / (minutes * 60);
+    return out;
+  }
+
+  // --- formatting ----------------------------------------------------------------------------
+
+  const fmtBytes = (n) => {
+    if (n == null) return "–";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+  };
+  const fmtNum = (n, digits = 0) => (n == null ? "–" : n.toLocaleString("en-US", { maximumFractionDigits: digits }));
+  const fmtMs = (n) => (n == null ? "–" : `${n < 10 ? n.toFixed(1) : Math.round(n)} ms`);
+  const fmtTime = (iso) => {
+    if (!iso) return "–";
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return iso;
+    const ago = (Date.now() - d.getTime()) / 1000;
+    if (ago < 90) return `${Math.max(0, Math.round(ago))} s ago`;
+    if (ago < 5400) return `${Math.round(ago / 60)} min ago`;
+    return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+  };
+  const badge = (status) => el("span", { class: `badge ${status}`, text: status });
+
+  function say(message, kind = "") {
+    const s = $("status");
+    s.textContent = message;
+    s.className = `status ${kind}`;
+  }
+
+  // --- sign in / out -------------------------------------------------------------------------
+
+  async function signIn(event) {
+    event.preventDefault();
+    const input = $("token");
+    const candidate = input.value.trim();
+    const error = $("signin-error");
+    error.textContent = "";
+    if (!candidate) {
+      error.textContent = "Enter the admin token.";
+      input.focus();
+      return;
+    }
+    try {
+      const res = await fetch("/admin/tenants", {
+        headers: { Authorization: `Bearer ${candidate}`, Accept: "application/json" },
+        cache: "no-store", credentials: "omit",
+      });
+      if (res.status === 401) throw new Error("The admin token was not accepted.");
+      if (res.status === 403) throw new Error("Operator routes are off on this server (ADMIN_TOKEN is not set).");
+      if (!res.ok) throw new Error(`The server answered ${res.status}.`);
+    } catch (e) {
+      error.textContent = e instanceof TypeError ? "Cannot reach the server." : e.message;
+      input.select();
+      return;
+    }
+    token = candidate;
+    input.value = "";
+    $("signin-view").hidden = true;
+    $("nav").hidden = false;
+    $("signout").hidden = false;
+    if (!location.hash || location.hash === "#/") location.hash = "#/tenants";
+    else route();
+  }
+
+  function signOut(message) {
+    token = null;
+    tenants = [];
+    usageByTenant = new Map();
+    clearInterval(refreshTimer);
+    refreshTimer = null;
+    for (const id of ["tenants-view", "tenant-view", "servers-view", "nav", "signout"]) $(id).hidden = true;
+    $("signin-view").hidden = false;
+    $("refreshed").textContent = "";
+    say(message || "", message ? "bad" : "");
+    $("token").focus();
+  }
+
+  // --- data ----------------------------------------------------------------------------------
+
+  async function loadFleet() {
+    const from = new Date(Date.now() - FLEET_WINDOW_MINUTES * 60000).toISOString();
+    const [list, rows] = await Promise.all([api("GET", "/admin/tenants"), usage({ from })]);
+    tenants = list.items;
+    usageByTenant = summarize(rows, FLEET_WINDOW_MINUTES);
+    $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  }
+
+  function fleetRow(t) {
+    const u = usageByTenant.get(t.id) || {};
+    return {
+      id: t.id, name: t.name, status: t.status, server: t.server, schema_version: t.schema_version,
+      size: u.size ?? null, rps: u.rps ?? 0, p99: u.p99 ?? null, errors: u.errors ?? 0,
+      connections: u.connections ?? null, last_activity: u.last_activity ?? null,
+    };
+  }
+
+  // --- tenants table -------------------------------------------------------------------------
+
+  function renderTenants() {
+    const q = $("search").value.trim().toLowerCase();
+    const status = $("status-filter").value;
+    let rows = tenants.map(fleetRow).filter((r) =>
+      (!status || r.status === status) &&
+      (!q || r.id.toLowerCase().includes(q) || (r.name || "").toLowerCase().includes(q)));
+    const { key, dir } = sort;
+    rows.sort((a, b) => {
+      const x = a[key], y = b[key];
+      if (x == null && y == null) return a.id < b.id ? -1 : 1;
+      if (x == null) return 1;
+      if (y == null) return -1;
+      if (x < y) return -dir;
+      if (x > y) return dir;
+      return a.id < b.id ? -1 : 1;
+    });
+    for (const th of document.querySelectorAll("#tenants-table th")) {
+      if (th.dataset.key === key) th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    }
+    const body = document.querySelector("#tenants-table tbody");
+    body.replaceChildren(...rows.map((r) => el("tr", { "data-tenant": r.id },
+      el("td", {}, el("a", { href: `#/tenants/${encodeURIComponent(r.id)}`, text: r.id }),
+        el("span", { class: "name", text: r.name || "" })),
+      el("td", {}, badge(r.status)),
+      el("td", { text: r.server || "–" }),
+      el("td", { class: "num", text: fmtNum(r.schema_version) }),
+      el("td", { class: "num", text: fmtBytes(r.size) }),
+      el("td", { class: "num", text: fmtNum(r.rps, 2) }),
+      el("td", { class: "num", text: fmtMs(r.p99) }),
+      el("td", { class: "num", text: fmtNum(r.errors) }),
+      el("td", { class: "num", text: fmtNum(r.connections) }),
+      el("td", { text: fmtTime(r.last_activity) }))));
+    $("tenant-count").textContent = `${rows.length} of ${tenants.length} tenants`;
+    $("window-note").textContent =
+      `Req/s, p99 and errors over the last ${FLEET_WINDOW_MINUTES} minutes; size and connections as last sampled.`;
+  }
+
+  function sortBy(key) {
+    sort = { key, dir: sort.key === key ? -sort.dir : (["id", "status", "server"].includes(key) ? 1 : -1) };
+    renderTenants();
+  }
+
+  // --- one tenant ----------------------------------------------------------------------------
+
+  function fact(term, value) {
+    return el("div", {}, el("dt", { text: term }), el("dd", { text: value }));
+  }
+
+  async function showTenant(id) {
+    currentTenant = id;
+    const from = new Date(Date.now() - CHART_WINDOW_MINUTES * 60000).toISOString();
+    let t, rows;
+    try {
+      [t, rows] = await Promise.all([api("GET", `/admin/tenants/${encodeURIComponent(id)}`),
+        usage({ from, tenant: id })]);
+    } catch (e) {
+      if (e.status === 404) say(`No tenant "${id}".`, "bad");
+      else if (e.status !== 401) say(`Could not load tenant "${id}": ${e.message}`, "bad");
+      return;
+    }
+    if (currentTenant !== id) return;
+    const u = summarize(rows, CHART_WINDOW_MINUTES).get(id) || {};
+    $("tenant-title").replaceChildren(`${t.id} `, badge(t.status));
+    $("tenant-facts").replaceChildren(
+      fact("Name", t.name || "–"), fact("Server", t.server || "–"), fact("Database", t.database || "–"),
+      fact("Schema version", fmtNum(t.schema_version)), fact("Members", fmtNum(t.members)),
+      fact("Live sessions", fmtNum(t.sessions)), fact("Size", fmtBytes(u.size ?? null)),
+      fact("Requests (last hour)", fmtNum(u.requests ?? 0)), fact("Errors (last hour)", fmtNum(u.errors ?? 0)),
+      fact("Last activity", fmtTime(u.last_activity ?? null)), fact("Created", fmtTime(t.created_at)));
+    const act = (name) => document.querySelector(`#tenant-actions [data-action="${name}"]`);
+    act("suspend").disabled = t.status !== "active";
+    act("resume").disabled = t.status !== "suspended";
+    act("backup").disabled = !(t.status === "active" || t.status === "suspended");
+    act("delete").disabled = !["active", "suspended", "failed"].includes(t.status);
+    const series = minuteSeries(rows, id);
+    chart("chart-requests", series.map((m) => [m.t, m.requests]), (v) => fmtNum(v));
+    chart("chart-latency", series.map((m) => [m.t, m.p99]), (v) => fmtNum(v, 1));
+    chart("chart-dbtime", series.map((m) => [m.t, m.db_time_ms]), (v) => fmtNum(v, 1));
+    const backups = document.querySelector("#backups-table tbody");
+    const files = t.backups || [];
+    backups.replaceChildren(...(files.length ? files.map((b) => el("tr", {},
+      el("td", { text: b.backup }), el("td", { class: "num", text: fmtBytes(b.bytes) }),
+      el("td", { text: fmtTime(b.modified_at) })))
+      : [el("tr", {}, el("td", { colspan: "3", class: "muted", text: "No backups in BACKUP_DIR." }))]));
+  }
+
+  // One point per minute of the chart window (minutes without traffic are 0, latency null).
+  function minuteSeries(rows, id) {
+    const byMinute = new Map();
+    for (const r of rows) if (r.tenant === id) byMinute.set(new Date(r.minute).getTime(), r);
+    const end = Math.floor(Date.now() / 60000) * 60000;
+    const out = [];
+    for (let t = end - (CHART_WINDOW_MINUTES - 1) * 60000; t <= end; t += 60000) {
+      const r = byMinute.get(t);
+      out.push({
+        t, requests: r ? r.requests || 0 : 0, db_time_ms: r ? r.db_time_ms || 0 : 0,
+        p99: r && r.latency_ms && r.latency_ms.p99 != null ? r.latency_ms.p99 : null,
+      });
+    }
+    return out;
+  }
+
+  // A line chart as SVG (no library): x = minutes, y from 0 to the largest value.
+  function chart(figureId, points, fmt) {
+    const figure = $(figureId);
+    const ns = "http://www.w3.org/2000/svg";
+    const svgEl = (tag, attrs = {}, text) => {
+      const n = document.createElementNS(ns, tag);
+      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+      if (text != null) n.textContent = text;
+      return n;
+    };
+    const W = 480, H = 180, L = 48, R = 8, T = 10, B = 24;
+    const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img" });
+    const values = points.filter(([, v]) => v != null).map(([, v]) => v);
+    const max = Math.max(1, ...values);
+    const x = (i) => L + (i / Math.max(1, points.length - 1)) * (W - L - R);
+    const y = (v) => T + (1 - v / max) * (H - T - B);
+    const caption = figure.querySelector("figcaption").textContent;
+    svg.append(svgEl("title", {}, `${caption}: ${values.length ? `highest ${fmt(max)}` : "no data"}`));
+    svg.append(svgEl("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }));
+    svg.append(svgEl("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }));
+    for (const v of [0, max / 2, max]) {
+      svg.append(svgEl("text", { class: "tick", x: L - 6, y: y(v) + 4, "text-anchor": "end" }, fmt(v)));
+    }
+    if (points.length) {
+      const label = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      svg.append(svgEl("text", { class: "tick", x: L, y: H - 6 }, label(points[0][0])));
+      svg.append(svgEl("text", { class: "tick", x: W - R, y: H - 6, "text-anchor": "end" },
+        label(points[points.length - 1][0])));
+    }
+    if (!values.length) {
+      svg.append(svgEl("text", { class: "empty", x: (L + W) / 2, y: H / 2, "text-anchor": "middle" }, "no requests"));
+    } else {
+      let d = "";
+      let area = "";
+      let first = null;
+      let last = null;
+      points.forEach(([, v], i) => {
+        if (v == null) return;
+        d += `${d ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
+        if (first == null) first = i;
+        last = i;
+      });
+      area = `${d}L${x(last).toFixed(1)},${y(0).toFixed(1)}L${x(first).toFixed(1)},${y(0).toFixed(1)}Z`;
+      svg.append(svgEl("path", { class: "area", d: area }));
+      svg.append(svgEl("path", { class: "line", d }));
+    }
+    figure.querySelector("svg")?.remove();
+    figure.append(svg);
+  }
+
+  // --- actions -------------------------------------------------------------------------------
+
+  function confirmAction(title, text, typed) {
+    const dialog = $("confirm");
+    $("confirm-title").textContent = title;
+    $("confirm-text").textContent = text;
+    $("confirm-typed-row").hidden = !typed;
+    const input = $("confirm-typed");
+    input.value = "";
+    const ok = $("confirm-ok");
+    ok.disabled = Boolean(typed);
+    input.oninput = () => { ok.disabled = input.value !== typed; };
+    return new Promise((resolve) => {
+      const finish = (answer) => {
+        $("confirm-form").onsubmit = null;
+        $("confirm-cancel").onclick = null;
+        dialog.onclose = null;
+        if (dialog.open) dialog.close();
+        resolve(answer);
+      };
+      $("confirm-form").onsubmit = (e) => { e.preventDefault(); finish(!ok.disabled); };
+      $("confirm-cancel").onclick = () => finish(false);
+      dialog.onclose = () => finish(false);
+      dialog.showModal();
+      (typed ? input : $("confirm-cancel")).focus();
+    });
+  }
+
+  async function runAction(action) {
+    const id = currentTenant;
+    const t = tenants.find((x) => x.id === id);
+    const label = t && t.name ? `"${id}" (${t.name})` : `"${id}"`;
+    const plans = {
+      suspend: [`Suspend tenant ${id}?`, `Every request and login of tenant ${label} will answer 403 until it is resumed. Its data is untouched.`],
+      resume: [`Resume tenant ${id}?`, `Tenant ${label} will serve requests again.`],
+      backup: [`Back up tenant ${id}?`, `A backup of tenant ${label} (its database and members) is written to BACKUP_DIR.`],
+      delete: [`Delete tenant ${id}?`, `The database of tenant ${label} is dropped. This cannot be undone except from a backup.`],
+    };
+    const [title, text] = plans[action];
+    if (!(await confirmAction(title, text, action === "delete" ? id : null))) return;
+    say(`${action}: ${id}…`);
+    try {
+      const path = `/admin/tenants/${encodeURIComponent(id)}`;
+      if (action === "delete") await api("DELETE", path);
+      else await api("POST", `${path}/${action}`, {});
+      const done = { suspend: "Suspended", resume: "Resumed", backup: "Backed up", delete: "Deleted" };
+      say(`${done[action]} tenant ${id}.`, "good");
+    } catch (e) {
+      if (e.status !== 401) say(`Could not ${action} tenant ${id}: ${e.message}`, "bad");
+    }
+    await refresh();
+  }
+
+  // --- servers -------------------------------------------------------------------------------
+
+  function renderServers() {
+    const servers = new Map();
+    const newest = Math.max(0, ...tenants.map((t) => t.schema_version || 0));
+    for (const t of tenants) {
+      if (t.status === "deleted") continue;
+      const name = t.server || "main";
+      let s = servers.get(name);
+      if (!s) {
+        s = { tenants: 0, active: 0, suspended: 0, connections: 0, size: 0, versions: new Map() };
+        servers.set(name, s);
+      }
+      const u = usageByTenant.get(t.id) || {};
+      s.tenants++;
+      if (t.status === "active") s.active++;
+      if (t.status === "suspended") s.suspended++;
+      s.connections += u.connections || 0;
+      s.size += u.size || 0;
+      s.versions.set(t.schema_version, (s.versions.get(t.schema_version) || 0) + 1);
+    }
+    const body = document.querySelector("#servers-table tbody");
+    body.replaceChildren(...[...servers.entries()].sort().map(([name, s]) => {
+      const versions = [...s.versions.entries()].sort((a, b) => b[0] - a[0])
+        .map(([v, n]) => `v${v}: ${n}`).join(", ");
+      const migrated = s.versions.get(newest) || 0;
+      return el("tr", {}, el("td", { text: name }), el("td", { class: "num", text: fmtNum(s.tenants) }),
+        el("td", { class: "num", text: fmtNum(s.active) }), el("td", { class: "num", text: fmtNum(s.suspended) }),
+        el("td", { class: "num", text: fmtNum(s.connections) }), el("td", { class: "num", text: fmtBytes(s.size) }),
+        el("td", { text: versions }),
+        el("td", { text: `${migrated} of ${s.tenants} at v${newest} (${Math.round((100 * migrated) / Math.max(1, s.tenants))} %)` }));
+    }));
+  }
+
+  // --- routing -------------------------------------------------------------------------------
+
+  function show(section) {
+    for (const id of ["tenants-view", "tenant-view", "servers-view"]) $(id).hidden = id !== section;
+    for (const a of document.querySelectorAll("#nav a")) {
+      const current = section.startsWith(a.dataset.section.replace(/s$/, ""));
+      if (current) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    }
+  }
+
+  async function refresh() {
+    if (token === null) return;
+    try {
+      await loadFleet();
+    } catch (e) {
+      if (e.status !== 401) say(`Could not load the fleet: ${e.message}`, "bad");
+      return;
+    }
+    const hash = location.hash;
+    if (hash.startsWith("#/tenants/")) await showTenant(decodeURIComponent(hash.slice("#/tenants/".length)));
+    else if (hash === "#/servers") renderServers();
+    else renderTenants();
+  }
+
+  async function route() {
+    if (token === null) return;
+    say("");
+    const hash = location.hash || "#/tenants";
+    if (hash.startsWith("#/tenants/")) show("tenant-view");
+    else if (hash === "#/servers") show("servers-view");
+    else show("tenants-view");
+    $("main").focus();
+    await refresh();
+    clearInterval(refreshTimer);
+    refreshTimer = setInterval(() => { if (!document.hidden) refresh(); }, REFRESH_MS);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("signin").addEventListener("submit", signIn);
+    $("signout").addEventListener("click", () => signOut("Signed out."));
+    $("search").addEventListener("input", renderTenants);
+    $("status-filter").addEventListener("change", renderTenants);
+    for (const th of document.querySelectorAll("#tenants-table th")) {
+      th.querySelector("button").addEventListener("click", () => sortBy(th.dataset.key));
+    }
+    for (const b of document.querySelectorAll("#tenant-actions button")) {
+      b.addEventListener("click", () => runAction(b.dataset.action));
+    }
+    window.addEventListener("hashchange", route);
+    $("token").focus();
+  });
+})();
