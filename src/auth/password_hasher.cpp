@@ -10,13 +10,10 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <sodium.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cerrno>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -25,6 +22,8 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include "domain/thread_priority.hpp"
 
 namespace tenantd::auth {
 
@@ -192,19 +191,6 @@ struct hand_back {
     std::move(handler)(failure, std::move(value));
   }
 };
-
-// Hashing threads run at a lower priority (nice +5 on Linux, per thread) than the I/O
-// threads: during a login storm requests that need no hashing keep their latency, and
-// hashing takes the CPU they leave. An unprivileged process may lower its own priority.
-void lower_this_threads_priority() noexcept {
-  thread_local const bool lowered = [] {
-    errno = 0;
-    const int current = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-    if (errno == 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(current + 5, 19));
-    return true;
-  }();
-  (void)lowered;
-}
 
 template <class R, class Job>
 net::awaitable<R> run_on_pool(fair_queue& owner, std::string client, Job job) {

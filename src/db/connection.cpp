@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 #include <cerrno>
 #include <cstring>
@@ -17,6 +19,7 @@
 #include <utility>
 
 #include "db/with_deadline.hpp"
+#include "domain/thread_priority.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -60,6 +63,24 @@ struct param_buffer {
 // Server notices (and errors libpq reports while idle) go to the log, not to stderr.
 void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", trimmed(message)); }
 
+// A connect step on a handshake thread. `pg` is held by value: the PGconn stays alive until
+// the step is over even if the connecting coroutine is destroyed meanwhile.
+net::awaitable<PostgresPollingStatusType> poll_on_handshake_thread(std::shared_ptr<PGconn> pg) {
+  lower_this_threads_priority();
+  co_return PQconnectPoll(pg.get());
+}
+
+// One step of the connect state machine: on the handshake executor when there is one (the
+// coroutine resumes on its own executor afterwards), else right here. (A named function, not
+// a capturing lambda, is spawned: GCC 12 destroyed a capturing lambda temporary inside a
+// co_await one time too many, freeing the shared PGconn early: AddressSanitizer, use after free.)
+net::awaitable<PostgresPollingStatusType> connect_step(const std::shared_ptr<PGconn>& pg,
+                                                       const std::optional<net::any_io_executor>& handshake) {
+  if (!handshake) co_return PQconnectPoll(pg.get());
+  auto step = poll_on_handshake_thread(pg);
+  co_return co_await net::co_spawn(*handshake, std::move(step), net::use_awaitable);
+}
+
 }  // namespace
 
 // SQLSTATE classes that say the database cannot serve right now rather than that the
@@ -74,15 +95,15 @@ bool means_unavailable(std::string_view sqlstate) noexcept {
 
 struct connection::impl {
   impl(net::any_io_executor executor, connection_options opts, PGconn* conn)
-      : pg(conn), socket(std::move(executor)), options(std::move(opts)) {}
-  ~impl() {
-    release_socket();
-    PQfinish(pg);
-  }
+      : pg(conn), owner(conn, &PQfinish), socket(std::move(executor)), options(std::move(opts)) {}
+  ~impl() { release_socket(); }  // then `owner` finishes the PGconn, unless a handshake step still holds it
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
 
   PGconn* pg;
+  // Shared with a connect step running on the handshake executor, so that the PGconn outlives
+  // this state if the connecting coroutine is destroyed meanwhile (its io_context shut down).
+  std::shared_ptr<PGconn> owner;
   net::posix::stream_descriptor socket;
   connection_options options;
   std::unordered_set<std::string> prepared;
@@ -265,7 +286,7 @@ net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_exec
       throw unavailable_error("connecting to the database timed out after " + std::to_string(connect_timeout.count()) +
                               " ms");
     }
-    polling = PQconnectPoll(raw);
+    polling = co_await connect_step(state->owner, state->options.handshake_executor);
   }
   state->bind_socket();
   if (PQsetnonblocking(raw, 1) != 0) state->fail("cannot make the database connection non-blocking");

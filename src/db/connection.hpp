@@ -70,6 +70,12 @@ struct connection_options {
   // first characters of its SQL, never its parameters. 0 turns it off.
   std::chrono::milliseconds slow_query_threshold{0};
   std::string label{};  // e.g. "master" or "tenant=acme database=tenant_acme"
+  // Where libpq's connect steps run (PQconnectPoll). Its client side of SCRAM is PBKDF2, ~10 ms
+  // of CPU per connection: on threads of their own (at a lower priority), a storm of new
+  // connections does not take the I/O threads' CPU from requests that already have one. The
+  // socket waits stay on the connection's executor. Unset: on the connection's executor.
+  // Whoever owns these threads must join them before the connection's io_context is destroyed.
+  std::optional<boost::asio::any_io_executor> handshake_executor{};
 };
 
 class pipeline;

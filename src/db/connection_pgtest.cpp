@@ -8,10 +8,15 @@
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <future>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -329,6 +334,57 @@ TEST(connection, resumes_on_a_multi_threaded_io_context) {
         }
       },
       std::chrono::seconds(60), 2);
+}
+
+// The connect steps (PQconnectPoll, where libpq computes SCRAM's PBKDF2) run on the handshake
+// executor: while its only thread is held, the connect cannot finish, and the I/O thread stays
+// free for other work; once the thread is released the connection completes and works.
+TEST(connection, connect_steps_run_on_the_handshake_executor) {
+  test::test_database db;
+  net::thread_pool handshakes(1);
+  std::promise<void> release;
+  std::shared_future<void> held = release.get_future().share();
+  std::promise<void> holding;
+  net::post(handshakes, [&holding, held] {
+    holding.set_value();
+    held.wait();
+  });
+  holding.get_future().wait();
+
+  auto options = options_for(db);
+  options.handshake_executor = handshakes.get_executor();
+  net::io_context io;
+  bool connected = false;
+  int ticks = 0;
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        auto conn = co_await connection::connect(io.get_executor(), options);
+        auto rows = co_await conn->exec("SELECT 1");
+        connected = rows.string(0, 0) == "1";
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> {
+        net::steady_timer timer(io);
+        while (!connected) {
+          timer.expires_after(10ms);
+          co_await timer.async_wait(net::use_awaitable);
+          ++ticks;
+        }
+      },
+      net::detached);
+  io.run_for(300ms);
+  EXPECT_FALSE(connected) << "the connect finished without the handshake thread";
+  EXPECT_GE(ticks, 5) << "the I/O thread was not free while the connect waited";
+  release.set_value();
+  io.restart();
+  io.run_for(30s);  // returns once both coroutines are done
+  EXPECT_TRUE(connected);
+  handshakes.join();
 }
 
 }  // namespace
