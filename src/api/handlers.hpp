@@ -47,5 +47,6 @@ awaitable<response> admin_resume_tenant(context& ctx);   // POST /admin/tenants/
 awaitable<response> admin_delete_tenant(context& ctx);   // DELETE /admin/tenants/:id
 awaitable<response> admin_backup_tenant(context& ctx);   // POST /admin/tenants/:id/backup
 awaitable<response> admin_restore_tenant(context& ctx);  // POST /admin/tenants/:id/restore
+awaitable<response> admin_usage(context& ctx);           // GET /admin/usage
 
 }  // namespace tenantd::api::handlers
