@@ -79,7 +79,7 @@ std::string format_utc_time(std::int64_t unix_seconds) {
   const auto day_count = unix_seconds >= 0 ? unix_seconds / 86400 : (unix_seconds - 86399) / 86400;
   const std::chrono::year_month_day date{std::chrono::sys_days(std::chrono::days(day_count))};
   const auto in_day = unix_seconds - day_count * 86400;
-  char buf[32];
+  char buf[96];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02lld:%02lld:%02lldZ", static_cast<int>(date.year()),
                 static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
                 static_cast<long long>(in_day / 3600), static_cast<long long>(in_day % 3600 / 60),

@@ -51,6 +51,10 @@ tenant_connection::tenant_connection(db::pooled_connection conn, usage_recorder*
   conn_->observe_statements(meter_.get());
 }
 
+tenant_connection::tenant_connection() noexcept = default;
+
+tenant_connection::tenant_connection(tenant_connection&& other) noexcept = default;
+
 tenant_connection& tenant_connection::operator=(tenant_connection&& other) noexcept {
   if (this != &other) {
     finish();

@@ -35,9 +35,9 @@ class tenant_gone_error : public std::runtime_error {
 // destroyed or assigned over (before it goes back to its pool).
 class tenant_connection {
  public:
-  tenant_connection() = default;
+  tenant_connection() noexcept;
   tenant_connection(db::pooled_connection conn, usage_recorder* usage, const std::string& tenant_id);
-  tenant_connection(tenant_connection&&) noexcept = default;
+  tenant_connection(tenant_connection&& other) noexcept;
   tenant_connection& operator=(tenant_connection&& other) noexcept;
   tenant_connection(const tenant_connection&) = delete;
   tenant_connection& operator=(const tenant_connection&) = delete;
