@@ -38,7 +38,7 @@ TEST(usage_recorder, counts_are_exact_with_several_threads) {
     EXPECT_EQ(r.minute, usage_recorder::minute_of(minute_start));
     EXPECT_EQ(r.counts.requests, threads * per_thread / 2) << r.tenant_id;
     EXPECT_EQ(r.counts.statements, threads * per_thread) << r.tenant_id;
-    EXPECT_EQ(r.counts.db_time_us, std::int64_t{threads} * per_thread * 150) << r.tenant_id;
+    EXPECT_EQ(r.counts.db_time_us, std::int64_t{threads} * (per_thread / 2) * 150) << r.tenant_id;
     EXPECT_EQ(r.counts.latency[usage_latency_bucket(3ms)], threads * per_thread / 2);
   }
   EXPECT_EQ(rows[0].tenant_id, "acme");  // even i: every multiple of 10 is a 404, and of 25 also of 50
@@ -48,7 +48,8 @@ TEST(usage_recorder, counts_are_exact_with_several_threads) {
   EXPECT_EQ(rows[1].counts.errors_5xx, threads * (per_thread / 50));  // odd multiples of 25
   EXPECT_EQ(rows[0].counts.connections_max, 3);
   EXPECT_EQ(rows[0].counts.last_activity_ms,
-            std::chrono::duration_cast<std::chrono::milliseconds>((minute_start + 11s).time_since_epoch()).count());
+            std::chrono::duration_cast<std::chrono::milliseconds>((minute_start + 10s).time_since_epoch()).count())
+      << "a connection sample is not activity";
   EXPECT_EQ(usage.entries(), 0U);
   EXPECT_TRUE(usage.take(minute_start + 20s).empty()) << "take() empties the recorder";
 }
