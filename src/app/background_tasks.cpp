@@ -172,6 +172,27 @@ net::awaitable<void> purge_expired(std::shared_ptr<db::pool> master, const std::
   }
 }
 
+// flush_usage, returning the tenants that had requests or statements in what it flushed (or
+// tried to: they were active either way). Sampling is not activity: a tenant whose row holds
+// only a size sample is not returned, so an idle tenant stops being sampled.
+net::awaitable<std::vector<std::string>> flush_usage_rows(components& c) {
+  std::vector<std::string> active;
+  if (!c.usage) co_return active;
+  auto rows = c.usage->take();
+  for (const auto& r : rows)
+    if ((r.counts.requests > 0 || r.counts.statements > 0) && (active.empty() || active.back() != r.tenant_id))
+      active.push_back(r.tenant_id);  // rows are sorted by tenant
+  if (rows.empty()) co_return active;
+  try {
+    auto conn = co_await c.master->acquire();
+    co_await db::usage::add(*conn, rows);
+  } catch (const std::exception& e) {  // kept, and added by a later flush: counts stay exact
+    c.usage->restore(rows);
+    spdlog::warn("usage: cannot flush {} rows to master ({}); kept for the next flush", rows.size(), e.what());
+  }
+  co_return active;
+}
+
 // The connections each active tenant's pool holds (open, idle or in use: what it takes from
 // the budget), recorded as a sample for the current minute.
 net::awaitable<void> sample_connections(components& c) {
@@ -205,9 +226,9 @@ net::awaitable<void> sample_sizes(components& c, const std::set<std::string>& se
   }
 }
 
-// Every second: note the tenants seen; every USAGE_FLUSH_INTERVAL_S: sample connections and
-// flush; every USAGE_SIZE_INTERVAL_S: sample database sizes; hourly: delete rows past
-// USAGE_RETENTION_DAYS.
+// Every USAGE_FLUSH_INTERVAL_S: sample connections and flush; every USAGE_SIZE_INTERVAL_S:
+// sample the database sizes of the tenants active since the last round; hourly: delete rows
+// past USAGE_RETENTION_DAYS.
 net::awaitable<void> account_usage(components& c) {
   auto executor = co_await net::this_coro::executor;
   using clock = std::chrono::steady_clock;
@@ -219,14 +240,7 @@ net::awaitable<void> account_usage(components& c) {
     net::steady_timer timer(executor, 1s);
     co_await timer.async_wait(net::use_awaitable);
     if (!c.master_ready || c.stopping) continue;
-    for (auto& id : c.usage->active_tenants())
-      if (seen.size() < c.usage->capacity()) seen.insert(std::move(id));
     const auto now = clock::now();
-    if (now >= next_size) {
-      next_size = now + c.cfg.usage_size_interval;
-      co_await sample_sizes(c, seen);
-      seen.clear();
-    }
     if (now >= next_flush) {
       next_flush = now + c.cfg.usage_flush_interval;
       try {
@@ -234,7 +248,14 @@ net::awaitable<void> account_usage(components& c) {
       } catch (const std::exception& e) {
         spdlog::debug("usage: connection sample: {}", e.what());
       }
-      co_await flush_usage(c);
+      auto active = co_await flush_usage_rows(c);
+      for (auto& id : active)
+        if (seen.size() < c.usage->capacity()) seen.insert(std::move(id));
+    }
+    if (now >= next_size) {
+      next_size = now + c.cfg.usage_size_interval;
+      co_await sample_sizes(c, seen);
+      seen.clear();
     }
     if (now >= next_purge) {
       next_purge = now + 1h;
@@ -263,18 +284,7 @@ auto log_failure(const char* what) {
 
 }  // namespace
 
-net::awaitable<void> flush_usage(components& c) {
-  if (!c.usage) co_return;
-  auto rows = c.usage->take();
-  if (rows.empty()) co_return;
-  try {
-    auto conn = co_await c.master->acquire();
-    co_await db::usage::add(*conn, rows);
-  } catch (const std::exception& e) {  // kept, and added by a later flush: counts stay exact
-    c.usage->restore(rows);
-    spdlog::warn("usage: cannot flush {} rows to master ({}); kept for the next flush", rows.size(), e.what());
-  }
-}
+net::awaitable<void> flush_usage(components& c) { (void)co_await flush_usage_rows(c); }
 
 void start_background_tasks(components& c) {
   // Migrations and DDL as the DDL role (MIGRATION_DATABASE_URL) when there is one; the

@@ -14,7 +14,9 @@ namespace json = boost::json;
 
 class usage : public e2e_test {
  protected:
-  env_overrides server_env() const override { return {{"USAGE_FLUSH_INTERVAL_S", "1"}}; }
+  env_overrides server_env() const override {
+    return {{"USAGE_FLUSH_INTERVAL_S", "1"}, {"USAGE_SIZE_INTERVAL_S", "10"}};
+  }
   header_list admin() const { return bearer(server().admin_token()); }
 
   // Requests of `tenant` as master holds them after a flush, polled until they equal `expected`
@@ -65,6 +67,7 @@ TEST_F(usage, a_known_load_gives_exact_counts_per_tenant) {
   EXPECT_GT(a->at("statements").as_int64(), 0) << "GET /api/users/:id reads the tenant database";
   EXPECT_GT(a->at("db_time_ms").to_number<double>(), 0.0);
   EXPECT_TRUE(a->at("last_activity").is_string());
+  EXPECT_GE(a->at("connections_max").as_int64(), 1) << "its pool held a connection at a flush";
   std::int64_t in_buckets = 0;
   for (const auto& b : a->at("latency_buckets").as_array()) in_buckets += b.as_int64();
   EXPECT_EQ(in_buckets, 35) << "every request is in one latency bucket";
@@ -83,6 +86,22 @@ TEST_F(usage, a_known_load_gives_exact_counts_per_tenant) {
   const auto only = one.json();
   ASSERT_EQ(only.at("tenants").as_array().size(), 1u) << one.body;
   EXPECT_EQ(only.at("totals").at("requests").as_int64(), 12);
+
+  // The database size is sampled (every 10 s here) for tenants active since the last sample.
+  const auto sized_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string size;
+  while (std::chrono::steady_clock::now() < sized_deadline) {
+    const auto rows = admin_query("SELECT max(db_size_bytes) FROM tenant_usage WHERE tenant_id = 'usage_globex'",
+                                  server().master_database());
+    size = rows.empty() ? "" : rows[0][0];
+    if (!size.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_FALSE(size.empty()) << "no database size sampled within 30 s";
+  EXPECT_GT(std::stoll(size), 1'000'000) << "a tenant database takes a few MB";
+  const auto sized = get("/admin/usage?tenant=usage_globex", {}, admin());
+  ASSERT_EQ(sized.status, 200u) << sized.describe();
+  EXPECT_EQ(std::to_string(sized.json().at("tenants").at(0).at("db_size_bytes").as_int64()), size);
 
   // A window before any of it: nothing.
   const auto old = get("/admin/usage?from=2020-01-01T00:00:00Z&to=2020-01-01T01:00:00Z", {}, admin());
