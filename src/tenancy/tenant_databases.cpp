@@ -6,6 +6,9 @@ namespace tenantd::tenancy {
 namespace {
 
 using steady = std::chrono::steady_clock;
+using db::param;
+using db::result_set;
+using db::statement;
 
 // The pool as a runner, timing each statement for the tenant's usage. The time runs from the
 // call to the answer, as the request waits for it (for a pipelined statement, with its wait
@@ -15,8 +18,7 @@ class metered_runner final : public db::statement_runner {
   metered_runner(std::shared_ptr<db::statement_runner> inner, usage_recorder& usage, std::string tenant_id)
       : inner_(std::move(inner)), usage_(usage), tenant_id_(std::move(tenant_id)) {}
 
-  boost::asio::awaitable<db::result_set> exec_prepared(const db::statement& stmt,
-                                                       std::span<const db::param> params) override {
+  boost::asio::awaitable<result_set> exec_prepared(const statement& stmt, std::span<const param> params) override {
     const auto started = steady::now();
     auto result = co_await inner_->exec_prepared(stmt, params);
     usage_.record_statements(tenant_id_, 1,
