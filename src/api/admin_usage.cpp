@@ -19,9 +19,9 @@
 namespace tenantd::api::handlers {
 namespace {
 
-constexpr std::int64_t default_span = 3600;        // the last hour
-constexpr std::int64_t longest_span = 31 * 86400;  // a month and a day
-constexpr std::int64_t max_rows = 100000;          // minute rows in one answer
+constexpr std::int64_t default_span = 3600;                      // the last hour
+constexpr std::int64_t longest_span = std::int64_t{31} * 86400;  // a month and a day
+constexpr std::int64_t max_rows = 100000;                        // minute rows in one answer
 
 struct usage_query {
   std::int64_t from{0};

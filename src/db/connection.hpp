@@ -78,10 +78,8 @@ class pipeline;
 // not the ones that threw): usage accounting per tenant (tenancy/tenant_databases.hpp).
 class statement_observer {
  public:
+  virtual ~statement_observer() = default;
   virtual void on_statement(std::chrono::microseconds took) noexcept = 0;
-
- protected:
-  ~statement_observer() = default;
 };
 
 // Something that runs one named statement as its own unit of work: a connection held

@@ -72,7 +72,7 @@ std::optional<std::int64_t> parse_utc_time(std::string_view text) {
                                          std::chrono::day(static_cast<unsigned>(*day))};
   if (!date.ok()) return std::nullopt;
   const auto days = std::chrono::sys_days(date).time_since_epoch().count();
-  return static_cast<std::int64_t>(days) * 86400 + *hour * 3600 + *minute * 60 + second;
+  return static_cast<std::int64_t>(days) * 86400 + std::int64_t{*hour} * 3600 + std::int64_t{*minute} * 60 + second;
 }
 
 std::string format_utc_time(std::int64_t unix_seconds) {
