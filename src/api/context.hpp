@@ -25,6 +25,7 @@
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
 #include "tenancy/tenant_databases.hpp"
+#include "tenancy/usage_recorder.hpp"
 
 namespace tenantd::api {
 
@@ -65,6 +66,7 @@ struct services {
   auth::rate_limiter* tenant_creates_per_client{nullptr};
   auth::rate_limiter* registrations_per_client{nullptr};  // optional
   request_quota* quota{nullptr};                          // optional: per-tenant and per-session request quotas
+  tenancy::usage_recorder* usage{nullptr};                // optional: per-tenant usage (USAGE_ENABLED)
   api_settings settings;
   const std::atomic<bool>* master_ready{nullptr};  // master migrated; until then only probes answer
   std::function<boost::asio::awaitable<readiness>()> check_readiness;

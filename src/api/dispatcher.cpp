@@ -148,12 +148,17 @@ boost::asio::awaitable<response> dispatcher::handle(request& req) {
     res = problem(make_error(errc::internal, "an internal error occurred"), ctx.request_id);
   }
   finish(req, res, ctx.request_id);
+  const auto duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+  // Usage counts requests whose tenant is known from a verified access token (see
+  // tenancy/usage_recorder.hpp): login, registration and refresh carry none.
+  if (svc_.usage != nullptr && ctx.caller) svc_.usage->record_request(ctx.caller->tenant_id, res.status, duration);
   if (on_access_) {
     access_entry entry;
     entry.method = req.method;
     entry.route = route_name.empty() ? std::string_view("-") : std::string_view(route_name);
     entry.status = res.status;
-    entry.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    entry.duration = duration;
     entry.bytes = res.body.size();
     entry.request_id = ctx.request_id;
     if (ctx.caller) {

@@ -271,3 +271,30 @@ TEST_F(dispatcher_pipeline, every_answer_carries_a_request_id) {
 
 }  // namespace
 }  // namespace tenantd::api
+
+namespace tenantd::api {
+namespace {
+
+// Usage counts requests of callers with a verified token, by their tenant, with the status
+// they got (403 included); requests without a tenant (open routes, 401) are not counted.
+TEST_F(dispatcher_pipeline, usage_counts_requests_of_authenticated_callers_only) {
+  tenancy::usage_recorder usage(100);
+  svc_.usage = &usage;
+  EXPECT_EQ(send("GET", "/things/7", {{"authorization", "Bearer good-token"}}).status, 200U);
+  EXPECT_EQ(send("POST", "/things", {{"authorization", "Bearer good-token"}}, "{}").status, 403U);
+  EXPECT_EQ(send("GET", "/things/7", {{"authorization", "Bearer bad-token"}}).status, 401U);
+  EXPECT_EQ(send("GET", "/open").status, 200U);
+  EXPECT_EQ(send("GET", "/broken/db").status, 503U);
+  const auto rows = usage.take();
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0].tenant_id, "acme");
+  EXPECT_EQ(rows[0].counts.requests, 2);
+  EXPECT_EQ(rows[0].counts.errors_4xx, 1);
+  EXPECT_EQ(rows[0].counts.errors_5xx, 0);
+  std::int64_t in_buckets = 0;
+  for (const auto n : rows[0].counts.latency) in_buckets += n;
+  EXPECT_EQ(in_buckets, 2);
+}
+
+}  // namespace
+}  // namespace tenantd::api

@@ -49,6 +49,7 @@ awaitable<response> admin_resume_tenant(context& ctx);   // POST /admin/tenants/
 awaitable<response> admin_delete_tenant(context& ctx);   // DELETE /admin/tenants/:id
 awaitable<response> admin_backup_tenant(context& ctx);   // POST /admin/tenants/:id/backup
 awaitable<response> admin_restore_tenant(context& ctx);  // POST /admin/tenants/:id/restore
+awaitable<response> admin_usage(context& ctx);           // GET /admin/usage
 
 // The tenant's backup files in BACKUP_DIR, newest first: [{"backup","bytes","modified_at"}]
 // (admin_backup.cpp; shown by GET /admin/tenants/:id). A missing directory lists none.

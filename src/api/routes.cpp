@@ -46,6 +46,7 @@ std::span<const route> route_table() {
       {"DELETE", "/admin/tenants/:id", h::admin_delete_tenant, admin, std::nullopt, none},
       {"POST", "/admin/tenants/:id/backup", h::admin_backup_tenant, admin, std::nullopt, optional_json},
       {"POST", "/admin/tenants/:id/restore", h::admin_restore_tenant, admin, std::nullopt, json},
+      {"GET", "/admin/usage", h::admin_usage, admin, std::nullopt, none},
   };
   return table;
 }

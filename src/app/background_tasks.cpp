@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,7 @@
 #include "db/master_migrations.hpp"
 #include "db/master_repository.hpp"
 #include "db/session_repository.hpp"
+#include "db/usage_repository.hpp"
 
 namespace tenantd::app {
 namespace net = boost::asio;
@@ -169,6 +172,104 @@ net::awaitable<void> purge_expired(std::shared_ptr<db::pool> master, const std::
   }
 }
 
+// flush_usage, returning the tenants that had requests or statements in what it flushed (or
+// tried to: they were active either way). Sampling is not activity: a tenant whose row holds
+// only a size sample is not returned, so an idle tenant stops being sampled.
+net::awaitable<std::vector<std::string>> flush_usage_rows(components& c) {
+  std::vector<std::string> active;
+  if (!c.usage) co_return active;
+  auto rows = c.usage->take();
+  for (const auto& r : rows)
+    if ((r.counts.requests > 0 || r.counts.statements > 0) && (active.empty() || active.back() != r.tenant_id))
+      active.push_back(r.tenant_id);  // rows are sorted by tenant
+  if (rows.empty()) co_return active;
+  try {
+    auto conn = co_await c.master->acquire();
+    co_await db::usage::add(*conn, rows);
+  } catch (const std::exception& e) {  // kept, and added by a later flush: counts stay exact
+    c.usage->restore(rows);
+    spdlog::warn("usage: cannot flush {} rows to master ({}); kept for the next flush", rows.size(), e.what());
+  }
+  co_return active;
+}
+
+// The connections each active tenant's pool holds (open, idle or in use: what it takes from
+// the budget), recorded as a sample for the current minute.
+net::awaitable<void> sample_connections(components& c) {
+  auto& usage = *c.usage;
+  const auto active = usage.active_tenants();
+  if (active.empty()) co_return;
+  std::map<std::string, std::size_t> open_by_database;
+  for (auto& p : c.pools.busiest(c.pools.pool_count())) open_by_database[p.database] = p.stats.open;
+  for (const auto& id : active) {
+    const auto tenant = co_await c.tenants.find(id);
+    if (!tenant) continue;
+    const auto it = open_by_database.find(tenant->database_name);
+    if (it != open_by_database.end()) usage.record_connections(id, static_cast<std::int64_t>(it->second));
+  }
+}
+
+// pg_database_size of each tenant seen since the last round, on the tenant's own pool (its role
+// may connect there; master's may not), not counted as the tenant's statements.
+net::awaitable<void> sample_sizes(components& c, const std::set<std::string>& seen) {
+  for (const auto& id : seen) {
+    if (c.stopping) co_return;
+    try {
+      const auto tenant = co_await c.tenants.find(id);
+      if (!tenant || tenant->status != tenant_status::active) continue;
+      auto pool = c.pools.pool_for(*tenant);
+      const auto bytes = co_await db::usage::database_size(*pool);
+      c.usage->record_database_size(id, bytes);
+    } catch (const std::exception& e) {  // the database is away: the next round samples again
+      spdlog::debug("usage: size of tenant {}: {}", id, e.what());
+    }
+  }
+}
+
+// Every USAGE_FLUSH_INTERVAL_S: sample connections and flush; every USAGE_SIZE_INTERVAL_S:
+// sample the database sizes of the tenants active since the last round; hourly: delete rows
+// past USAGE_RETENTION_DAYS.
+net::awaitable<void> account_usage(components& c) {
+  auto executor = co_await net::this_coro::executor;
+  using clock = std::chrono::steady_clock;
+  auto next_flush = clock::now() + c.cfg.usage_flush_interval;
+  auto next_size = clock::now() + c.cfg.usage_size_interval;
+  auto next_purge = clock::now();
+  std::set<std::string> seen;  // tenants active since the last size round (at most the recorder's cap)
+  while (!c.stopping) {
+    net::steady_timer timer(executor, 1s);
+    co_await timer.async_wait(net::use_awaitable);
+    if (!c.master_ready || c.stopping) continue;
+    const auto now = clock::now();
+    if (now >= next_flush) {
+      next_flush = now + c.cfg.usage_flush_interval;
+      try {
+        co_await sample_connections(c);
+      } catch (const std::exception& e) {
+        spdlog::debug("usage: connection sample: {}", e.what());
+      }
+      auto active = co_await flush_usage_rows(c);
+      for (auto& id : active)
+        if (seen.size() < c.usage->capacity()) seen.insert(std::move(id));
+    }
+    if (now >= next_size) {
+      next_size = now + c.cfg.usage_size_interval;
+      co_await sample_sizes(c, seen);
+      seen.clear();
+    }
+    if (now >= next_purge) {
+      next_purge = now + 1h;
+      try {
+        auto conn = co_await c.master->acquire();
+        const auto purged = co_await db::usage::purge(*conn, c.cfg.usage_retention_days);
+        if (purged > 0) spdlog::info("usage: deleted {} rows older than {} days", purged, c.cfg.usage_retention_days);
+      } catch (const std::exception& e) {
+        spdlog::debug("usage: retention: {}", e.what());
+      }
+    }
+  }
+}
+
 // Logs how a background task ended, if by an exception.
 auto log_failure(const char* what) {
   return [what](const std::exception_ptr& e) {
@@ -183,6 +284,8 @@ auto log_failure(const char* what) {
 
 }  // namespace
 
+net::awaitable<void> flush_usage(components& c) { (void)co_await flush_usage_rows(c); }
+
 void start_background_tasks(components& c) {
   // Migrations and DDL as the DDL role (MIGRATION_DATABASE_URL) when there is one; the
   // runtime role (MASTER_DATABASE_URL's user) then gets data access.
@@ -196,6 +299,7 @@ void start_background_tasks(components& c) {
   net::co_spawn(c.io, trim_memory(c.server, c.stopping), log_failure("memory trimmer"));
   net::co_spawn(c.io, reconcile_interrupted(c.lifecycle, c.master_ready, c.stopping), log_failure("reconciler"));
   net::co_spawn(c.io, purge_expired(c.master, c.master_ready, c.stopping), log_failure("session purge"));
+  if (c.usage) net::co_spawn(c.io, account_usage(c), log_failure("usage accounting"));
 }
 
 }  // namespace tenantd::app

@@ -109,7 +109,8 @@ components::components(const config& config, net::io_context& io_context)
       // Invalidations are pushed (LISTEN/NOTIFY), so entries may live long while the listener
       // is connected; while it is not, a change could be missed, so they live a second.
       access(master, 10min, 1s),
-      databases(tenants, pools),
+      usage(cfg.usage_enabled ? std::make_unique<tenancy::usage_recorder>(cfg.usage_max_tenants) : nullptr),
+      databases(tenants, pools, usage.get()),
       provisioner(ddl, provisioning_for_serve(cfg), tenant_migrations(cfg)),
       lifecycle(master, provisioner, &pools, [this](const invalidation& change) { invalidate(change); }),
       listener(master_pool_options(cfg).connection, [this](const invalidation& change) { invalidate(change); }),
@@ -147,6 +148,7 @@ metrics_sources components::make_metrics_sources() {
   sources.pools = &pools;
   sources.hasher = &hasher;
   sources.quota = &quota;
+  sources.usage = usage.get();
   // The server is built after the metrics; the page is rendered only once it serves.
   sources.requests_in_flight = [this] { return server.requests_in_flight(); };
   sources.open_connections = [this] { return server.open_connections(); };
@@ -170,6 +172,7 @@ api::services components::make_services() {
   svc.tenant_creates_per_client = &tenant_creates_per_client;
   svc.registrations_per_client = &registrations_per_client;
   svc.quota = &quota;
+  svc.usage = usage.get();
   svc.settings = {TENANTD_VERSION, cfg.tenant_signup_open, cfg.admin_token, cfg.cors_origins};
   svc.settings.backup_dir = cfg.backup_dir;
   svc.settings.trusted_proxies = cfg.trusted_proxies;

@@ -32,6 +32,7 @@
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
 #include "tenancy/tenant_databases.hpp"
+#include "tenancy/usage_recorder.hpp"
 
 namespace tenantd::app {
 
@@ -61,6 +62,8 @@ class components {
   tenancy::pool_registry pools;
   tenancy::directory tenants;
   tenancy::access_cache access;
+  // Per-tenant usage (USAGE_ENABLED; null when off), flushed by the background tasks.
+  std::unique_ptr<tenancy::usage_recorder> usage;
   tenancy::tenant_databases databases;
   tenancy::provisioner provisioner;
   tenancy::lifecycle lifecycle;

@@ -250,6 +250,12 @@ config load_config(const environment& env) {
   c.pool_idle_timeout = std::chrono::seconds(whole<long long>(env, "POOL_IDLE_TIMEOUT_S"));
   c.statement_timeout = std::chrono::milliseconds(whole<long long>(env, "STATEMENT_TIMEOUT_MS"));
 
+  c.usage_enabled = choice(env, "USAGE_ENABLED") == "on";
+  c.usage_flush_interval = std::chrono::seconds(whole<long long>(env, "USAGE_FLUSH_INTERVAL_S"));
+  c.usage_retention_days = whole<std::int64_t>(env, "USAGE_RETENTION_DAYS");
+  c.usage_size_interval = std::chrono::seconds(whole<long long>(env, "USAGE_SIZE_INTERVAL_S"));
+  c.usage_max_tenants = whole<std::size_t>(env, "USAGE_MAX_TENANTS");
+
   c.argon2_memory_kib = whole<std::size_t>(env, "ARGON2_MEMORY_KIB");
   c.argon2_iterations = whole<unsigned long long>(env, "ARGON2_ITERATIONS");
   c.argon2_threads = whole<unsigned>(env, "ARGON2_THREADS");

@@ -79,6 +79,13 @@ struct config {
   std::chrono::seconds pool_idle_timeout{60};
   std::chrono::milliseconds statement_timeout{5000};
 
+  // Per-tenant usage accounting (tenancy/usage_recorder.hpp).
+  bool usage_enabled{true};                       // USAGE_ENABLED=on|off
+  std::chrono::seconds usage_flush_interval{60};  // USAGE_FLUSH_INTERVAL_S
+  std::int64_t usage_retention_days{30};          // USAGE_RETENTION_DAYS
+  std::chrono::seconds usage_size_interval{600};  // USAGE_SIZE_INTERVAL_S
+  std::size_t usage_max_tenants{50000};           // USAGE_MAX_TENANTS: (tenant, minute) entries
+
   std::size_t argon2_memory_kib{19456};
   unsigned long long argon2_iterations{2};
   unsigned argon2_threads{0};

@@ -88,6 +88,17 @@ std::span<const setting> config_table() {
       {"POOL_IDLE_TIMEOUT_S", whole_number, "60", 1, 86400, "", "", "idle connections are closed after this"},
       {"STATEMENT_TIMEOUT_MS", whole_number, "5000", 10, 3600000, "", "",
        "server-side `statement_timeout` of every query"},
+      {"USAGE_ENABLED", choice, "on", 0, 0, "on|off", "",
+       "`on` counts per-tenant usage (`GET /admin/usage`, the `tenantd_tenant_*` metrics); `off` turns the accounting "
+       "off"},
+      {"USAGE_FLUSH_INTERVAL_S", whole_number, "60", 1, 3600, "", "",
+       "seconds between flushes of this process's usage counts to the master database"},
+      {"USAGE_RETENTION_DAYS", whole_number, "30", 1, 3650, "", "", "days usage rows are kept in the master database"},
+      {"USAGE_SIZE_INTERVAL_S", whole_number, "600", 10, 86400, "", "",
+       "seconds between samples of the size of active tenants' databases"},
+      {"USAGE_MAX_TENANTS", whole_number, "50000", 10, 10000000, "", "",
+       "(tenant, minute) usage entries held in memory between flushes; events of tenants past it are dropped and "
+       "counted (`tenantd_usage_dropped_total`)"},
       {"ARGON2_MEMORY_KIB", whole_number, "19456", 8, 4194304, "", "", "Argon2id memory per hash (19 MiB)"},
       {"ARGON2_ITERATIONS", whole_number, "2", 1, 100, "", "", "Argon2id passes"},
       {"ARGON2_THREADS", whole_number, "0", 0, 256, "", "all cores", "password hashing worker threads"},

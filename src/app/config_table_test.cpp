@@ -168,6 +168,11 @@ TEST(config_table, config_struct_starts_at_the_table_defaults) {
   EXPECT_EQ(initial.pool_acquire_timeout, loaded.pool_acquire_timeout);
   EXPECT_EQ(initial.pool_idle_timeout, loaded.pool_idle_timeout);
   EXPECT_EQ(initial.statement_timeout, loaded.statement_timeout);
+  EXPECT_EQ(initial.usage_enabled, loaded.usage_enabled);
+  EXPECT_EQ(initial.usage_flush_interval, loaded.usage_flush_interval);
+  EXPECT_EQ(initial.usage_retention_days, loaded.usage_retention_days);
+  EXPECT_EQ(initial.usage_size_interval, loaded.usage_size_interval);
+  EXPECT_EQ(initial.usage_max_tenants, loaded.usage_max_tenants);
   EXPECT_EQ(initial.argon2_memory_kib, loaded.argon2_memory_kib);
   EXPECT_EQ(initial.argon2_iterations, loaded.argon2_iterations);
   EXPECT_EQ(initial.argon2_threads, loaded.argon2_threads);

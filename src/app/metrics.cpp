@@ -19,6 +19,7 @@
 #include "db/pool.hpp"
 #include "domain/tenant_status.hpp"
 #include "tenancy/pool_registry.hpp"
+#include "tenancy/usage_recorder.hpp"
 
 namespace tenantd::app {
 namespace {
@@ -122,6 +123,33 @@ std::string escape_label_value(std::string_view value) {
       out += c;
   }
   return out;
+}
+
+void render_tenant_usage(std::string& out, const std::vector<usage_row>& minute, std::size_t top) {
+  const auto family = [&](std::string_view name, std::string_view help, auto value_of) {
+    std::vector<std::pair<double, const std::string*>> ranked;
+    ranked.reserve(minute.size());
+    for (const auto& r : minute)
+      if (const double v = value_of(r.counts); v > 0) ranked.emplace_back(v, &r.tenant_id);
+    const auto shown = std::min(top, ranked.size());
+    std::partial_sort(
+        ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(shown), ranked.end(),
+        [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : *a.second < *b.second; });
+    header(out, name, "gauge", help);
+    double rest = 0;
+    for (std::size_t i = shown; i < ranked.size(); ++i) rest += ranked[i].first;
+    for (std::size_t i = 0; i < shown; ++i)
+      sample(out, name, "tenant=\"" + escape_label_value(*ranked[i].second) + "\"", ranked[i].first);
+    sample(out, name, "tenant=\"_other\"", rest);
+  };
+  family("tenantd_tenant_requests_last_minute",
+         "Requests answered per tenant in the previous complete minute by this process, for the 20 tenants with the "
+         "most; tenant=\"_other\" sums the rest.",
+         [](const usage_counts& c) { return static_cast<double>(c.requests); });
+  family("tenantd_tenant_db_seconds_last_minute",
+         "Database time per tenant in the previous complete minute in this process, for the 20 tenants with the most; "
+         "tenant=\"_other\" sums the rest.",
+         [](const usage_counts& c) { return static_cast<double>(c.db_time_us) / 1e6; });
 }
 
 template <class Series>
@@ -276,6 +304,16 @@ boost::asio::awaitable<std::string> metrics::render() {
     for (const auto scope : {api::quota_scope::tenant, api::quota_scope::session})
       sample(out, "tenantd_requests_throttled_total", "scope=\"" + std::string(api::to_string(scope)) + "\"",
              sources_.quota->throttled(scope));
+  }
+  if (sources_.usage) {
+    const auto& usage = *sources_.usage;
+    render_tenant_usage(out,
+                        usage.minute_totals(tenancy::usage_recorder::minute_of(std::chrono::system_clock::now()) - 60));
+    gauge(out, "tenantd_usage_entries",
+          "Per-tenant usage entries (tenant, minute) held in memory until the next flush.", usage.entries());
+    header(out, "tenantd_usage_dropped_total", "counter",
+           "Usage events dropped because USAGE_MAX_TENANTS entries were held (counts are then incomplete).");
+    sample(out, "tenantd_usage_dropped_total", "", usage.overflow());
   }
   if (sources_.hasher)
     gauge(out, "tenantd_password_hash_queue_depth", "Password hashes waiting or running.",

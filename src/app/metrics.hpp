@@ -17,15 +17,18 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "api/dispatcher.hpp"
 #include "api/message.hpp"
+#include "domain/usage.hpp"
 
 namespace tenantd::db {
 class pool;
 }
 namespace tenantd::tenancy {
 class pool_registry;
+class usage_recorder;
 }  // namespace tenantd::tenancy
 namespace tenantd::auth {
 class password_hasher;
@@ -72,7 +75,8 @@ struct metrics_sources {
   std::shared_ptr<db::pool> master;
   tenancy::pool_registry* pools{nullptr};
   auth::password_hasher* hasher{nullptr};
-  const api::request_quota* quota{nullptr};  // tenantd_requests_throttled_total
+  const api::request_quota* quota{nullptr};       // tenantd_requests_throttled_total
+  const tenancy::usage_recorder* usage{nullptr};  // the tenantd_tenant_*_last_minute families
   std::function<std::size_t()> requests_in_flight;
   std::function<std::size_t()> open_connections;
   std::string version;
@@ -107,6 +111,16 @@ class metrics {
   std::chrono::steady_clock::time_point tenant_counts_at_{};
   bool tenant_counts_loaded_{false};
 };
+
+// Tenants with their own series in a per-tenant usage family; the rest share tenant="_other"
+// (a tenant id starts with a letter, so it never collides).
+inline constexpr std::size_t usage_top_tenants = 20;
+
+// Appends the per-tenant usage families for one minute's totals (usage_recorder::minute_totals):
+// tenantd_tenant_requests_last_minute and tenantd_tenant_db_seconds_last_minute, gauges, each
+// with a series for the `top` tenants with the largest value (ties by id) and one
+// tenant="_other" series summing the rest, so at most top + 1 series whatever the tenants.
+void render_tenant_usage(std::string& out, const std::vector<usage_row>& minute, std::size_t top = usage_top_tenants);
 
 // Escapes a label value for the text format (backslash, double quote, newline).
 std::string escape_label_value(std::string_view value);

@@ -111,11 +111,15 @@ struct connection::impl {
   // Owed by a transaction or advisory lock that ended without being closed (see the header).
   bool rollback_owed{false};
   std::vector<std::int64_t> unlocks_owed;
+  statement_observer* observer{nullptr};
 
-  // Logs the statement if it ran longer than the slow-query threshold.
+  // Tells the observer, and logs the statement if it ran longer than the slow-query threshold.
   void note_duration(clock_type::time_point started, std::string_view what) const {
+    if (options.slow_query_threshold.count() <= 0 && observer == nullptr) return;
+    const auto elapsed = clock_type::now() - started;
+    if (observer != nullptr) observer->on_statement(std::chrono::duration_cast<std::chrono::microseconds>(elapsed));
     if (options.slow_query_threshold.count() <= 0) return;
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - started);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed);
     if (took < options.slow_query_threshold) return;
     constexpr std::size_t shown = 80;
     std::string text(what.substr(0, shown));
@@ -436,6 +440,8 @@ void connection::set_prepared(std::string_view name, bool prepared) {
 void connection::mark_broken() noexcept { impl_->broken = true; }
 
 const connection_options& connection::options() const noexcept { return impl_->options; }
+
+void connection::observe_statements(statement_observer* observer) noexcept { impl_->observer = observer; }
 
 int connection::backend_pid() const noexcept { return PQbackendPID(impl_->pg); }
 

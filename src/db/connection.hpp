@@ -80,6 +80,14 @@ struct connection_options {
 
 class pipeline;
 
+// Told how long each statement that got its answer took (exec, exec_params, exec_prepared;
+// not the ones that threw): usage accounting per tenant (tenancy/tenant_databases.hpp).
+class statement_observer {
+ public:
+  virtual ~statement_observer() = default;
+  virtual void on_statement(std::chrono::microseconds took) noexcept = 0;
+};
+
 // Something that runs one named statement as its own unit of work: a connection held
 // exclusively, or a pool (which may send it through its shared pipelined connection).
 // Repositories whose statements need no transaction take this.
@@ -135,6 +143,9 @@ class connection : public statement_runner {
   boost::asio::awaitable<void> run_deferred_cleanup();
   // Identifier quoting with PQescapeIdentifier (second layer after allowlists).
   std::string escape_identifier(std::string_view identifier) const;
+  // Reports every statement to `observer` until it is replaced or cleared (nullptr). Not
+  // owned: the holder of the connection sets it and clears it before giving it back.
+  void observe_statements(statement_observer* observer) noexcept;
   // Backend process id (for tests and logs).
   int backend_pid() const noexcept;
   // Server version as PQserverVersion reports it.

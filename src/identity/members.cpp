@@ -50,7 +50,7 @@ awaitable<std::vector<member_view>> accounts::list_members(const principal& call
   std::vector<member_view> out;
   out.reserve(rows.size());
   auto tenant = co_await deps_.tenants->find(caller.tenant_id);
-  std::optional<db::pooled_connection> tenant_conn;
+  std::optional<tenancy::tenant_connection> tenant_conn;
   if (tenant) tenant_conn = co_await databases_.acquire(*tenant);
   for (auto& r : rows) {
     // The email is the account's (the login identity, which no tenant edits); the names are

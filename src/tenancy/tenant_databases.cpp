@@ -1,7 +1,82 @@
-// A tenant's connection or statement runner, from its record or its id.
+// A tenant's connection or statement runner, from its record or its id, with its statements
+// counted for the tenant's usage when a recorder is given.
 #include "tenancy/tenant_databases.hpp"
 
 namespace tenantd::tenancy {
+namespace {
+
+using steady = std::chrono::steady_clock;
+using db::param;
+using db::result_set;
+using db::statement;
+
+// The pool as a runner, timing each statement for the tenant's usage. The time runs from the
+// call to the answer, as the request waits for it (for a pipelined statement, with its wait
+// behind the others in the pipeline). Statements that throw are not counted.
+class metered_runner final : public db::statement_runner {
+ public:
+  metered_runner(std::shared_ptr<db::statement_runner> inner, usage_recorder& usage, std::string tenant_id)
+      : inner_(std::move(inner)), usage_(usage), tenant_id_(std::move(tenant_id)) {}
+
+  boost::asio::awaitable<result_set> exec_prepared(const statement& stmt, std::span<const param> params) override {
+    const auto started = steady::now();
+    auto result = co_await inner_->exec_prepared(stmt, params);
+    usage_.record_statements(tenant_id_, 1,
+                             std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - started));
+    co_return result;
+  }
+
+ private:
+  std::shared_ptr<db::statement_runner> inner_;
+  usage_recorder& usage_;
+  std::string tenant_id_;
+};
+
+}  // namespace
+
+struct tenant_connection::meter final : db::statement_observer {
+  meter(usage_recorder& recorder, const std::string& tenant) : usage(recorder), tenant_id(tenant) {}
+  void on_statement(std::chrono::microseconds took) noexcept override {
+    ++statements;
+    time += took;
+  }
+  usage_recorder& usage;
+  std::string tenant_id;
+  std::int64_t statements{0};
+  std::chrono::microseconds time{0};
+};
+
+tenant_connection::tenant_connection(db::pooled_connection conn, usage_recorder* usage, const std::string& tenant_id)
+    : conn_(std::move(conn)) {
+  if (usage == nullptr || !conn_) return;
+  meter_ = std::make_unique<meter>(*usage, tenant_id);
+  conn_->observe_statements(meter_.get());
+}
+
+tenant_connection::tenant_connection() noexcept = default;
+
+tenant_connection::tenant_connection(tenant_connection&& other) noexcept = default;
+
+tenant_connection& tenant_connection::operator=(tenant_connection&& other) noexcept {
+  if (this != &other) {
+    finish();
+    meter_ = std::move(other.meter_);
+    conn_ = std::move(other.conn_);
+  }
+  return *this;
+}
+
+tenant_connection::~tenant_connection() { finish(); }
+
+void tenant_connection::finish() noexcept {
+  if (!meter_) return;
+  if (conn_) conn_->observe_statements(nullptr);
+  try {
+    if (meter_->statements > 0) meter_->usage.record_statements(meter_->tenant_id, meter_->statements, meter_->time);
+  } catch (const std::exception&) {  // out of memory for a new entry: the count is lost, not the request
+  }
+  meter_.reset();
+}
 
 boost::asio::awaitable<std::shared_ptr<const tenant_record>> tenant_databases::find(const std::string& tenant_id) {
   auto tenant = co_await tenants_.find(tenant_id);
@@ -9,17 +84,20 @@ boost::asio::awaitable<std::shared_ptr<const tenant_record>> tenant_databases::f
   co_return tenant;
 }
 
-boost::asio::awaitable<db::pooled_connection> tenant_databases::acquire(const tenant_record& tenant) {
-  co_return co_await pools_.pool_for(tenant)->acquire();
+boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const tenant_record& tenant) {
+  auto conn = co_await pools_.pool_for(tenant)->acquire();
+  co_return tenant_connection(std::move(conn), usage_, tenant.id);
 }
 
-boost::asio::awaitable<db::pooled_connection> tenant_databases::acquire(const std::string& tenant_id) {
+boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const std::string& tenant_id) {
   const auto tenant = co_await find(tenant_id);
   co_return co_await acquire(*tenant);
 }
 
 std::shared_ptr<db::statement_runner> tenant_databases::runner(const tenant_record& tenant) {
-  return pools_.pool_for(tenant);
+  auto pool = pools_.pool_for(tenant);
+  if (usage_ == nullptr) return pool;
+  return std::make_shared<metered_runner>(std::move(pool), *usage_, tenant.id);
 }
 
 boost::asio::awaitable<std::shared_ptr<db::statement_runner>> tenant_databases::runner(const std::string& tenant_id) {

@@ -3,10 +3,14 @@
 // - acquire(): an exclusive connection, for a transaction, a scan or several statements;
 // - runner(): the pool itself as a statement runner, for single statements each its own
 //   implicit transaction, which the pool may pipeline on its shared connection.
-// Non-owning: the directory and the registry outlive it.
+// With a usage recorder, both count the tenant's statements and their time: the runner
+// times each call; an exclusive connection reports its statements while it is held and
+// records them once when it goes back. Non-owning: the directory, the registry and the
+// recorder outlive it.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -15,6 +19,7 @@
 #include "domain/records.hpp"
 #include "tenancy/directory.hpp"
 #include "tenancy/pool_registry.hpp"
+#include "tenancy/usage_recorder.hpp"
 
 namespace tenantd::tenancy {
 
@@ -25,14 +30,40 @@ class tenant_gone_error : public std::runtime_error {
       : std::runtime_error("tenant " + tenant_id + " vanished from the directory") {}
 };
 
+// An exclusive connection to a tenant's database, used like db::pooled_connection. With a
+// recorder, the statements run on it while it is held are counted for its tenant when it is
+// destroyed or assigned over (before it goes back to its pool).
+class tenant_connection {
+ public:
+  tenant_connection() noexcept;
+  tenant_connection(db::pooled_connection conn, usage_recorder* usage, const std::string& tenant_id);
+  tenant_connection(tenant_connection&& other) noexcept;
+  tenant_connection& operator=(tenant_connection&& other) noexcept;
+  tenant_connection(const tenant_connection&) = delete;
+  tenant_connection& operator=(const tenant_connection&) = delete;
+  ~tenant_connection();
+
+  db::connection* operator->() const noexcept { return conn_.operator->(); }
+  db::connection& operator*() const noexcept { return *conn_; }
+  explicit operator bool() const noexcept { return static_cast<bool>(conn_); }
+
+ private:
+  struct meter;
+  // Stops observing and records what was counted (nothing without a recorder).
+  void finish() noexcept;
+  std::unique_ptr<meter> meter_;  // on the heap, so the connection's pointer to it survives moves
+  db::pooled_connection conn_;
+};
+
 class tenant_databases {
  public:
-  tenant_databases(directory& tenants, pool_registry& pools) : tenants_(tenants), pools_(pools) {}
+  tenant_databases(directory& tenants, pool_registry& pools, usage_recorder* usage = nullptr)
+      : tenants_(tenants), pools_(pools), usage_(usage) {}
 
   // An exclusive connection to the tenant's database. Throws db::unavailable_error (pool
   // timeout, database away) and, by id, tenant_gone_error.
-  boost::asio::awaitable<db::pooled_connection> acquire(const tenant_record& tenant);
-  boost::asio::awaitable<db::pooled_connection> acquire(const std::string& tenant_id);
+  boost::asio::awaitable<tenant_connection> acquire(const tenant_record& tenant);
+  boost::asio::awaitable<tenant_connection> acquire(const std::string& tenant_id);
 
   // The tenant's pool as a runner of single statements (see db::pool::exec_prepared).
   std::shared_ptr<db::statement_runner> runner(const tenant_record& tenant);
@@ -43,6 +74,7 @@ class tenant_databases {
 
   directory& tenants_;
   pool_registry& pools_;
+  usage_recorder* usage_;
 };
 
 }  // namespace tenantd::tenancy

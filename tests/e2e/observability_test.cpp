@@ -64,7 +64,10 @@ TEST_F(metrics_endpoint, passes_promtool_and_labels_requests_by_route_pattern) {
   for (const char* name : {"tenantd_http_requests_in_flight ", "tenantd_master_pool_connections ",
                            "tenantd_tenant_pool_budget_connections 64\n", "tenantd_tenant_pool_evictions_total 0\n",
                            "tenantd_password_hash_queue_depth ", "process_resident_memory_bytes ", "process_open_fds ",
-                           "process_start_time_seconds ", "tenantd_uptime_seconds ", "tenantd_build_info{version=\""})
+                           "process_start_time_seconds ", "tenantd_uptime_seconds ", "tenantd_build_info{version=\"",
+                           "tenantd_tenant_requests_last_minute{tenant=\"_other\"} ",
+                           "tenantd_tenant_db_seconds_last_minute{tenant=\"_other\"} ", "tenantd_usage_entries ",
+                           "tenantd_usage_dropped_total 0\n"})
     EXPECT_NE(body.find(name), std::string::npos) << name;
 
   // The page is a route like any other: in the request counters (and the access log) and
