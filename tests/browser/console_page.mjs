@@ -104,6 +104,9 @@ async function checkPage(base, backupName) {
 
   // The figures match the admin API.
   const api = (await json(base, "GET", "/admin/tenants")).body.items;
+  const used = (await json(base, "GET", "/admin/usage")).body;
+  const alpha = used.tenants.find((t) => t.tenant_id === "alpha_co");
+  check(alpha && alpha.requests === 7 && used.tenants.length === 1, "GET /admin/usage counts alpha_co's 7 requests, no other tenant's");
   check(await rows.count() === api.length, `the table lists all ${api.length} tenants`);
   for (const t of api) {
     const row = page.locator(`#tenants-table tbody tr[data-tenant="${t.id}"]`);
@@ -111,7 +114,10 @@ async function checkPage(base, backupName) {
     check(cells[0].includes(t.id) && cells[0].includes(t.name) && cells[1].trim() === t.status &&
           cells[2].trim() === t.server && cells[3].trim() === String(t.schema_version),
           `row ${t.id}: name, status ${t.status}, server ${t.server}, schema ${t.schema_version}`);
+    check(cells[7].trim() === "0", `row ${t.id}: no errors`);
   }
+  const alphaCells = await page.locator('#tenants-table tbody tr[data-tenant="alpha_co"] td').allInnerTexts();
+  check(alphaCells[5].trim() === (7 / 300).toFixed(2), `alpha_co's req/s over 5 minutes is 7/300 (${alphaCells[5]})`);
   await shot(page, "tenants");
 
   // Search and status filter.
@@ -133,9 +139,12 @@ async function checkPage(base, backupName) {
   const facts = await page.locator("#tenant-facts").innerText();
   check(/Members\s+1\b/.test(facts) && /Live sessions\s+1\b/.test(facts) && /Server\s+main\b/.test(facts),
         "alpha_co shows 1 member, 1 live session, server main");
-  const chartPath = page.locator("#chart-requests svg path.line, #chart-requests svg text.empty");
-  await chartPath.first().waitFor({ timeout: 10_000 });
-  check(await page.locator("#chart-requests svg").count() === 1, "the requests chart is rendered as SVG");
+  check(/Requests \(last hour\)\s+7\b/.test(facts) && /Errors \(last hour\)\s+0\b/.test(facts),
+        "alpha_co shows the 7 requests its owner made and no error (GET /admin/usage)");
+  const line = page.locator("#chart-requests svg path.line");
+  await line.waitFor({ timeout: 10_000 });
+  const d = await line.getAttribute("d");
+  check(/^M[\d.]+,[\d.]+(L[\d.]+,[\d.]+)+$/.test(d ?? ""), "the requests chart draws a line through the minutes");
   check((await page.locator("#backups-table tbody").innerText()).includes(backupName), `the backup ${backupName} is listed`);
   await shot(page, "tenant");
 

@@ -57,32 +57,28 @@
     return data;
   }
 
-  // Per-tenant figures from GET /admin/usage over [from, now): one row per tenant and minute.
-  async function usage(params) {
-    const query = new URLSearchParams(params);
-    const data = await api("GET", `/admin/usage?${query}`);
-    return Array.isArray(data && data.items) ? data.items : [];
+  // GET /admin/usage for the last `minutes` minutes (whole ones, to the current one included):
+  // `items` per tenant and minute, `tenants` summed per tenant (p99 from the merged histogram).
+  async function usage(minutes, tenant) {
+    const minute = 60000;
+    const to = Math.floor(Date.now() / minute) * minute + minute;
+    const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const query = new URLSearchParams({ from: iso(to - minutes * minute), to: iso(to) });
+    if (tenant) query.set("tenant", tenant);
+    return api("GET", `/admin/usage?${query}`);
   }
 
-  function summarize(rows, minutes) {
+  // Per-tenant figures of a usage answer: requests per second over the window, errors, p99,
+  // the most connections held and the largest size sampled, last activity.
+  function summarize(data, minutes) {
     const out = new Map();
-    for (const r of rows) {
-      let s = out.get(r.tenant);
-      if (!s) {
-        s = { requests: 0, errors: 0, p99: null, connections: null, size: null, last_activity: null, minute: "" };
-        out.set(r.tenant, s);
-      }
-      s.requests += r.requests || 0;
-      s.errors += (r.errors_4xx || 0) + (r.errors_5xx || 0);
-      if (r.latency_ms && r.latency_ms.p99 != null) s.p99 = Math.max(s.p99 ?? 0, r.latency_ms.p99);
-      if (r.minute >= s.minute) {
-        s.minute = r.minute;
-        if (r.connections_max != null) s.connections = r.connections_max;
-        if (r.db_size_bytes != null) s.size = r.db_size_bytes;
-      }
-      if (r.last_activity && (!s.last_activity || r.last_activity > s.last_activity)) s.last_activity = r.last_activity;
+    for (const t of data.tenants || []) {
+      out.set(t.tenant_id, {
+        requests: t.requests, rps: t.requests / (minutes * 60), errors: t.errors_4xx + t.errors_5xx,
+        p99: t.requests > 0 ? t.latency_ms.p99 : null, connections: t.connections_max,
+        size: t.db_size_bytes, last_activity: t.last_activity, db_time_ms: t.db_time_ms,
+      });
     }
-    for (const s of out.values()) s.rps = s.requests / (minutes * 60);
     return out;
   }
 
@@ -165,10 +161,9 @@
   // --- data ----------------------------------------------------------------------------------
 
   async function loadFleet() {
-    const from = new Date(Date.now() - FLEET_WINDOW_MINUTES * 60000).toISOString();
-    const [list, rows] = await Promise.all([api("GET", "/admin/tenants"), usage({ from })]);
+    const [list, data] = await Promise.all([api("GET", "/admin/tenants"), usage(FLEET_WINDOW_MINUTES)]);
     tenants = list.items;
-    usageByTenant = summarize(rows, FLEET_WINDOW_MINUTES);
+    usageByTenant = summarize(data, FLEET_WINDOW_MINUTES);
     $("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
   }
 
@@ -234,18 +229,17 @@
 
   async function showTenant(id) {
     currentTenant = id;
-    const from = new Date(Date.now() - CHART_WINDOW_MINUTES * 60000).toISOString();
-    let t, rows;
+    let t, data;
     try {
-      [t, rows] = await Promise.all([api("GET", `/admin/tenants/${encodeURIComponent(id)}`),
-        usage({ from, tenant: id })]);
+      [t, data] = await Promise.all([api("GET", `/admin/tenants/${encodeURIComponent(id)}`),
+        usage(CHART_WINDOW_MINUTES, id)]);
     } catch (e) {
       if (e.status === 404) say(`No tenant "${id}".`, "bad");
       else if (e.status !== 401) say(`Could not load tenant "${id}": ${e.message}`, "bad");
       return;
     }
     if (currentTenant !== id) return;
-    const u = summarize(rows, CHART_WINDOW_MINUTES).get(id) || {};
+    const u = summarize(data, CHART_WINDOW_MINUTES).get(id) || {};
     $("tenant-title").replaceChildren(`${t.id} `, badge(t.status));
     $("tenant-facts").replaceChildren(
       fact("Name", t.name || "–"), fact("Server", t.server || "–"), fact("Database", t.database || "–"),
@@ -258,7 +252,7 @@
     act("resume").disabled = t.status !== "suspended";
     act("backup").disabled = !(t.status === "active" || t.status === "suspended");
     act("delete").disabled = !["active", "suspended", "failed"].includes(t.status);
-    const series = minuteSeries(rows, id);
+    const series = minuteSeries(data.items || [], id);
     chart("chart-requests", series.map((m) => [m.t, m.requests]), (v) => fmtNum(v));
     chart("chart-latency", series.map((m) => [m.t, m.p99]), (v) => fmtNum(v, 1));
     chart("chart-dbtime", series.map((m) => [m.t, m.db_time_ms]), (v) => fmtNum(v, 1));
@@ -273,14 +267,14 @@
   // One point per minute of the chart window (minutes without traffic are 0, latency null).
   function minuteSeries(rows, id) {
     const byMinute = new Map();
-    for (const r of rows) if (r.tenant === id) byMinute.set(new Date(r.minute).getTime(), r);
+    for (const r of rows) if (r.tenant_id === id) byMinute.set(new Date(r.minute).getTime(), r);
     const end = Math.floor(Date.now() / 60000) * 60000;
     const out = [];
     for (let t = end - (CHART_WINDOW_MINUTES - 1) * 60000; t <= end; t += 60000) {
       const r = byMinute.get(t);
       out.push({
         t, requests: r ? r.requests || 0 : 0, db_time_ms: r ? r.db_time_ms || 0 : 0,
-        p99: r && r.latency_ms && r.latency_ms.p99 != null ? r.latency_ms.p99 : null,
+        p99: r && r.requests > 0 ? r.latency_ms.p99 : null,
       });
     }
     return out;
