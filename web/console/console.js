@@ -325,6 +325,8 @@
       area = `${d}L${x(last).toFixed(1)},${y(0).toFixed(1)}L${x(first).toFixed(1)},${y(0).toFixed(1)}Z`;
       svg.append(svgEl("path", { class: "area", d: area }));
       svg.append(svgEl("path", { class: "line", d }));
+      // The latest value as a dot, so that a single minute of data is visible too.
+      svg.append(svgEl("circle", { class: "dot", cx: x(last).toFixed(1), cy: y(points[last][1]).toFixed(1), r: 3 }));
     }
     figure.querySelector("svg")?.remove();
     figure.append(svg);
