@@ -158,8 +158,7 @@ TEST(pool_registry_shards_death, a_shard_used_from_a_second_thread_fails_an_asse
   net::io_context io;
   pool_registry registry({io.get_executor(), io.get_executor()}, budget_settings(2, 4));
   (void)pool_on(registry, 1, a);
-  EXPECT_DEATH(std::thread([&] { (void)pool_on(registry, 1, a); }).join(),
-               "used from two threads");
+  EXPECT_DEATH(std::thread([&] { (void)pool_on(registry, 1, a); }).join(), "used from two threads");
 }
 #endif
 
