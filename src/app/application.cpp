@@ -57,6 +57,19 @@ net::awaitable<void> drain_and_stop(components& c) {
   for (auto* context : c.io_threads) context->stop();
 }
 
+// The I/O threads' contexts, destroyed first to last: the first runs the acceptor, whose
+// pending accept (abandoned at shutdown) holds a socket of another context, so it must go
+// before the others.
+struct io_contexts {
+  std::vector<std::unique_ptr<net::io_context>> all;
+  io_contexts() = default;
+  io_contexts(const io_contexts&) = delete;
+  io_contexts& operator=(const io_contexts&) = delete;
+  ~io_contexts() {
+    for (auto& context : all) context.reset();
+  }
+};
+
 // SIGINT/SIGTERM (waited for once, on the first I/O thread): drain (up to
 // SHUTDOWN_TIMEOUT_MS); a second signal exits at once.
 void stop_on_signals(components& c, net::signal_set& signals) {
@@ -81,13 +94,13 @@ int serve(const config& cfg) {
   // One io_context per thread, each told it has exactly one (concurrency hint 1): a connection
   // and the tenant connections its requests use stay on one thread, so a request never wakes
   // another one. Work guards keep a context without connections yet running.
-  std::vector<std::unique_ptr<net::io_context>> contexts;
+  io_contexts contexts;
   std::vector<net::io_context*> io_threads;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
   for (unsigned i = 0; i < threads; ++i) {
-    contexts.push_back(std::make_unique<net::io_context>(1));
-    io_threads.push_back(contexts.back().get());
-    keep_running.push_back(net::make_work_guard(*contexts.back()));
+    contexts.all.push_back(std::make_unique<net::io_context>(1));
+    io_threads.push_back(contexts.all.back().get());
+    keep_running.push_back(net::make_work_guard(*contexts.all.back()));
   }
   components c(cfg, io_threads);
   if (!c.listen()) return 1;

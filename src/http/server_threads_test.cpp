@@ -55,10 +55,12 @@ class server_threads_test : public ::testing::Test {
     return seen;
   }
 
-  net::io_context first_{1};
+  // Destroyed in reverse: the first context (the acceptor's, whose pending accept holds a
+  // socket of the second) goes before the second.
   net::io_context second_{1};
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> first_work_{first_.get_executor()};
+  net::io_context first_{1};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> second_work_{second_.get_executor()};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> first_work_{first_.get_executor()};
   std::unique_ptr<server> server_;
   std::vector<std::thread> threads_;
 };
