@@ -72,6 +72,7 @@ http::server_options main_server_options(const config& cfg, const std::vector<ne
 
 std::vector<net::any_io_executor> executors_of(const std::vector<net::io_context*>& io_threads) {
   std::vector<net::any_io_executor> executors;
+  executors.reserve(io_threads.size());
   for (auto* context : io_threads) executors.emplace_back(context->get_executor());
   return executors;
 }
