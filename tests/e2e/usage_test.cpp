@@ -109,6 +109,27 @@ TEST_F(usage, a_known_load_gives_exact_counts_per_tenant) {
   EXPECT_EQ(old.json().at("totals").at("requests").as_int64(), 0);
 }
 
+// A graceful stop (SIGTERM) writes the counts of the last interval: nothing billable is lost
+// to a deploy. The flush interval is an hour here, so only the shutdown flush can write them.
+TEST_F(usage, a_graceful_stop_flushes_the_counts_not_yet_written) {
+  server().stop();
+  server().start({{"USAGE_FLUSH_INTERVAL_S", "3600"}});
+  const auto acme = tenant_with_owner("usage_stop");
+  for (int i = 0; i < 9; ++i) ASSERT_EQ(get("/api/me", acme.token).status, 200u);
+  const auto count = [this] {
+    return admin_query("SELECT coalesce(sum(requests), 0) FROM tenant_usage WHERE tenant_id = 'usage_stop'",
+                       server().master_database())
+        .at(0)
+        .at(0);
+  };
+  EXPECT_EQ(count(), "0") << "nothing flushed before the stop";
+  const auto status = server().stop();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(e2e_server::unclean_exit(*status), "");
+  EXPECT_EQ(count(), "9") << "the shutdown flushed the 9 requests";
+  server().start(server_env());  // the fixture's teardown expects a running server
+}
+
 TEST_F(usage, bad_queries_get_400_and_callers_without_the_admin_token_401) {
   for (const char* query : {"?from=yesterday", "?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
                             "?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z", "?tenant=Not-An-Id", "?tennant=acme",
