@@ -29,6 +29,14 @@ tenancy::tenant_connection_settings tenant_pools(const config& cfg) {
   return settings;
 }
 
+// The request path's tenant pools: as tenant_pools, with new connections' connect steps on
+// the handshake thread.
+tenancy::tenant_connection_settings request_pools(const config& cfg, boost::asio::thread_pool& handshakes) {
+  auto settings = tenant_pools(cfg);
+  settings.handshake_executor = handshakes.get_executor();
+  return settings;
+}
+
 tenancy::provisioning_settings provisioning_for_serve(const config& cfg) {
   auto settings = provisioning(cfg);  // with the DDL role of MIGRATION_DATABASE_URL, if any
   settings.tenant = tenant_pools(cfg);
@@ -113,7 +121,7 @@ components::components(const config& config, std::vector<net::io_context*> conte
       io(*io_threads.at(0)),
       master(db::pool::create(io.get_executor(), master_pool_options(cfg))),
       ddl(db::pool::create(io.get_executor(), ddl_pool_options(cfg))),
-      pools(executors_of(io_threads), tenant_pools(cfg)),
+      pools(executors_of(io_threads), request_pools(cfg, handshakes)),
       tenants(master, 30s, io_threads.size()),
       // Invalidations are pushed (LISTEN/NOTIFY), so entries may live long while the listener
       // is connected; while it is not, a change could be missed, so they live a second.

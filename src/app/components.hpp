@@ -7,6 +7,7 @@
 // master pools and the listening socket.
 #pragma once
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
 #include <memory>
@@ -63,6 +64,11 @@ class components {
   std::atomic<bool> stopping{false};      // drained: background tasks end
 
   // Databases and tenants.
+  // The connect steps of new tenant connections (SCRAM's PBKDF2, ~10 ms of CPU each) run here,
+  // at a lower priority, not on the I/O threads (db::connection_options::handshake_executor).
+  // Declared before the pools, so it is joined after them and before serve() destroys the I/O
+  // contexts its completions go back to.
+  boost::asio::thread_pool handshakes{1};
   std::shared_ptr<db::pool> master;  // request statements (STATEMENT_TIMEOUT_MS)
   std::shared_ptr<db::pool> ddl;     // CREATE/DROP DATABASE, template, migrations
   tenancy::pool_registry pools;

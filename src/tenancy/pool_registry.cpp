@@ -72,6 +72,7 @@ std::shared_ptr<db::pool> pool_registry::create_pool(shard& home, std::size_t in
   options.acquire_timeout = settings_.acquire_timeout;
   options.idle_timeout = settings_.idle_timeout;
   options.connection.slow_query_threshold = settings_.slow_query_threshold;
+  options.connection.handshake_executor = settings_.handshake_executor;
   options.connection.label = "tenant=" + tenant.id + " database=" + tenant.database_name;
   const pool_ref ref{index, pool_key_of(tenant)};
   // A pool, or a background connect holding it, may outlive the registry: its callbacks then

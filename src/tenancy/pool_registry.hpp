@@ -33,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -59,6 +60,9 @@ struct tenant_connection_settings {
   // Single statements of the request path share one pipelined connection per tenant pool, at
   // most this many in flight (then they take exclusive connections); 0 turns pipelining off.
   std::size_t pipeline_depth{32};
+  // Where new connections' connect steps run (db::connection_options::handshake_executor);
+  // unset: on the pool's own executor.
+  std::optional<boost::asio::any_io_executor> handshake_executor{};
 };
 
 // Which pools a tenant's connections come from: its database on a PostgreSQL server. Only the

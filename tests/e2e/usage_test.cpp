@@ -112,8 +112,11 @@ TEST_F(usage, a_known_load_gives_exact_counts_per_tenant) {
 // A graceful stop (SIGTERM) writes the counts of the last interval: nothing billable is lost
 // to a deploy. The flush interval is an hour here, so only the shutdown flush can write them.
 TEST_F(usage, a_graceful_stop_flushes_the_counts_not_yet_written) {
+  // Restarted on the same port, so the fixture's client still reaches it.
+  const auto port = std::to_string(server().port());
   server().stop();
-  server().start({{"USAGE_FLUSH_INTERVAL_S", "3600"}});
+  server().start({{"USAGE_FLUSH_INTERVAL_S", "3600"}, {"PORT", port}});
+  ASSERT_TRUE(server().wait_ready()) << server().log_tail();
   const auto acme = tenant_with_owner("usage_stop");
   for (int i = 0; i < 9; ++i) ASSERT_EQ(get("/api/me", acme.token).status, 200u);
   const auto count = [this] {
@@ -127,7 +130,9 @@ TEST_F(usage, a_graceful_stop_flushes_the_counts_not_yet_written) {
   ASSERT_TRUE(status.has_value());
   EXPECT_EQ(e2e_server::unclean_exit(*status), "");
   EXPECT_EQ(count(), "9") << "the shutdown flushed the 9 requests";
-  server().start(server_env());  // the fixture's teardown expects a running server
+  auto env = server_env();  // the fixture's teardown expects a running server
+  env["PORT"] = port;
+  server().start(env);
 }
 
 TEST_F(usage, bad_queries_get_400_and_callers_without_the_admin_token_401) {
