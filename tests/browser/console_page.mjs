@@ -11,14 +11,13 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 
-import { Browser, TestServer, check, loadChromium } from "./support.mjs";
+import { Browser, TestServer, check, loadChromium, runBrowserTest } from "./support.mjs";
 
 const [binary, outDir = process.cwd()] = process.argv.slice(2);
 if (!binary) throw new Error("usage: console_page.mjs <tenantd binary> [output directory]");
 mkdirSync(outDir, { recursive: true });
 const chromium = loadChromium();
 const adminToken = randomBytes(24).toString("hex");
-let browser;
 
 const json = async (base, method, path, body, token = adminToken) => {
   const res = await fetch(`${base}${path}`, {
@@ -80,8 +79,8 @@ async function shot(page, name) {
   console.log(`screenshot: ${path}`);
 }
 
-async function checkPage(base, backupName) {
-  browser = await Browser.launch(chromium, base);
+async function checkPage(base, backupName, keep) {
+  const browser = keep(await Browser.launch(chromium, base));
   const { page, foreign, problems } = browser;
   await page.goto(`${base}/console`, { waitUntil: "load" });
 
@@ -194,23 +193,8 @@ async function checkPage(base, backupName) {
   check(real.length === 0, `no console errors or CSP violations${real.length ? ": " + real.join(" | ") : ""}`);
 }
 
-let failed = false;
-const server = new TestServer(binary, "console");
-try {
-  const base = await server.start({ ADMIN_TOKEN: adminToken });
-  const backupName = await seed(base);
-  await checkHttp(base);
-  await checkPage(base, backupName);
-} catch (err) {
-  failed = true;
-  console.error(`FAIL: ${err.stack ?? err}`);
-  console.error(server.logTail());
-} finally {
-  await browser?.close();
-  const code = await server.stop();
-  if (!failed && code !== 0) {
-    failed = true;
-    console.error(`FAIL: tenantd exited with ${code} on SIGTERM (expected 0)`);
-  }
-}
-process.exit(failed ? 1 : 0);
+await runBrowserTest(new TestServer(binary, "console"), { ADMIN_TOKEN: adminToken }, async (server, keep) => {
+  const backupName = await seed(server.base);
+  await checkHttp(server.base);
+  await checkPage(server.base, backupName, keep);
+});

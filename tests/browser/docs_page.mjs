@@ -7,12 +7,11 @@
 // (only when /usr/bin/chromium is absent).
 import { join } from "node:path";
 
-import { Browser, TestServer, check, loadChromium } from "./support.mjs";
+import { Browser, TestServer, check, loadChromium, runBrowserTest } from "./support.mjs";
 
 const [binary, screenshot = join(process.cwd(), "docs_page.png")] = process.argv.slice(2);
 if (!binary) throw new Error("usage: docs_page.mjs <tenantd binary> [screenshot.png]");
 const chromium = loadChromium();
-let browser;
 
 async function checkHttp(base) {
   const doc = await fetch(`${base}/openapi.json`);
@@ -30,8 +29,8 @@ async function checkHttp(base) {
   check((await fetch(`${base}/docs/nope.js`)).status === 404, "an unknown /docs file is 404");
 }
 
-async function checkPage(base) {
-  browser = await Browser.launch(chromium, base);
+async function checkPage(base, keep) {
+  const browser = keep(await Browser.launch(chromium, base));
   const { page, foreign, problems } = browser;
 
   await page.goto(`${base}/docs`, { waitUntil: "load" });
@@ -63,22 +62,7 @@ async function checkPage(base) {
   check(problems.length === 0, `no console errors or CSP violations${problems.length ? ": " + problems.join(" | ") : ""}`);
 }
 
-let failed = false;
-const server = new TestServer(binary, "docs");
-try {
-  const base = await server.start();
-  await checkHttp(base);
-  await checkPage(base);
-} catch (err) {
-  failed = true;
-  console.error(`FAIL: ${err.stack ?? err}`);
-  console.error(server.logTail());
-} finally {
-  await browser?.close();
-  const code = await server.stop();
-  if (!failed && code !== 0) {
-    failed = true;
-    console.error(`FAIL: tenantd exited with ${code} on SIGTERM (expected 0)`);
-  }
-}
-process.exit(failed ? 1 : 0);
+await runBrowserTest(new TestServer(binary, "docs"), {}, async (server, keep) => {
+  await checkHttp(server.base);
+  await checkPage(server.base, keep);
+});

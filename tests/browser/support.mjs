@@ -179,3 +179,27 @@ export class Browser {
     }
   }
 }
+
+// Runs a browser test: `body(server, keep)` against a started server, then closes the browser
+// it handed to keep() (if any) and stops the server. Fails (exit 1) on an exception or when tenantd does
+// not exit 0 on SIGTERM; prints the server's log tail on failure.
+export async function runBrowserTest(server, env, body) {
+  let failed = false;
+  let browser;
+  try {
+    await server.start(env);
+    await body(server, (b) => (browser = b));  // keep(b): close b at the end, return it
+  } catch (err) {
+    failed = true;
+    console.error(`FAIL: ${err.stack ?? err}`);
+    console.error(server.logTail());
+  } finally {
+    await browser?.close();
+    const code = await server.stop();
+    if (!failed && code !== 0) {
+      failed = true;
+      console.error(`FAIL: tenantd exited with ${code} on SIGTERM (expected 0)`);
+    }
+  }
+  process.exit(failed ? 1 : 0);
+}
