@@ -125,6 +125,9 @@ void e2e_server::start(const env_overrides& overrides) {
   env["SESSION_REQUESTS_PER_SECOND"] = "0";
   env["LOGIN_SUCCESSES_PER_ACCOUNT"] = "1000";
   env["LOGIN_SUCCESSES_PER_CLIENT"] = "1000";
+  // Two I/O threads (two io_contexts, connections handed out in turn): every e2e test then
+  // runs requests on both threads and their shards of the tenant pools and caches.
+  env["THREADS"] = "2";
   for (const auto& [k, v] : overrides) {
     if (v)
       env[k] = *v;
