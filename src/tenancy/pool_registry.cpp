@@ -52,11 +52,34 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
     (void)first;
   }
 #endif
+  const auto key = pool_key_of(tenant);
+  std::shared_ptr<db::pool> own;
   {
     std::lock_guard lock(home.mutex);
-    if (auto it = home.pools.find(pool_key_of(tenant)); it != home.pools.end()) return it->second;
+    if (auto it = home.pools.find(key); it != home.pools.end()) own = it->second;
   }
-  return create_pool(home, index, tenant);
+  if (own) {
+    // The common case: room in the budget, or this thread's pool already has its connections.
+    if (!budget_nearly_full()) return own;
+    const auto st = own->stats();
+    if (st.open > 0 || st.opening > 0) return own;
+  }
+  if (budget_nearly_full())
+    if (auto other = borrowable(index, key)) return other;
+  return own ? own : create_pool(home, index, tenant);
+}
+
+bool pool_registry::budget_nearly_full() const noexcept {
+  // One slot per shard of slack: the last slots go to tenants that hold nothing anywhere.
+  return shards_.size() > 1 && used_.load() + shards_.size() >= settings_.max_connections;
+}
+
+std::shared_ptr<db::pool> pool_registry::borrowable(std::size_t own_shard, const pool_key& key) const {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    if (i == own_shard) continue;
+    if (auto p = find(pool_ref{i, key}); p && p->stats().open > 0) return p;
+  }
+  return nullptr;
 }
 
 std::shared_ptr<db::pool> pool_registry::create_pool(shard& home, std::size_t index, const tenant_record& tenant) {
@@ -116,18 +139,10 @@ std::vector<std::pair<pool_key, std::shared_ptr<db::pool>>> pool_registry::all_p
   return all;
 }
 
-std::size_t pool_registry::held_by(const pool_key& key) const {
-  std::size_t held = 0;
-  for (const auto& s : shards_) {
-    std::shared_ptr<db::pool> p;
-    {
-      std::lock_guard lock(s->mutex);
-      if (auto it = s->pools.find(key); it != s->pools.end()) p = it->second;
-    }
-    // Established ones; the connection being asked for is still opening.
-    if (p) held += p->stats().open;
-  }
-  return held;
+std::size_t pool_registry::held_by(const pool_ref& ref) const {
+  // Established ones; the connection being asked for is still opening.
+  const auto p = find(ref);
+  return p ? p->stats().open : 0;
 }
 
 bool pool_registry::reserve_slot(const pool_ref& requester) {
@@ -137,11 +152,11 @@ bool pool_registry::reserve_slot(const pool_ref& requester) {
     while (current < settings_.max_connections) {
       if (used_.compare_exchange_weak(current, current + 1)) return true;
     }
-    if (!holds) holds = held_by(requester.key);
+    if (!holds) holds = held_by(requester);
     if (!evict_idle_except(requester, *holds)) break;
   }
   const auto held = holds.value_or(0);
-  // Holding its fair share or more, a tenant is busy, not starved: it waits for its own.
+  // Holding its fair share or more, a pool is busy, not starved: it waits for its own.
   if (held > 0 && held >= fair_share()) return false;
   {
     std::lock_guard lock(starved_mutex_);
@@ -167,35 +182,34 @@ void pool_registry::slot_released() {
   if (starved_count_.load() != 0) wake_starved();
 }
 
-// A connection went idle in one of `parked.key`'s pools. If another pool is starved, the idle
-// one is closed, which frees its slot for the starved pool (slot_released -> wake_starved):
-// always when a starved pool holds nothing, otherwise only when this tenant holds more than
-// its fair share (so two tenants below their share never take connections from each other in
-// turn).
+// A connection went idle in the pool `parked`. If another pool is starved, the idle one is
+// closed, which frees its slot for the starved pool (slot_released -> wake_starved): always
+// when a starved pool holds nothing, otherwise only when this pool holds more than its fair
+// share (so two pools below their share never take connections from each other in turn).
 void pool_registry::connection_parked(const pool_ref& parked) {
   if (starved_count_.load() == 0) return;
   const auto p = find(parked);
   if (!p) return;
-  if (starved_empty_count_.load() == 0 && held_by(parked.key) <= fair_share()) return;
+  if (starved_empty_count_.load() == 0 && held_by(parked) <= fair_share()) return;
   if (p->close_one_idle()) evictions_.fetch_add(1);
 }
 
 // A connection of `releasing` is being released while pools are starved: it is closed for them
-// when its tenant holds more than its fair share, even if its own requests queue.
+// when that pool holds more than its fair share, even if its own requests queue.
 bool pool_registry::should_yield(const pool_ref& releasing) {
   if (starved_count_.load() == 0) return false;
-  if (!find(releasing) || held_by(releasing.key) <= fair_share()) return false;
+  if (held_by(releasing) <= fair_share()) return false;
   evictions_.fetch_add(1);
   return true;
 }
 
 std::size_t pool_registry::fair_share() const {
-  std::unordered_map<pool_key, bool, pool_key_hash> tenants;
+  std::size_t wanting = 0;
   for (const auto& [key, p] : all_pools()) {
     const auto s = p->stats();
-    if (s.open > 0 || s.opening > 0 || s.waiters > 0) tenants[key] = true;
+    if (s.open > 0 || s.opening > 0 || s.waiters > 0) ++wanting;
   }
-  return std::max<std::size_t>(1, settings_.max_connections / std::max<std::size_t>(1, tenants.size()));
+  return std::max<std::size_t>(1, settings_.max_connections / std::max<std::size_t>(1, wanting));
 }
 
 void pool_registry::wake_starved() {
@@ -221,8 +235,9 @@ std::size_t pool_registry::starved_pools() const {
 
 bool pool_registry::evict_idle_except(const pool_ref& requester, std::size_t requester_holds) {
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<db::pool>>> candidates;
+  const auto own = find(requester);
   for (auto& [key, p] : all_pools())
-    if (key != requester.key) candidates.emplace_back(std::chrono::steady_clock::time_point{}, std::move(p));
+    if (p != own) candidates.emplace_back(std::chrono::steady_clock::time_point{}, std::move(p));
   std::erase_if(candidates, [](auto& c) {
     if (c.second->stats().idle == 0) return true;
     c.first = c.second->last_used();

@@ -17,11 +17,19 @@
 //
 // Shards: one per I/O thread (serve() runs one io_context per thread). A tenant gets a pool
 // in each shard whose thread serves one of its requests, and that pool (with its pipelined
-// connection) runs on that thread's executor and is used only by requests on that thread:
+// connection) runs on that thread's executor and is used by requests on that thread:
 // pool_for picks the calling thread's shard (io_thread::index()). pool_size applies per shard
-// (a tenant may hold pool_size × shards connections), the budget to all shards together, and
-// fairness counts tenants, not pools: a tenant's share is compared with what it holds in
-// every shard. Eviction, the starved queue, drop(), sweep() and the metrics span all shards.
+// (a tenant may hold pool_size × shards connections) and the budget to all shards together.
+// For the budget each shard's pool is a participant of its own: its fair share is budget ÷
+// pools holding or waiting for connections, and what it holds is its own connections. (When
+// the fairness counted the tenant's connections in every shard, a tenant's new pool on one
+// thread was "not starved" because of connections held by its pool on the other thread,
+// which it could never use: at the default budget, bench (a) stalled.)
+// Borrowing: when the budget is (nearly) full and the calling thread's pool of a tenant holds
+// no connection while the tenant's pool in another shard does, pool_for returns that one: the
+// request then crosses threads (the pool is thread-safe) instead of taking another tenant's
+// connection or waiting. With room in the budget every thread uses its own pool.
+// Eviction, the starved queue, drop(), sweep() and the metrics span all shards.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 
@@ -143,20 +151,24 @@ class pool_registry {
   // Every pool of every shard, with the key it serves.
   std::vector<std::pair<pool_key, std::shared_ptr<db::pool>>> all_pools() const;
   bool reserve_slot(const pool_ref& requester);
-  // Connections `key`'s pools hold in all shards, not counting the one being asked for.
-  std::size_t held_by(const pool_key& key) const;
+  // Connections the pool `ref` holds (established ones; not the one being asked for).
+  std::size_t held_by(const pool_ref& ref) const;
+  // Another shard's pool of `key` that holds connections, when the budget is nearly full
+  // (see "Borrowing" above); null otherwise.
+  std::shared_ptr<db::pool> borrowable(std::size_t own_shard, const pool_key& key) const;
+  bool budget_nearly_full() const noexcept;
   bool evict_idle_except(const pool_ref& requester, std::size_t requester_holds);
   void slot_released();
   void connection_parked(const pool_ref& parked);
   // Offers freed capacity to starved pools, oldest first, until one takes it.
   void wake_starved();
   bool should_yield(const pool_ref& releasing);
-  // budget ÷ tenants holding or waiting for connections (in any shard), at least 1.
+  // budget ÷ pools (of all shards) holding or waiting for connections, at least 1.
   std::size_t fair_share() const;
 
   struct starved_pool {
     pool_ref pool;
-    bool holds_nothing;  // when it was queued (the tenant, in all shards)
+    bool holds_nothing;  // when it was queued
   };
 
   // Lets the pools' callbacks (which may run on any thread, and after the registry is gone

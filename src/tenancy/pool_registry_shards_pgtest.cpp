@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <thread>
+#include <vector>
 
 #include "domain/io_thread.hpp"
 
@@ -101,6 +102,77 @@ TEST(pool_registry_shards, an_idle_connection_in_another_shard_is_evicted_for_a_
     EXPECT_EQ(a0->stats().open, 1U) << "one of shard 0's idle connections made room";
     EXPECT_EQ(registry.evictions(), 1U);
     EXPECT_EQ(registry.connections_in_use_or_idle(), 2U);
+  });
+}
+
+// The stall bench (a) hit when fairness counted a tenant's connections in every shard: the
+// tenant's pool on thread 1 holds nothing, its pool on thread 0 holds the whole budget in use.
+// Thread 1's waiter must be queued as starved and get the next connection thread 0 releases.
+TEST(pool_registry_shards, a_pool_is_starved_even_when_its_tenant_holds_connections_on_another_thread) {
+  test::test_database a_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto settings = budget_settings(4, 4);
+    settings.acquire_timeout = 10s;  // without the hand-over the waiter would wait all of it and fail
+    pool_registry registry({ex, ex}, settings);
+    const auto a1 = pool_on(registry, 1, tenant_on(a_db));  // created while the budget had room
+    const auto a0 = pool_on(registry, 0, tenant_on(a_db));
+    EXPECT_NE(a0, a1);
+    std::vector<db::pooled_connection> held;
+    for (int i = 0; i < 4; ++i) held.push_back(co_await a0->acquire());
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 4U);
+
+    bool served = false;
+    net::co_spawn(
+        ex,
+        [&]() -> net::awaitable<void> {
+          auto c = co_await a1->acquire();
+          (void)co_await c->exec("SELECT 1");
+          served = true;
+        },
+        net::detached);
+    co_await sleep_for(300ms);
+    EXPECT_FALSE(served) << "the budget is full";
+    EXPECT_EQ(registry.starved_pools(), 1U) << "thread 1's pool holds nothing: it is starved, not busy";
+
+    held.pop_back();  // thread 0's pool holds more than its share (4 / 2 pools): it yields this one
+    const auto deadline = clock_type::now() + 5s;
+    while (!served && clock_type::now() < deadline) co_await sleep_for(10ms);
+    EXPECT_TRUE(served) << "thread 1's waiter got the connection thread 0 gave back";
+    EXPECT_LE(registry.connections_in_use_or_idle(), 4U) << "the budget held";
+    held.clear();
+  });
+}
+
+TEST(pool_registry_shards, with_room_in_the_budget_each_thread_uses_its_own_pool) {
+  test::test_database a_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    pool_registry registry({ex, ex}, budget_settings(4, 10));
+    const auto a0 = pool_on(registry, 0, tenant_on(a_db));
+    { auto c = co_await a0->acquire(); }
+    EXPECT_EQ(a0->stats().open, 1U);
+    EXPECT_NE(pool_on(registry, 1, tenant_on(a_db)), a0) << "1 of 10 connections used: thread 1 opens its own";
+  });
+}
+
+TEST(pool_registry_shards, with_the_budget_full_a_thread_borrows_its_tenants_pool_of_another_thread) {
+  test::test_database a_db, b_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    pool_registry registry({ex, ex}, budget_settings(4, 3));
+    const auto a0 = pool_on(registry, 0, tenant_on(a_db));
+    const auto b0 = pool_on(registry, 0, tenant_on(b_db));
+    {
+      auto x = co_await a0->acquire();
+      auto y = co_await a0->acquire();
+      auto z = co_await b0->acquire();
+    }
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 3U);
+    const auto a1 = pool_on(registry, 1, tenant_on(a_db));
+    EXPECT_EQ(a1, a0) << "thread 1 has no connection of a and the budget is full: it uses thread 0's pool";
+    auto c = co_await a1->acquire();
+    (void)co_await c->exec("SELECT 1");
+    EXPECT_EQ(registry.evictions(), 0U) << "no other tenant's connection was closed for it";
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 3U);
+    EXPECT_EQ(pool_on(registry, 1, tenant_on(b_db)), b0);
   });
 }
 
