@@ -93,29 +93,34 @@ void stop_on_signals(components& c, net::signal_set& signals) {
 
 int serve(const config& cfg) {
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1U, std::thread::hardware_concurrency());
-  // One io_context per thread, each told it has exactly one (concurrency hint 1): a connection
-  // and the tenant connections its requests use stay on one thread, so a request never wakes
-  // another one. Work guards keep a context without connections yet running.
+  // IO_MODEL=per_thread: one io_context per thread, each told it has exactly one (concurrency
+  // hint 1), so a connection and the tenant connections its requests use stay on one thread.
+  // shared: one io_context that every I/O thread runs. Work guards keep a context without
+  // connections yet running; drain_and_stop stops them.
+  const unsigned contexts_wanted = cfg.io_per_thread ? threads : 1U;
   io_contexts contexts;
   std::vector<net::io_context*> io_threads;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> keep_running;
-  for (unsigned i = 0; i < threads; ++i) {
-    contexts.all.push_back(std::make_unique<net::io_context>(1));
+  for (unsigned i = 0; i < contexts_wanted; ++i) {
+    contexts.all.push_back(std::make_unique<net::io_context>(cfg.io_per_thread ? 1 : static_cast<int>(threads)));
     io_threads.push_back(contexts.all.back().get());
     keep_running.push_back(net::make_work_guard(*contexts.all.back()));
   }
   components c(cfg, io_threads);
   if (!c.listen()) return 1;
-  spdlog::info("tenantd {} listening on {}:{} with {} threads", TENANTD_VERSION, cfg.host, c.server.port(), threads);
+  spdlog::info("tenantd {} listening on {}:{} with {} threads ({} I/O model)", TENANTD_VERSION, cfg.host,
+               c.server.port(), threads, cfg.io_per_thread ? "per_thread" : "shared");
   start_background_tasks(c);
   net::signal_set signals(c.io, SIGINT, SIGTERM);
   stop_on_signals(c, signals);
 
   std::vector<std::thread> workers;
   for (unsigned i = 1; i < threads; ++i)
-    workers.emplace_back([context = io_threads[i], i] {
-      io_thread::set_index(i);
-      context->run();
+    workers.emplace_back([&io_threads, i] {
+      // Per thread: thread i runs context i and is numbered i (its shards). Shared: every
+      // thread runs the one context and is numbered 0 (one shard of everything).
+      if (io_threads.size() > 1) io_thread::set_index(i);
+      io_threads[i % io_threads.size()]->run();
     });
   io_thread::set_index(0);
   c.io.run();

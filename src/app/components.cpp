@@ -74,7 +74,8 @@ http::server_options main_server_options(const config& cfg, const std::vector<ne
   http::server_options options;
   options.host = cfg.host;
   options.port = cfg.port;
-  options.connection_contexts = io_threads;
+  // Shared model: one context run by every I/O thread, so each connection needs a strand.
+  if (cfg.io_per_thread) options.connection_contexts = io_threads;
   return options;
 }
 

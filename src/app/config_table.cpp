@@ -38,8 +38,11 @@ std::span<const setting> config_table() {
       {"PORT", whole_number, "8000", 0, 65535, "", "", "port to listen on (`0` picks a free one)"},
       {"CORS_ORIGINS", text, "", 0, 0, "", "empty",
        "comma-separated `http(s)://` origins allowed by CORS; `*` is refused"},
-      {"THREADS", whole_number, "0", 0, 256, "", "all cores",
-       "I/O threads (one event loop each; a connection stays on one)"},
+      {"THREADS", whole_number, "0", 0, 256, "", "all cores", "I/O threads"},
+      {"IO_MODEL", choice, "shared", 0, 0, "shared|per_thread", "",
+       "`shared`: the I/O threads run one event loop, a connection on a strand of its own, one pool per tenant; "
+       "`per_thread` (experimental, docs/architecture.md): one event loop per thread, a connection stays on one, "
+       "tenant pools and request-path caches per thread"},
       {"LOG_LEVEL", choice, "info", 0, 0, "trace|debug|info|warn|error|off", "",
        "`trace`, `debug`, `info`, `warn`, `error`, `off`"},
       {"LOG_FORMAT", choice, "text", 0, 0, "text|json", "", "`text` or `json`"},

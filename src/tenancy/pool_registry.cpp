@@ -44,7 +44,7 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
   const auto index = io_thread::shard(shards_.size());
   auto& home = *shards_[index];
 #ifndef NDEBUG
-  {
+  if (shards_.size() > 1) {  // one shard may be shared by the threads of one io_context
     auto expected = std::thread::id{};
     const auto self = std::this_thread::get_id();
     const bool first = home.owner.compare_exchange_strong(expected, self);

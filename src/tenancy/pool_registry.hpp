@@ -106,7 +106,7 @@ class pool_registry {
   ~pool_registry();
 
   // The pool of the tenant's database in the calling I/O thread's shard, created on first use
-  // (no connection is opened here). In debug builds, asserts that each shard is only ever
+  // (no connection is opened here). In debug builds with several shards, asserts that each shard is only ever
   // used from one thread.
   std::shared_ptr<db::pool> pool_for(const tenant_record& tenant);
   // Closes and forgets the pools of a database in every shard (tenant deleted or suspended).
