@@ -70,11 +70,20 @@ api::quota_settings quota_settings(const config& cfg) {
   return quotas;
 }
 
-http::server_options main_server_options(const config& cfg) {
+http::server_options main_server_options(const config& cfg, const std::vector<net::io_context*>& io_threads) {
   http::server_options options;
   options.host = cfg.host;
   options.port = cfg.port;
+  // Shared model: one context run by every I/O thread, so each connection needs a strand.
+  if (cfg.io_per_thread) options.connection_contexts = io_threads;
   return options;
+}
+
+std::vector<net::any_io_executor> executors_of(const std::vector<net::io_context*>& io_threads) {
+  std::vector<net::any_io_executor> executors;
+  executors.reserve(io_threads.size());
+  for (auto* context : io_threads) executors.emplace_back(context->get_executor());
+  return executors;
 }
 
 // With METRICS_PORT, a second server on the same HOST answers only GET /metrics, to anyone.
@@ -107,16 +116,17 @@ void add_metrics_server(components& c) {
 
 }  // namespace
 
-components::components(const config& config, net::io_context& io_context)
+components::components(const config& config, std::vector<net::io_context*> contexts)
     : cfg(config),
-      io(io_context),
+      io_threads(std::move(contexts)),
+      io(*io_threads.at(0)),
       master(db::pool::create(io.get_executor(), master_pool_options(cfg))),
       ddl(db::pool::create(io.get_executor(), ddl_pool_options(cfg))),
-      pools(io.get_executor(), request_pools(cfg, handshakes)),
-      tenants(master, 30s),
+      pools(executors_of(io_threads), request_pools(cfg, handshakes)),
+      tenants(master, 30s, io_threads.size()),
       // Invalidations are pushed (LISTEN/NOTIFY), so entries may live long while the listener
       // is connected; while it is not, a change could be missed, so they live a second.
-      access(master, 10min, 1s),
+      access(master, 10min, 1s, {}, io_threads.size()),
       usage(cfg.usage_enabled ? std::make_unique<tenancy::usage_recorder>(cfg.usage_max_tenants) : nullptr),
       databases(tenants, pools, usage.get()),
       provisioner(ddl, provisioning_for_serve(cfg), tenant_migrations(cfg)),
@@ -124,6 +134,7 @@ components::components(const config& config, net::io_context& io_context)
       listener(master_pool_options(cfg).connection, [this](const invalidation& change) { invalidate(change); }),
       hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads, cfg.argon2_max_queue),
       jwt({cfg.jwt_secret, cfg.jwt_key_id, "tenantd", "tenantd-api", 60, 8192}),
+      verified_tokens(auth::token_cache::default_max_entries, io_threads.size()),
       roles(role_table::defaults()),
       accounts(identity_dependencies(*this)),
       login_failures_per_client(cfg.login_max_failures_per_client, 1min),
@@ -140,7 +151,7 @@ components::components(const config& config, net::io_context& io_context)
                    telemetry.observe(entry);
                  }),
       server(
-          io, main_server_options(cfg), [this](api::request& req) { return dispatcher.handle(req); },
+          io, main_server_options(cfg, io_threads), [this](api::request& req) { return dispatcher.handle(req); },
           [this](unsigned status, errc code, std::string_view detail, const api::request& partial) {
             return dispatcher.reject(status, code, detail, partial);
           }) {
