@@ -16,6 +16,7 @@ line of a token file, and in one run measures:
   d  a login storm (16 connections) while (a) runs
   e  10,000 idle keep-alive connections held open while (a) runs
   u  the cost of per-tenant usage accounting: (a) with it off and on, interleaved
+  t  the I/O models: (a) with IO_MODEL=shared (the default) and per_thread, interleaved
 Each run reports req/s, p50, p99, errors, server RSS and CPU, PostgreSQL's CPU and the most
 tenant connections tenantd held. Prints a Markdown table and writes it to --out.
 """
@@ -41,8 +42,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1 if quick else 5, help="warm-up seconds before a scenario")
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 1 if quick else 3)),
                     help="runs per measurement, the median is reported (env BENCH_REPEAT)")
-    ap.add_argument("--only", default="ceil,a,b1,b2,b3,c,d,e,u",
-                    help="comma-separated subset of ceil,a,b1,b2,b3,c,d,e,u")
+    ap.add_argument("--only", default="ceil,a,b1,b2,b3,c,d,e,u,t",
+                    help="comma-separated subset of ceil,a,b1,b2,b3,c,d,e,u,t")
     ap.add_argument("--tenants", type=int, default=20, help="tenants in (a), (c), (d), (e)")
     ap.add_argument("--tenants-b", type=int, default=100 if quick else 1000, help="tenants in (b1), (b2), (b3)")
     ap.add_argument("--users", type=int, default=1000, help="users per tenant")
@@ -160,6 +161,17 @@ def main():
         get_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], conns, secs)
         warm = lambda fn: fn(args.warmup).result()
 
+        # (a) on freshly started servers with two settings in turn, so both see the same machine;
+        # the median of each.
+        def interleaved(first, second):
+            runs = ([], [])
+            for _ in range(args.repeat):
+                for (env, label), into in zip((first, second), runs):
+                    b.start_server(env)
+                    warm(get_a)
+                    into.append(b.measure(label, get_a)[0])
+            return median_result(runs[0]), median_result(runs[1])
+
         # --- ceilings ---------------------------------------------------------------------------
         if "ceil" in only:
             db0 = TENANT_PREFIX + tenant_id(0)
@@ -246,14 +258,16 @@ def main():
         # --- (u) --------------------------------------------------------------------------------
         if "u" in only:
             # Off and on in turn on freshly started servers, so both see the same machine.
-            off_env, on_env = dict(common_env, USAGE_ENABLED="false"), dict(common_env, USAGE_ENABLED="true")
-            off, on = [], []
-            for _ in range(args.repeat):
-                for env, runs, label in ((off_env, off, "u: (a), usage off"), (on_env, on, "u: (a), usage on")):
-                    b.start_server(env)
-                    warm(get_a)
-                    runs.append(b.measure(label, get_a)[0])
-            res["u_off"], res["u_on"] = median_result(off), median_result(on)
+            res["u_off"], res["u_on"] = interleaved(
+                (dict(common_env, USAGE_ENABLED="off"), "u: (a), usage off"),
+                (dict(common_env, USAGE_ENABLED="on"), "u: (a), usage on"))
+            b.start_server(common_env)
+
+        # --- (t) --------------------------------------------------------------------------------
+        if "t" in only:
+            res["t_shared"], res["t_per_thread"] = interleaved(
+                (dict(common_env, IO_MODEL="shared"), "t: (a), IO_MODEL=shared"),
+                (dict(common_env, IO_MODEL="per_thread"), "t: (a), IO_MODEL=per_thread"))
             b.start_server(common_env)
 
         # Idle RSS of the server that ran (a), (c), (d), (e), before (b) restarts it; tenantd
