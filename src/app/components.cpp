@@ -70,20 +70,11 @@ api::quota_settings quota_settings(const config& cfg) {
   return quotas;
 }
 
-http::server_options main_server_options(const config& cfg, const std::vector<net::io_context*>& io_threads) {
+http::server_options main_server_options(const config& cfg) {
   http::server_options options;
   options.host = cfg.host;
   options.port = cfg.port;
-  // Shared model: one context run by every I/O thread, so each connection needs a strand.
-  if (cfg.io_per_thread) options.connection_contexts = io_threads;
   return options;
-}
-
-std::vector<net::any_io_executor> executors_of(const std::vector<net::io_context*>& io_threads) {
-  std::vector<net::any_io_executor> executors;
-  executors.reserve(io_threads.size());
-  for (auto* context : io_threads) executors.emplace_back(context->get_executor());
-  return executors;
 }
 
 // With METRICS_PORT, a second server on the same HOST answers only GET /metrics, to anyone.
@@ -116,17 +107,16 @@ void add_metrics_server(components& c) {
 
 }  // namespace
 
-components::components(const config& config, std::vector<net::io_context*> contexts)
+components::components(const config& config, net::io_context& io_context)
     : cfg(config),
-      io_threads(std::move(contexts)),
-      io(*io_threads.at(0)),
+      io(io_context),
       master(db::pool::create(io.get_executor(), master_pool_options(cfg))),
       ddl(db::pool::create(io.get_executor(), ddl_pool_options(cfg))),
-      pools(executors_of(io_threads), request_pools(cfg, handshakes)),
-      tenants(master, 30s, io_threads.size()),
+      pools(io.get_executor(), request_pools(cfg, handshakes)),
+      tenants(master, 30s),
       // Invalidations are pushed (LISTEN/NOTIFY), so entries may live long while the listener
       // is connected; while it is not, a change could be missed, so they live a second.
-      access(master, 10min, 1s, {}, io_threads.size()),
+      access(master, 10min, 1s),
       usage(cfg.usage_enabled ? std::make_unique<tenancy::usage_recorder>(cfg.usage_max_tenants) : nullptr),
       databases(tenants, pools, usage.get()),
       provisioner(ddl, provisioning_for_serve(cfg), tenant_migrations(cfg)),
@@ -134,7 +124,6 @@ components::components(const config& config, std::vector<net::io_context*> conte
       listener(master_pool_options(cfg).connection, [this](const invalidation& change) { invalidate(change); }),
       hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads, cfg.argon2_max_queue),
       jwt({cfg.jwt_secret, cfg.jwt_key_id, "tenantd", "tenantd-api", 60, 8192}),
-      verified_tokens(auth::token_cache::default_max_entries, io_threads.size()),
       roles(role_table::defaults()),
       accounts(identity_dependencies(*this)),
       login_failures_per_client(cfg.login_max_failures_per_client, 1min),
@@ -151,7 +140,7 @@ components::components(const config& config, std::vector<net::io_context*> conte
                    telemetry.observe(entry);
                  }),
       server(
-          io, main_server_options(cfg, io_threads), [this](api::request& req) { return dispatcher.handle(req); },
+          io, main_server_options(cfg), [this](api::request& req) { return dispatcher.handle(req); },
           [this](unsigned status, errc code, std::string_view detail, const api::request& partial) {
             return dispatcher.reject(status, code, detail, partial);
           }) {

@@ -2,9 +2,7 @@
 // dependency order, so the constructor builds them in that order (each from the
 // configuration and the members above it) and the destructor takes them down in reverse.
 // Building connects nothing and listens on nothing: listen() binds the ports, the
-// background tasks (background_tasks.hpp) prepare master, and the io_contexts run it all: one
-// per I/O thread, each run by its one thread; the first also runs the background tasks, the
-// master pools and the listening socket.
+// background tasks (background_tasks.hpp) prepare master, and the io_context runs it all.
 #pragma once
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -13,7 +11,6 @@
 #include <memory>
 #include <optional>
 #include <string_view>
-#include <vector>
 
 #include "api/context.hpp"
 #include "api/dispatcher.hpp"
@@ -42,9 +39,7 @@ namespace tenantd::app {
 
 class components {
  public:
-  // `io_threads`: one io_context per I/O thread (at least one); connections are spread over
-  // them, and each has its own shard of the tenant pools and of the request-path caches.
-  components(const config& cfg, std::vector<boost::asio::io_context*> io_threads);
+  components(const config& cfg, boost::asio::io_context& io);
   components(const components&) = delete;
   components& operator=(const components&) = delete;
 
@@ -55,8 +50,7 @@ class components {
   void invalidate(const invalidation& change);
 
   const config& cfg;
-  const std::vector<boost::asio::io_context*> io_threads;
-  boost::asio::io_context& io;  // io_threads[0]
+  boost::asio::io_context& io;
 
   // Process state: the readiness probe, the dispatcher and the background tasks read it.
   std::atomic<bool> master_ready{false};  // master migrated and the role table loaded

@@ -241,7 +241,6 @@ config load_config(const environment& env) {
   }
 
   c.threads = whole<unsigned>(env, "THREADS");
-  c.io_per_thread = choice(env, "IO_MODEL") == "per_thread";
   c.master_pool_size = whole<std::size_t>(env, "MASTER_POOL_SIZE");
   c.tenant_pool_size = whole<std::size_t>(env, "TENANT_POOL_SIZE");
   c.tenant_pool_max_connections = whole<std::size_t>(env, "TENANT_POOL_MAX_CONNECTIONS");

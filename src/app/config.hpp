@@ -71,8 +71,7 @@ struct config {
   std::int64_t session_requests_per_second{200};  // SESSION_REQUESTS_PER_SECOND
   std::int64_t session_request_burst{400};        // SESSION_REQUEST_BURST, default 2x the rate
 
-  unsigned threads{0};        // 0 = hardware concurrency
-  bool io_per_thread{false};  // IO_MODEL=per_thread (else shared)
+  unsigned threads{0};  // 0 = hardware concurrency
   std::size_t master_pool_size{8};
   std::size_t tenant_pool_size{4};
   std::size_t tenant_pool_max_connections{64};

@@ -39,10 +39,6 @@ std::span<const setting> config_table() {
       {"CORS_ORIGINS", text, "", 0, 0, "", "empty",
        "comma-separated `http(s)://` origins allowed by CORS; `*` is refused"},
       {"THREADS", whole_number, "0", 0, 256, "", "all cores", "I/O threads"},
-      {"IO_MODEL", choice, "shared", 0, 0, "shared|per_thread", "",
-       "`shared`: the I/O threads run one event loop, a connection on a strand of its own, one pool per tenant; "
-       "`per_thread` (experimental, docs/architecture.md): one event loop per thread, a connection stays on one, "
-       "tenant pools and request-path caches per thread"},
       {"LOG_LEVEL", choice, "info", 0, 0, "trace|debug|info|warn|error|off", "",
        "`trace`, `debug`, `info`, `warn`, `error`, `off`"},
       {"LOG_FORMAT", choice, "text", 0, 0, "text|json", "", "`text` or `json`"},
@@ -84,8 +80,7 @@ std::span<const setting> config_table() {
        "proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` names the client; empty = the "
        "header is ignored"},
       {"MASTER_POOL_SIZE", whole_number, "8", 1, 1000, "", "", "connections to the master database"},
-      {"TENANT_POOL_SIZE", whole_number, "4", 1, 1000, "", "",
-       "connections per tenant database and I/O thread (opened lazily)"},
+      {"TENANT_POOL_SIZE", whole_number, "4", 1, 1000, "", "", "connections per tenant database (opened lazily)"},
       {"TENANT_POOL_MAX_CONNECTIONS", whole_number, "64", 1, 100000, "", "",
        "connections to tenant databases, all tenants together"},
       {"POOL_ACQUIRE_TIMEOUT_MS", whole_number, "2000", 10, 600000, "", "",

@@ -1,7 +1,5 @@
 #include "auth/token_cache.hpp"
 
-#include "domain/io_thread.hpp"
-
 #include <sodium.h>
 
 #include <algorithm>
@@ -9,10 +7,8 @@
 
 namespace tenantd::auth {
 
-token_cache::token_cache(std::size_t max_entries, std::size_t copies)
-    : max_per_shard_(std::max<std::size_t>(1, max_entries / shard_count)),
-      copies_(std::max<std::size_t>(1, copies)),
-      shards_(copies_ * shard_count) {
+token_cache::token_cache(std::size_t max_entries)
+    : max_per_shard_(std::max<std::size_t>(1, max_entries / shard_count)) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
   randombytes_buf(key_, sizeof key_);
 }
@@ -25,8 +21,7 @@ token_cache::digest token_cache::digest_of(std::string_view token) const noexcep
 }
 
 token_cache::shard& token_cache::shard_for(const digest& d) const noexcept {
-  // The calling I/O thread's copy; within it, the map's hash uses the first bytes.
-  return shards_[io_thread::shard(copies_) * shard_count + d[31] % shard_count];
+  return shards_[d[31] % shard_count];  // the map's hash uses the first bytes
 }
 
 std::shared_ptr<const claims> token_cache::find(std::string_view token, std::int64_t now) const {

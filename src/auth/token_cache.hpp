@@ -4,9 +4,8 @@
 // tokens share a key short of breaking BLAKE2b. A hit returns the same claims verify()
 // returned, as long as the token has not expired (exp + leeway): the only check whose answer
 // changes with time (nbf and iat can only become true). Bounded: a full shard first drops
-// expired entries, then everything it holds. Thread-safe; each I/O thread has its own copy
-// (io_thread::index(); 16 shards in each), so requests on different threads never touch the
-// same lock: a token is verified once per thread that sees it.
+// expired entries, then everything it holds. Thread-safe, sharded to keep I/O threads from
+// queueing on one mutex.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -16,7 +15,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <vector>
 
 #include "auth/jwt.hpp"
 
@@ -25,8 +23,7 @@ namespace tenantd::auth {
 class token_cache {
  public:
   static constexpr std::size_t default_max_entries = 65536;
-  // `max_entries` bounds each of the `copies` per-thread copies.
-  explicit token_cache(std::size_t max_entries = default_max_entries, std::size_t copies = 1);
+  explicit token_cache(std::size_t max_entries = default_max_entries);
 
   // The claims of `token` if it was stored and `now` <= its `valid_until`; else null.
   std::shared_ptr<const claims> find(std::string_view token, std::int64_t now) const;
@@ -34,9 +31,7 @@ class token_cache {
   // tells which entries a full shard may drop first.
   void store(std::string_view token, std::shared_ptr<const claims> verified, std::int64_t valid_until,
              std::int64_t now);
-  // Empties every copy.
   void clear();
-  // Entries in all copies together.
   std::size_t size() const;
 
  private:
@@ -61,9 +56,8 @@ class token_cache {
   shard& shard_for(const digest& d) const noexcept;
 
   std::size_t max_per_shard_;
-  std::size_t copies_;
   unsigned char key_[32]{};
-  mutable std::vector<shard> shards_;  // copies_ × shard_count, the calling thread's copy first
+  mutable std::array<shard, shard_count> shards_;
 };
 
 }  // namespace tenantd::auth

@@ -1,6 +1,5 @@
-// The listener: binds, accepts connections (each on the next single-threaded connection
-// context, or on a strand of its own) and starts a session for each; enforces max_connections
-// and backs off on descriptor exhaustion instead of spinning.
+// The listener: binds, accepts connections on a strand of their own and starts a session for
+// each; enforces max_connections and backs off on descriptor exhaustion instead of spinning.
 #include "http/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -59,17 +58,9 @@ struct server::impl {
     const auto& state = self->state;
     net::steady_timer backoff(self->acceptor.get_executor());
     bool backing_off = false;
-    const auto& homes = state->options.connection_contexts;
-    std::size_t next_home = 0;
     for (;;) {
-      net::any_io_executor home;
-      if (homes.empty()) {
-        home = net::make_strand(self->io);
-      } else {
-        home = homes[next_home]->get_executor();
-        next_home = (next_home + 1) % homes.size();
-      }
-      auto [ec, socket] = co_await self->acceptor.async_accept(home, use_tuple);
+      net::any_io_executor connection_strand = net::make_strand(self->io);
+      auto [ec, socket] = co_await self->acceptor.async_accept(connection_strand, use_tuple);
       if (!self->acceptor.is_open() || ec == net::error::operation_aborted) co_return;
       if (ec == net::error::connection_aborted) continue;
       if (ec) {

@@ -10,7 +10,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "api/message.hpp"
 #include "domain/error.hpp"
@@ -34,12 +33,6 @@ struct server_options {
   // may already be on its way; one that comes is answered (with "Connection: close").
   std::chrono::milliseconds drain_window{1000};
   std::size_t max_connections{20000};  // beyond this, new connections are closed at once
-  // Where accepted connections live: each is handed, round-robin, to one of these contexts and
-  // stays on it for its whole life (session, handler and the database work it awaits). Each
-  // must be run by exactly one thread: a connection then runs on that thread without a strand.
-  // Empty: every connection gets a strand of the server's own io_context (which any number of
-  // threads may run).
-  std::vector<boost::asio::io_context*> connection_contexts;
 };
 
 // Produces the response for a request the server itself rejects (framing, limits,

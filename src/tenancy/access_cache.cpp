@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <ctime>
 
-#include "domain/io_thread.hpp"
-
 namespace tenantd::tenancy {
 
 std::size_t access_cache::key_hash::operator()(const key_view& k) const noexcept {
@@ -18,12 +16,8 @@ std::size_t access_cache::key_hash::operator()(const key_view& k) const noexcept
 }
 
 access_cache::access_cache(std::shared_ptr<db::pool> master, std::chrono::milliseconds ttl,
-                           std::chrono::milliseconds ttl_unlistened, wall_clock_fn now, std::size_t copies)
-    : master_(std::move(master)),
-      ttl_(ttl),
-      ttl_unlistened_(ttl_unlistened),
-      now_(std::move(now)),
-      copies_(std::max<std::size_t>(1, copies)) {
+                           std::chrono::milliseconds ttl_unlistened, wall_clock_fn now)
+    : master_(std::move(master)), ttl_(ttl), ttl_unlistened_(ttl_unlistened), now_(std::move(now)) {
   if (!now_) now_ = [] { return static_cast<std::int64_t>(std::time(nullptr)); };
 }
 
@@ -36,16 +30,14 @@ bool access_cache::fresh(const entry& e, std::chrono::steady_clock::time_point t
 boost::asio::awaitable<std::shared_ptr<const db::master::access_row>> access_cache::lookup(
     std::string_view tenant_id, std::string_view account_id, std::string_view session_id) {
   const key_view wanted{tenant_id, account_id, session_id};
-  // Chosen once: the fill below goes to the copy whose generation it read.
-  auto& mine = copies_[io_thread::shard(copies_.size())];
   std::uint64_t generation = 0;
   {
-    std::lock_guard lock(mine.mutex);
-    if (auto it = mine.entries.find(wanted); it != mine.entries.end()) {
+    std::lock_guard lock(mutex_);
+    if (auto it = entries_.find(wanted); it != entries_.end()) {
       if (fresh(it->second, std::chrono::steady_clock::now())) co_return it->second.row;
-      mine.entries.erase(it);
+      entries_.erase(it);
     }
-    generation = mine.generation;
+    generation = generation_;
   }
   const std::string t(tenant_id), a(account_id), s(session_id);
   auto conn = co_await master_->acquire();
@@ -53,56 +45,47 @@ boost::asio::awaitable<std::shared_ptr<const db::master::access_row>> access_cac
   std::shared_ptr<const db::master::access_row> row;
   if (loaded) row = std::make_shared<const db::master::access_row>(std::move(*loaded));
   {
-    std::lock_guard lock(mine.mutex);
-    if (generation == mine.generation) {
-      if (mine.entries.size() >= 200000) mine.entries.clear();
-      mine.entries.insert_or_assign(key{t, a, s}, entry{row, std::chrono::steady_clock::now()});
+    std::lock_guard lock(mutex_);
+    if (generation == generation_) {
+      if (entries_.size() >= 200000) entries_.clear();
+      entries_.insert_or_assign(key{t, a, s}, entry{row, std::chrono::steady_clock::now()});
     }
   }
   co_return row;
 }
 
 void access_cache::invalidate(const invalidation& change) {
+  std::lock_guard lock(mutex_);
+  ++generation_;
   using scope = invalidation::scope;
-  for (auto& c : copies_) {
-    std::lock_guard lock(c.mutex);
-    ++c.generation;
-    auto& entries = c.entries;
-    switch (change.what) {
-      case scope::tenant:
-        std::erase_if(entries, [&](const auto& kv) { return kv.first.tenant_id == change.tenant_id; });
-        break;
-      case scope::account:
-        std::erase_if(entries, [&](const auto& kv) { return kv.first.account_id == change.account_id; });
-        break;
-      case scope::session:
-        std::erase_if(entries, [&](const auto& kv) { return kv.first.session_id == change.session_id; });
-        break;
-      case scope::member:
-        std::erase_if(entries, [&](const auto& kv) {
-          return kv.first.tenant_id == change.tenant_id && kv.first.account_id == change.account_id;
-        });
-        break;
-      case scope::everything: entries.clear(); break;
-    }
+  switch (change.what) {
+    case scope::tenant:
+      std::erase_if(entries_, [&](const auto& kv) { return kv.first.tenant_id == change.tenant_id; });
+      break;
+    case scope::account:
+      std::erase_if(entries_, [&](const auto& kv) { return kv.first.account_id == change.account_id; });
+      break;
+    case scope::session:
+      std::erase_if(entries_, [&](const auto& kv) { return kv.first.session_id == change.session_id; });
+      break;
+    case scope::member:
+      std::erase_if(entries_, [&](const auto& kv) {
+        return kv.first.tenant_id == change.tenant_id && kv.first.account_id == change.account_id;
+      });
+      break;
+    case scope::everything: entries_.clear(); break;
   }
 }
 
 void access_cache::clear() {
-  for (auto& c : copies_) {
-    std::lock_guard lock(c.mutex);
-    ++c.generation;
-    c.entries.clear();
-  }
+  std::lock_guard lock(mutex_);
+  ++generation_;
+  entries_.clear();
 }
 
 std::size_t access_cache::size() const {
-  std::size_t n = 0;
-  for (const auto& c : copies_) {
-    std::lock_guard lock(c.mutex);
-    n += c.entries.size();
-  }
-  return n;
+  std::lock_guard lock(mutex_);
+  return entries_.size();
 }
 
 }  // namespace tenantd::tenancy

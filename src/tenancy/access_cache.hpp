@@ -6,9 +6,6 @@
 // Invalidations arrive through LISTEN/NOTIFY. While they do, an entry lives for `ttl` (long:
 // it is only a backstop); while the listener is disconnected, changes may be missed, so an
 // entry lives only `ttl_unlistened`. A session's own expiry is checked on every hit.
-//
-// Each I/O thread reads its own copy (io_thread::index()), so lookups on different threads
-// share no lock; an invalidation reaches every copy.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 
@@ -21,7 +18,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <vector>
 
 #include "db/master_repository.hpp"
 #include "db/pool.hpp"
@@ -33,7 +29,7 @@ class access_cache {
  public:
   using wall_clock_fn = std::function<std::int64_t()>;  // Unix seconds
   access_cache(std::shared_ptr<db::pool> master, std::chrono::milliseconds ttl,
-               std::chrono::milliseconds ttl_unlistened, wall_clock_fn now = {}, std::size_t copies = 1);
+               std::chrono::milliseconds ttl_unlistened, wall_clock_fn now = {});
 
   // Null when the tenant does not exist. Throws db::unavailable_error.
   boost::asio::awaitable<std::shared_ptr<const db::master::access_row>> lookup(std::string_view tenant_id,
@@ -43,7 +39,6 @@ class access_cache {
   // Drops the entries the change touches (every entry for `everything`).
   void invalidate(const invalidation& change);
   void clear();
-  // Entries in all copies together.
   std::size_t size() const;
   // Whether invalidations are being received (the listener is connected); starts false.
   void set_listening(bool listening) noexcept { listening_ = listening; }
@@ -85,12 +80,9 @@ class access_cache {
   std::chrono::milliseconds ttl_unlistened_;
   wall_clock_fn now_;
   std::atomic<bool> listening_{false};
-  struct copy {
-    mutable std::mutex mutex;  // contended only by invalidations
-    std::unordered_map<key, entry, key_hash, key_equal> entries;
-    std::uint64_t generation{0};  // a fill that started before an invalidation is dropped
-  };
-  std::vector<copy> copies_;  // one per I/O thread
+  mutable std::mutex mutex_;
+  std::unordered_map<key, entry, key_hash, key_equal> entries_;
+  std::uint64_t generation_{0};
 };
 
 }  // namespace tenantd::tenancy

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "db/migrator.hpp"
-#include "domain/io_thread.hpp"
 #include "domain/validation.hpp"
 #include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
@@ -102,35 +101,6 @@ TEST_F(access_cache_test, cached_answer_is_served_until_the_member_is_invalidate
     cache.invalidate(invalidation::of_member(t1_, account_));
     row = co_await cache.lookup(t1_, account_, session_);
     EXPECT_FALSE(row->role);
-  });
-}
-
-// With one copy per I/O thread (the server's), each thread loads and serves its own copy, and
-// an invalidation reaches every copy. The test thread plays thread 0 and thread 1 in turn.
-TEST_F(access_cache_test, each_io_thread_has_its_own_copy_and_an_invalidation_reaches_every_copy) {
-  run_coro([&](auto ex) -> net::awaitable<void> {
-    access_cache cache(master_pool(ex), 60s, 60s, {}, 2);
-    io_thread::set_index(0);
-    auto on0 = co_await cache.lookup(t1_, account_, session_);
-    EXPECT_EQ(on0->role, std::optional<std::string>("member"));
-    exec("UPDATE memberships SET role = 'viewer' WHERE tenant_id = '" + t1_ + "'");
-    io_thread::set_index(1);
-    auto on1 = co_await cache.lookup(t1_, account_, session_);
-    EXPECT_EQ(on1->role, std::optional<std::string>("viewer")) << "thread 1 loaded its own copy";
-    EXPECT_EQ(cache.size(), 2U);
-    io_thread::set_index(0);
-    on0 = co_await cache.lookup(t1_, account_, session_);
-    EXPECT_EQ(on0->role, std::optional<std::string>("member")) << "thread 0 still serves its copy";
-
-    exec("UPDATE memberships SET role = 'admin' WHERE tenant_id = '" + t1_ + "'");
-    cache.invalidate(invalidation::of_member(t1_, account_));  // as the listener applies it
-    EXPECT_EQ(cache.size(), 0U);
-    on0 = co_await cache.lookup(t1_, account_, session_);
-    io_thread::set_index(1);
-    on1 = co_await cache.lookup(t1_, account_, session_);
-    io_thread::set_index(0);
-    EXPECT_EQ(on0->role, std::optional<std::string>("admin"));
-    EXPECT_EQ(on1->role, std::optional<std::string>("admin"));
   });
 }
 

@@ -8,7 +8,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "db/migrator.hpp"
-#include "domain/io_thread.hpp"
 #include "support/migrated_database.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/run_coro.hpp"
@@ -60,38 +59,6 @@ TEST_F(directory_test, finds_tenants_whatever_their_status) {
     if (globex) {
       EXPECT_EQ(globex->status, tenant_status::suspended);
     }
-  });
-}
-
-// With one copy per I/O thread (the server's), each thread loads and serves its own copy, and
-// invalidate()/clear() reach every copy. The test thread plays thread 0 and thread 1 in turn.
-TEST_F(directory_test, each_io_thread_has_its_own_copy_and_an_invalidation_reaches_every_copy) {
-  run_coro([&](auto ex) -> net::awaitable<void> {
-    directory tenants(master_pool(ex), 60s, 2);
-    io_thread::set_index(0);
-    auto on0 = co_await tenants.find(acme_);
-    exec("UPDATE tenants SET name = 'Renamed' WHERE id = 'acme'");
-    io_thread::set_index(1);
-    auto on1 = co_await tenants.find(acme_);
-    EXPECT_EQ(on1->name, "Renamed") << "thread 1 loaded its own copy";
-    io_thread::set_index(0);
-    on0 = co_await tenants.find(acme_);
-    EXPECT_EQ(on0->name, "Acme") << "thread 0 still serves its copy";
-
-    exec("UPDATE tenants SET status = 'suspended' WHERE id = 'acme'");
-    tenants.invalidate(acme_);  // as the listener applies a "tenant:acme" notification
-    on0 = co_await tenants.find(acme_);
-    io_thread::set_index(1);
-    on1 = co_await tenants.find(acme_);
-    EXPECT_EQ(on1->status, tenant_status::suspended);
-    exec("UPDATE tenants SET name = 'Cleared' WHERE id = 'acme'");
-    tenants.clear();
-    on1 = co_await tenants.find(acme_);
-    io_thread::set_index(0);
-    EXPECT_EQ(on0->status, tenant_status::suspended);
-    EXPECT_EQ(on1->name, "Cleared");
-    on0 = co_await tenants.find(acme_);
-    EXPECT_EQ(on0->name, "Cleared");
   });
 }
 

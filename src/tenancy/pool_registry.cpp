@@ -1,15 +1,10 @@
-// Pool registry: lazy per-tenant pools in one shard per I/O thread, a global budget across the
-// shards and LRU eviction of idle connections.
+// Pool registry: lazy per-tenant pools, a global budget and LRU eviction of idle connections.
 #include "tenancy/pool_registry.hpp"
 
 #include "db/conninfo.hpp"
-#include "domain/io_thread.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <optional>
-#include <stdexcept>
-#include <unordered_map>
 #include <vector>
 
 namespace tenantd::tenancy {
@@ -22,18 +17,8 @@ std::string tenant_conninfo(const tenant_connection_settings& s, const std::stri
   return db::service_conninfo({s.host, s.port, s.user, s.password}, database, statement_timeout);
 }
 
-pool_key pool_key_of(const tenant_record& tenant) { return pool_key{"main", tenant.database_name}; }
-
-pool_registry::pool_registry(std::vector<boost::asio::any_io_executor> shard_executors,
-                             tenant_connection_settings settings)
-    : settings_(std::move(settings)) {
-  if (shard_executors.empty()) throw std::invalid_argument("pool_registry: no shard executor");
-  shards_.reserve(shard_executors.size());
-  for (auto& ex : shard_executors) shards_.push_back(std::make_unique<shard>(std::move(ex)));
-}
-
 pool_registry::pool_registry(boost::asio::any_io_executor executor, tenant_connection_settings settings)
-    : pool_registry(std::vector<boost::asio::any_io_executor>{std::move(executor)}, std::move(settings)) {}
+    : executor_(std::move(executor)), settings_(std::move(settings)) {}
 
 pool_registry::~pool_registry() {
   shutdown();
@@ -41,48 +26,8 @@ pool_registry::~pool_registry() {
 }
 
 std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
-  const auto index = io_thread::shard(shards_.size());
-  auto& home = *shards_[index];
-#ifndef NDEBUG
-  if (shards_.size() > 1) {  // one shard may be shared by the threads of one io_context
-    auto expected = std::thread::id{};
-    const auto self = std::this_thread::get_id();
-    const bool first = home.owner.compare_exchange_strong(expected, self);
-    assert((first || expected == self) && "a pool registry shard is used from two threads");
-    (void)first;
-  }
-#endif
-  const auto key = pool_key_of(tenant);
-  std::shared_ptr<db::pool> own;
-  {
-    std::lock_guard lock(home.mutex);
-    if (auto it = home.pools.find(key); it != home.pools.end()) own = it->second;
-  }
-  if (own) {
-    // The common case: room in the budget, or this thread's pool already has its connections.
-    if (!budget_nearly_full()) return own;
-    const auto st = own->stats();
-    if (st.open > 0 || st.opening > 0) return own;
-  }
-  if (budget_nearly_full())
-    if (auto other = borrowable(index, key)) return other;
-  return own ? own : create_pool(home, index, tenant);
-}
-
-bool pool_registry::budget_nearly_full() const noexcept {
-  // One slot per shard of slack: the last slots go to tenants that hold nothing anywhere.
-  return shards_.size() > 1 && used_.load() + shards_.size() >= settings_.max_connections;
-}
-
-std::shared_ptr<db::pool> pool_registry::borrowable(std::size_t own_shard, const pool_key& key) const {
-  for (std::size_t i = 0; i < shards_.size(); ++i) {
-    if (i == own_shard) continue;
-    if (auto p = find(pool_ref{i, key}); p && p->stats().open > 0) return p;
-  }
-  return nullptr;
-}
-
-std::shared_ptr<db::pool> pool_registry::create_pool(shard& home, std::size_t index, const tenant_record& tenant) {
+  std::lock_guard lock(mutex_);
+  if (auto it = pools_.find(tenant.database_name); it != pools_.end()) return it->second;
   db::pool_options options;
   options.connection.conninfo = tenant_conninfo(settings_, tenant.database_name, settings_.statement_timeout);
   // Connects are the pool's background work and a waiter is not tied to one, so a connect may
@@ -97,55 +42,41 @@ std::shared_ptr<db::pool> pool_registry::create_pool(shard& home, std::size_t in
   options.connection.slow_query_threshold = settings_.slow_query_threshold;
   options.connection.handshake_executor = settings_.handshake_executor;
   options.connection.label = "tenant=" + tenant.id + " database=" + tenant.database_name;
-  const pool_ref ref{index, pool_key_of(tenant)};
+  const std::string name = tenant.database_name;
   // A pool, or a background connect holding it, may outlive the registry: its callbacks then
   // do nothing (callback_guard).
-  options.reserve_slot = [this, ref, guard = guard_] {
+  options.reserve_slot = [this, name, guard = guard_] {
     const callback_guard::call call(*guard);
-    return call.alive() && reserve_slot(ref);
+    return call.alive() && reserve_slot(name);
   };
   options.release_slot = [this, guard = guard_] {
     const callback_guard::call call(*guard);
     if (call.alive()) slot_released();
   };
-  options.on_idle = [this, ref, guard = guard_] {
+  options.on_idle = [this, name, guard = guard_] {
     const callback_guard::call call(*guard);
-    if (call.alive()) connection_parked(ref);
+    if (call.alive()) connection_parked(name);
   };
-  options.yield_connection = [this, ref, guard = guard_] {
+  options.yield_connection = [this, name, guard = guard_] {
     const callback_guard::call call(*guard);
-    return call.alive() && should_yield(ref);
+    return call.alive() && should_yield(name);
   };
-  auto created = db::pool::create(home.executor, std::move(options));
-  std::lock_guard lock(home.mutex);
-  // Only this shard's thread creates its pools, so none can have appeared since the lookup.
-  home.pools.emplace(ref.key, created);
+  auto created = db::pool::create(executor_, std::move(options));
+  pools_.emplace(tenant.database_name, created);
   return created;
 }
 
-std::shared_ptr<db::pool> pool_registry::find(const pool_ref& ref) const {
-  const auto& home = *shards_[ref.shard];
-  std::lock_guard lock(home.mutex);
-  if (auto it = home.pools.find(ref.key); it != home.pools.end()) return it->second;
-  return nullptr;
-}
-
-std::vector<std::pair<pool_key, std::shared_ptr<db::pool>>> pool_registry::all_pools() const {
-  std::vector<std::pair<pool_key, std::shared_ptr<db::pool>>> all;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s->mutex);
-    for (const auto& [key, p] : s->pools) all.emplace_back(key, p);
+std::size_t pool_registry::held_by(const std::string& database) const {
+  std::shared_ptr<db::pool> p;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database); it != pools_.end()) p = it->second;
   }
-  return all;
+  if (!p) return 0;
+  return p->stats().open;  // established ones; the connection being asked for is still opening
 }
 
-std::size_t pool_registry::held_by(const pool_ref& ref) const {
-  // Established ones; the connection being asked for is still opening.
-  const auto p = find(ref);
-  return p ? p->stats().open : 0;
-}
-
-bool pool_registry::reserve_slot(const pool_ref& requester) {
+bool pool_registry::reserve_slot(const std::string& requester) {
   std::optional<std::size_t> holds;
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto current = used_.load();
@@ -160,9 +91,8 @@ bool pool_registry::reserve_slot(const pool_ref& requester) {
   if (held > 0 && held >= fair_share()) return false;
   {
     std::lock_guard lock(starved_mutex_);
-    const auto queued = std::find_if(starved_.begin(), starved_.end(), [&](const starved_pool& s) {
-      return s.pool.shard == requester.shard && s.pool.key == requester.key;
-    });
+    const auto queued =
+        std::find_if(starved_.begin(), starved_.end(), [&](const starved_pool& s) { return s.database == requester; });
     if (queued == starved_.end()) {
       starved_.push_back({requester, held == 0});
       starved_count_.store(starved_.size());
@@ -182,48 +112,64 @@ void pool_registry::slot_released() {
   if (starved_count_.load() != 0) wake_starved();
 }
 
-// A connection went idle in the pool `parked`. If another pool is starved, the idle one is
+// A connection went idle in `database`'s pool. If another pool is starved, the idle one is
 // closed, which frees its slot for the starved pool (slot_released -> wake_starved): always
 // when a starved pool holds nothing, otherwise only when this pool holds more than its fair
 // share (so two pools below their share never take connections from each other in turn).
-void pool_registry::connection_parked(const pool_ref& parked) {
+void pool_registry::connection_parked(const std::string& database) {
   if (starved_count_.load() == 0) return;
-  const auto p = find(parked);
-  if (!p) return;
-  if (starved_empty_count_.load() == 0 && held_by(parked) <= fair_share()) return;
-  if (p->close_one_idle()) evictions_.fetch_add(1);
+  std::shared_ptr<db::pool> parked;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database); it != pools_.end()) parked = it->second;
+  }
+  if (!parked) return;
+  if (starved_empty_count_.load() == 0 && parked->stats().open <= fair_share()) return;
+  if (parked->close_one_idle()) evictions_.fetch_add(1);
 }
 
-// A connection of `releasing` is being released while pools are starved: it is closed for them
-// when that pool holds more than its fair share, even if its own requests queue.
-bool pool_registry::should_yield(const pool_ref& releasing) {
+// A connection of `database` is being released while pools are starved: it is closed for them
+// when its pool holds more than its fair share, even if its own requests queue.
+bool pool_registry::should_yield(const std::string& database) {
   if (starved_count_.load() == 0) return false;
-  if (held_by(releasing) <= fair_share()) return false;
+  std::shared_ptr<db::pool> releasing;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database); it != pools_.end()) releasing = it->second;
+  }
+  if (!releasing || releasing->stats().open <= fair_share()) return false;
   evictions_.fetch_add(1);
   return true;
 }
 
 std::size_t pool_registry::fair_share() const {
   std::size_t wanting = 0;
-  for (const auto& [key, p] : all_pools()) {
-    const auto s = p->stats();
-    if (s.open > 0 || s.opening > 0 || s.waiters > 0) ++wanting;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, p] : pools_) {
+      const auto s = p->stats();
+      if (s.open > 0 || s.opening > 0 || s.waiters > 0) ++wanting;
+    }
   }
   return std::max<std::size_t>(1, settings_.max_connections / std::max<std::size_t>(1, wanting));
 }
 
 void pool_registry::wake_starved() {
   for (;;) {
-    std::optional<pool_ref> next;
+    std::string database;
     {
       std::lock_guard lock(starved_mutex_);
       if (starved_.empty()) return;
-      next = std::move(starved_.front().pool);
+      database = std::move(starved_.front().database);
       if (starved_.front().holds_nothing) starved_empty_count_.fetch_sub(1);
       starved_.pop_front();
       starved_count_.store(starved_.size());
     }
-    const auto p = find(*next);
+    std::shared_ptr<db::pool> p;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = pools_.find(database); it != pools_.end()) p = it->second;
+    }
     if (p && p->budget_freed()) return;
   }
 }
@@ -233,11 +179,13 @@ std::size_t pool_registry::starved_pools() const {
   return starved_.size();
 }
 
-bool pool_registry::evict_idle_except(const pool_ref& requester, std::size_t requester_holds) {
+bool pool_registry::evict_idle_except(const std::string& requester, std::size_t requester_holds) {
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<db::pool>>> candidates;
-  const auto own = find(requester);
-  for (auto& [key, p] : all_pools())
-    if (p != own) candidates.emplace_back(std::chrono::steady_clock::time_point{}, std::move(p));
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, p] : pools_)
+      if (name != requester) candidates.emplace_back(std::chrono::steady_clock::time_point{}, p);
+  }
   std::erase_if(candidates, [](auto& c) {
     if (c.second->stats().idle == 0) return true;
     c.first = c.second->last_used();
@@ -258,20 +206,12 @@ bool pool_registry::evict_idle_except(const pool_ref& requester, std::size_t req
 }
 
 std::vector<tenant_pool_stats> pool_registry::busiest(std::size_t n) const {
-  std::unordered_map<pool_key, db::pool_stats, pool_key_hash> per_tenant;
-  for (const auto& [key, p] : all_pools()) {
-    const auto s = p->stats();
-    auto& sum = per_tenant[key];
-    sum.open += s.open;
-    sum.idle += s.idle;
-    sum.opening += s.opening;
-    sum.waiters += s.waiters;
-    sum.pipelined = sum.pipelined || s.pipelined;
-    sum.connect_failing = sum.connect_failing || s.connect_failing;
-  }
   std::vector<tenant_pool_stats> all;
-  all.reserve(per_tenant.size());
-  for (auto& [key, stats] : per_tenant) all.push_back({key.database, stats});
+  {
+    std::lock_guard lock(mutex_);
+    all.reserve(pools_.size());
+    for (const auto& [name, p] : pools_) all.push_back({name, p->stats()});
+  }
   const auto busier = [](const tenant_pool_stats& a, const tenant_pool_stats& b) {
     if (a.stats.open != b.stats.open) return a.stats.open > b.stats.open;
     if (a.stats.waiters != b.stats.waiters) return a.stats.waiters > b.stats.waiters;
@@ -284,50 +224,51 @@ std::vector<tenant_pool_stats> pool_registry::busiest(std::size_t n) const {
 }
 
 void pool_registry::drop(const std::string& database_name) {
-  const pool_key key{"main", database_name};
-  std::vector<std::shared_ptr<db::pool>> victims;
-  for (auto& s : shards_) {
-    std::lock_guard lock(s->mutex);
-    if (auto it = s->pools.find(key); it != s->pools.end()) {
-      victims.push_back(std::move(it->second));
-      s->pools.erase(it);
+  std::shared_ptr<db::pool> victim;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = pools_.find(database_name); it != pools_.end()) {
+      victim = it->second;
+      pools_.erase(it);
     }
   }
-  for (auto& v : victims) v->shutdown();
+  if (victim) victim->shutdown();
 }
 
 void pool_registry::sweep() {
-  for (const auto& [key, p] : all_pools()) p->close_idle_older_than(settings_.idle_timeout);
-  std::vector<std::shared_ptr<db::pool>> forgotten;  // destroyed after the locks are released
-  for (auto& s : shards_) {
-    std::lock_guard lock(s->mutex);
-    for (auto it = s->pools.begin(); it != s->pools.end();) {
-      const auto st = it->second->stats();
-      if (st.open == 0 && st.opening == 0 && st.waiters == 0 &&
-          std::chrono::steady_clock::now() - it->second->last_used() > settings_.idle_timeout) {
-        forgotten.push_back(std::move(it->second));
-        it = s->pools.erase(it);
-      } else {
-        ++it;
-      }
+  std::vector<std::shared_ptr<db::pool>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [name, p] : pools_) all.push_back(p);
+  }
+  for (const auto& p : all) p->close_idle_older_than(settings_.idle_timeout);
+  all.clear();
+  std::vector<std::shared_ptr<db::pool>> forgotten;  // destroyed after the lock is released
+  std::lock_guard lock(mutex_);
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    const auto s = it->second->stats();
+    if (s.open == 0 && s.opening == 0 && s.waiters == 0 &&
+        std::chrono::steady_clock::now() - it->second->last_used() > settings_.idle_timeout) {
+      forgotten.push_back(std::move(it->second));
+      it = pools_.erase(it);
+    } else {
+      ++it;
     }
   }
 }
 
 void pool_registry::shutdown() {
-  std::vector<std::shared_ptr<db::pool>> all;
-  for (auto& s : shards_) {
-    std::lock_guard lock(s->mutex);
-    for (auto& [key, p] : s->pools) all.push_back(std::move(p));
-    s->pools.clear();
+  std::unordered_map<std::string, std::shared_ptr<db::pool>> all;
+  {
+    std::lock_guard lock(mutex_);
+    all.swap(pools_);
   }
-  for (auto& p : all) p->shutdown();
+  for (auto& [name, p] : all) p->shutdown();
 }
 
 std::size_t pool_registry::pool_count() const {
-  std::unordered_map<pool_key, bool, pool_key_hash> tenants;
-  for (const auto& [key, p] : all_pools()) tenants[key] = true;
-  return tenants.size();
+  std::lock_guard lock(mutex_);
+  return pools_.size();
 }
 
 }  // namespace tenantd::tenancy

@@ -14,22 +14,6 @@
 // less than its share is queued as starved too, and a pool holding more than its share gives
 // a connection back to it when it releases one, even while its own requests queue (and any
 // pool gives an idle connection to a starved one holding nothing).
-//
-// Shards: one per I/O thread (serve() runs one io_context per thread). A tenant gets a pool
-// in each shard whose thread serves one of its requests, and that pool (with its pipelined
-// connection) runs on that thread's executor and is used by requests on that thread:
-// pool_for picks the calling thread's shard (io_thread::index()). pool_size applies per shard
-// (a tenant may hold pool_size × shards connections) and the budget to all shards together.
-// For the budget each shard's pool is a participant of its own: its fair share is budget ÷
-// pools holding or waiting for connections, and what it holds is its own connections. (When
-// the fairness counted the tenant's connections in every shard, a tenant's new pool on one
-// thread was "not starved" because of connections held by its pool on the other thread,
-// which it could never use: at the default budget, bench (a) stalled.)
-// Borrowing: when the budget is (nearly) full and the calling thread's pool of a tenant holds
-// no connection while the tenant's pool in another shard does, pool_for returns that one: the
-// request then crosses threads (the pool is thread-safe) instead of taking another tenant's
-// connection or waiting. With room in the budget every thread uses its own pool.
-// Eviction, the starved queue, drop(), sweep() and the metrics span all shards.
 #pragma once
 #include <boost/asio/any_io_executor.hpp>
 
@@ -38,7 +22,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -73,21 +56,7 @@ struct tenant_connection_settings {
   std::optional<boost::asio::any_io_executor> handshake_executor{};
 };
 
-// Which pools a tenant's connections come from: its database on a PostgreSQL server. Only the
-// one server ("main", the TENANT_DB_* settings) exists for now.
-struct pool_key {
-  std::string server{"main"};
-  std::string database;
-  bool operator==(const pool_key&) const = default;
-};
-struct pool_key_hash {
-  std::size_t operator()(const pool_key& k) const noexcept {
-    return std::hash<std::string>{}(k.database) * 31U + std::hash<std::string>{}(k.server);
-  }
-};
-pool_key pool_key_of(const tenant_record& tenant);
-
-// One tenant pool's connection counts (summed over the shards), for metrics.
+// One tenant pool's connection counts, for metrics.
 struct tenant_pool_stats {
   std::string database;
   db::pool_stats stats;
@@ -99,75 +68,42 @@ std::string tenant_conninfo(const tenant_connection_settings& s, const std::stri
 
 class pool_registry {
  public:
-  // One shard per executor: shard k's pools run on shard_executors[k] (I/O thread k's).
-  pool_registry(std::vector<boost::asio::any_io_executor> shard_executors, tenant_connection_settings settings);
-  // One shard (tools and tests that run one io_context).
   pool_registry(boost::asio::any_io_executor executor, tenant_connection_settings settings);
   ~pool_registry();
 
-  // The pool of the tenant's database in the calling I/O thread's shard, created on first use
-  // (no connection is opened here). In debug builds with several shards, asserts that each shard is only ever
-  // used from one thread.
+  // The pool of the tenant's database, created on first use (no connection is opened here).
   std::shared_ptr<db::pool> pool_for(const tenant_record& tenant);
-  // Closes and forgets the pools of a database in every shard (tenant deleted or suspended).
+  // Closes and forgets the pool of a database (tenant deleted or suspended).
   void drop(const std::string& database_name);
-  // Closes connections idle longer than the idle timeout; forgets pools left empty (every shard).
+  // Closes connections idle longer than the idle timeout; forgets pools left empty.
   void sweep();
   void shutdown();
 
-  // Connections of all shards together (the budget's count).
   std::size_t connections_in_use_or_idle() const noexcept { return used_.load(); }
-  // Tenant databases with a pool in at least one shard.
   std::size_t pool_count() const;
-  std::size_t shard_count() const noexcept { return shards_.size(); }
   // Idle connections of other tenants closed to make room under the budget, since start.
   std::uint64_t evictions() const noexcept { return evictions_.load(); }
   // Pools waiting for a budget slot right now.
   std::size_t starved_pools() const;
-  // The `n` tenant databases with the most open connections (then waiters) over all shards,
-  // busiest first.
+  // The `n` pools with the most open connections (then waiters), busiest first.
   std::vector<tenant_pool_stats> busiest(std::size_t n) const;
   const tenant_connection_settings& settings() const noexcept { return settings_; }
 
  private:
-  struct shard {
-    explicit shard(boost::asio::any_io_executor ex) : executor(std::move(ex)) {}
-    boost::asio::any_io_executor executor;
-    // Taken by the shard's own thread (pool_for) and, briefly, by the budget's decisions,
-    // sweep and metrics from other threads: uncontended on the request path.
-    mutable std::mutex mutex;
-    std::unordered_map<pool_key, std::shared_ptr<db::pool>, pool_key_hash> pools;
-#ifndef NDEBUG
-    std::atomic<std::thread::id> owner{};  // the one thread that calls pool_for on it
-#endif
-  };
-  struct pool_ref {
-    std::size_t shard;
-    pool_key key;
-  };
-
-  std::shared_ptr<db::pool> create_pool(shard& home, std::size_t index, const tenant_record& tenant);
-  std::shared_ptr<db::pool> find(const pool_ref& ref) const;
-  // Every pool of every shard, with the key it serves.
-  std::vector<std::pair<pool_key, std::shared_ptr<db::pool>>> all_pools() const;
-  bool reserve_slot(const pool_ref& requester);
-  // Connections the pool `ref` holds (established ones; not the one being asked for).
-  std::size_t held_by(const pool_ref& ref) const;
-  // Another shard's pool of `key` that holds connections, when the budget is nearly full
-  // (see "Borrowing" above); null otherwise.
-  std::shared_ptr<db::pool> borrowable(std::size_t own_shard, const pool_key& key) const;
-  bool budget_nearly_full() const noexcept;
-  bool evict_idle_except(const pool_ref& requester, std::size_t requester_holds);
+  bool reserve_slot(const std::string& requester);
+  // Connections `database`'s pool holds, not counting the one it is asking a slot for.
+  std::size_t held_by(const std::string& database) const;
+  bool evict_idle_except(const std::string& requester, std::size_t requester_holds);
   void slot_released();
-  void connection_parked(const pool_ref& parked);
+  void connection_parked(const std::string& database);
   // Offers freed capacity to starved pools, oldest first, until one takes it.
   void wake_starved();
-  bool should_yield(const pool_ref& releasing);
-  // budget ÷ pools (of all shards) holding or waiting for connections, at least 1.
+  bool should_yield(const std::string& database);
+  // budget ÷ pools holding or waiting for connections, at least 1.
   std::size_t fair_share() const;
 
   struct starved_pool {
-    pool_ref pool;
+    std::string database;
     bool holds_nothing;  // when it was queued
   };
 
@@ -197,12 +133,14 @@ class pool_registry {
     std::atomic<int> active_{0};
   };
 
+  boost::asio::any_io_executor executor_;
   tenant_connection_settings settings_;
   std::shared_ptr<callback_guard> guard_ = std::make_shared<callback_guard>();
-  std::vector<std::unique_ptr<shard>> shards_;  // fixed at construction
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<db::pool>> pools_;
   std::atomic<std::size_t> used_{0};
   std::atomic<std::uint64_t> evictions_{0};
-  mutable std::mutex starved_mutex_;  // never held while taking a shard's or a pool's lock
+  mutable std::mutex starved_mutex_;  // never held while taking mutex_ or a pool's lock
   std::deque<starved_pool> starved_;  // pools waiting for a slot, oldest first
   std::atomic<std::size_t> starved_count_{0};
   std::atomic<std::size_t> starved_empty_count_{0};  // of which held nothing when queued

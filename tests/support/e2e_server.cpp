@@ -125,12 +125,6 @@ void e2e_server::start(const env_overrides& overrides) {
   env["SESSION_REQUESTS_PER_SECOND"] = "0";
   env["LOGIN_SUCCESSES_PER_ACCOUNT"] = "1000";
   env["LOGIN_SUCCESSES_PER_CLIENT"] = "1000";
-  // Two I/O threads, in the I/O model TENANTD_E2E_IO_MODEL names (scripts/test: per_thread in
-  // the ThreadSanitizer stage, where each test then crosses both threads' shards of the tenant
-  // pools and caches; the server's default otherwise).
-  env["THREADS"] = "2";
-  if (const char* model = std::getenv("TENANTD_E2E_IO_MODEL"); model != nullptr && *model != '\0')
-    env["IO_MODEL"] = model;
   for (const auto& [k, v] : overrides) {
     if (v)
       env[k] = *v;
