@@ -16,7 +16,6 @@ line of a token file, and in one run measures:
   d  a login storm (16 connections) while (a) runs
   e  10,000 idle keep-alive connections held open while (a) runs
   u  the cost of per-tenant usage accounting: (a) with it off and on, interleaved
-  t  the I/O models: (a) with IO_MODEL=shared (the default) and per_thread, interleaved
 Each run reports req/s, p50, p99, errors, server RSS and CPU, PostgreSQL's CPU and the most
 tenant connections tenantd held. Prints a Markdown table and writes it to --out.
 """
@@ -42,8 +41,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1 if quick else 5, help="warm-up seconds before a scenario")
     ap.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 1 if quick else 3)),
                     help="runs per measurement, the median is reported (env BENCH_REPEAT)")
-    ap.add_argument("--only", default="ceil,a,b1,b2,b3,c,d,e,u,t",
-                    help="comma-separated subset of ceil,a,b1,b2,b3,c,d,e,u,t")
+    ap.add_argument("--only", default="ceil,a,b1,b2,b3,c,d,e,u",
+                    help="comma-separated subset of ceil,a,b1,b2,b3,c,d,e,u")
     ap.add_argument("--tenants", type=int, default=20, help="tenants in (a), (c), (d), (e)")
     ap.add_argument("--tenants-b", type=int, default=100 if quick else 1000, help="tenants in (b1), (b2), (b3)")
     ap.add_argument("--users", type=int, default=1000, help="users per tenant")
@@ -263,12 +262,6 @@ def main():
                 (dict(common_env, USAGE_ENABLED="on"), "u: (a), usage on"))
             b.start_server(common_env)
 
-        # --- (t) --------------------------------------------------------------------------------
-        if "t" in only:
-            res["t_shared"], res["t_per_thread"] = interleaved(
-                (dict(common_env, IO_MODEL="shared"), "t: (a), IO_MODEL=shared"),
-                (dict(common_env, IO_MODEL="per_thread"), "t: (a), IO_MODEL=per_thread"))
-            b.start_server(common_env)
 
         # Idle RSS of the server that ran (a), (c), (d), (e), before (b) restarts it; tenantd
         # hands free memory back to the kernel after 5 s without a request in flight.

@@ -107,8 +107,6 @@ def report(args, res, b, common_env, b_env, started):
     row("(d) the login storm alone (no GET load), %d conns" % args.login_connections, res.get("d_alone"))
     row("(u) (a) with usage accounting off (USAGE_ENABLED=off)", res.get("u_off"))
     row("(u) (a) with usage accounting on (the default)", res.get("u_on"))
-    row("(t) (a) with IO_MODEL=shared (the default)", res.get("t_shared"))
-    row("(t) (a) with IO_MODEL=per_thread", res.get("t_per_thread"))
     if "e" in res:
         row("(e) (a) without idle conns, paired with each run below", res.get("e_paired"))
         row("(e) (a) with %d idle keep-alive conns" % res["e"]["idle_open"], res.get("e"))
@@ -175,15 +173,6 @@ def report(args, res, b, common_env, b_env, started):
                    on["rps"] / off["rps"], on["rps"], off["rps"], each(on), each(off), on["cpu_us_per_req"],
                    off["cpu_us_per_req"]),
                on["rps"] >= 0.97 * off["rps"])
-    if "t_per_thread" in res:
-        per, shared = res["t_per_thread"], res["t_shared"]
-        each = lambda r: ", ".join("%.0f" % x for x in r.get("all_rps", [r["rps"]]))
-        target("(t) IO_MODEL=per_thread vs shared, same run (informative: the default changes when > 1)",
-               "%.3f× (%.0f vs %.0f req/s; each %s vs %s), p99 %.2f vs %.2f ms, %.0f vs %.0f µs of tenantd CPU per "
-               "request, %d vs %d errors" % (
-                   per["rps"] / shared["rps"], per["rps"], shared["rps"], each(per), each(shared), per["p99"],
-                   shared["p99"], per["cpu_us_per_req"], shared["cpu_us_per_req"], per["errors"], shared["errors"]),
-               per["rps"] > shared["rps"] and per["errors"] == 0)
     idle = res.get("idle")
     if idle:
         target("idle server RSS ≤ 60 MB", "%.1f MiB fresh, %.1f MiB after the runs" % (idle["fresh"], idle["after"]),
