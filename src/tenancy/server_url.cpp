@@ -3,6 +3,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <array>
 
 namespace tenantd::tenancy {
@@ -33,7 +34,10 @@ result<server_url> parse_server_url(std::string_view text, const std::string& de
   server_url out;
   out.endpoint.host = std::string(url.encoded_host().decode());
   if (url.has_port()) {
-    if (url.port().empty() || url.port().size() > 5 || url.port_number() == 0)
+    const auto port = std::string(url.port());
+    const bool digits = !port.empty() && port.size() <= 5 &&
+                        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits || std::stoi(port) < 1 || std::stoi(port) > 65535)
       return url_error("the port must be between 1 and 65535");
     out.endpoint.port = std::string(url.port());
   } else {
