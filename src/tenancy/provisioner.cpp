@@ -202,13 +202,17 @@ boost::asio::awaitable<int> provisioner::prepare_template() { co_return co_await
 
 boost::asio::awaitable<int> provisioner::prepare_template(const server_connection& server) {
   auto conn = co_await master_->acquire();
+  co_return co_await prepare_template(server, *conn);
+}
+
+boost::asio::awaitable<int> provisioner::prepare_template(const server_connection& server, db::connection& conn) {
   const auto name = template_name();
-  auto lock = co_await db::advisory_lock::acquire(*conn, template_lock_key(server.name));
+  auto lock = co_await db::advisory_lock::acquire(conn, template_lock_key(server.name));
   {
     // On main the DDL runs on the lock's own master connection, as before servers existed.
     ddl_session ddl;
     if (server.maintenance_database.empty())
-      ddl = ddl_session(*conn);
+      ddl = ddl_session(conn);
     else
       ddl = co_await open_ddl_session(server);
     if (!co_await db::master::database_exists(*ddl, name)) {
@@ -220,7 +224,7 @@ boost::asio::awaitable<int> provisioner::prepare_template(const server_connectio
     co_await db::databases::open_template(*ddl, name);
     const int version = co_await migrate_database(server, name);
     co_await db::databases::close_template(*ddl, name);
-    co_await db::databases::record_template_version(*conn, server.name, name, version);
+    co_await db::databases::record_template_version(conn, server.name, name, version);
     co_await lock.release();
     std::lock_guard guard(template_mutex_);
     template_versions_[server.name] = version;
@@ -232,6 +236,17 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
                                                                   ready_step on_ready,
                                                                   std::optional<std::string> requested) {
   const auto database = database_name(id);
+  // Templates behind the latest migration are brought up first, each on a master connection of
+  // its own, before this creation holds one: main's (as before servers existed) and the named
+  // server's. A server placement picks whose template is behind is prepared on the lock
+  // connection below (a creation never waits for a second master connection while holding one).
+  if (settings_.use_template) {
+    if (template_version(main_.name) < latest_version()) co_await prepare_template();
+    if (requested && *requested != main_.name && template_version(*requested) < latest_version()) {
+      if (auto named = servers_ ? co_await servers_->lookup(*requested) : std::nullopt)
+        co_await prepare_template(*named);
+    }
+  }
 
   // The lock connection holds the tenant's provisioning lock for the whole creation.
   auto lock_conn = co_await master_->acquire();
@@ -250,7 +265,8 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
   ddl_session ddl;
   try {
     target = co_await server(*placed);
-    if (settings_.use_template && template_version(target->name) < latest_version()) co_await prepare_template(*target);
+    if (settings_.use_template && template_version(target->name) < latest_version())
+      co_await prepare_template(*target, *lock_conn);
     // On main, the DDL runs on the lock connection (one master connection per creation, as
     // before servers existed); elsewhere on a connection to that server.
     if (target->maintenance_database.empty())

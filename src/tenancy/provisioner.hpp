@@ -100,6 +100,8 @@ class provisioner {
   // creation on that server across processes by its template lock. Returns its schema version.
   boost::asio::awaitable<int> prepare_template();  // main's
   boost::asio::awaitable<int> prepare_template(const server_connection& server);
+  // The same on a master connection the caller holds (its template lock is taken there).
+  boost::asio::awaitable<int> prepare_template(const server_connection& server, db::connection& master_conn);
   std::string template_name() const { return settings_.database_prefix + "template"; }
 
   // How to reach a server: main from the settings, the others from the servers directory.

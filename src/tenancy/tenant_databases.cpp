@@ -87,11 +87,14 @@ boost::asio::awaitable<std::shared_ptr<const tenant_record>> tenant_databases::f
 }
 
 boost::asio::awaitable<void> tenant_databases::know_server(const tenant_record& tenant) {
-  if (servers_ == nullptr || !tenant.db_server || *tenant.db_server == main_server_name) co_return;
-  if (servers_->find(*tenant.db_server)) co_return;
-  // A server added since this process last loaded the directory (or a NOTIFY not seen yet).
-  if (!co_await servers_->lookup(*tenant.db_server))
-    throw db::unavailable_error("database server " + *tenant.db_server + " of tenant " + tenant.id + " is unknown");
+  const bool elsewhere = servers_ != nullptr && tenant.db_server && *tenant.db_server != main_server_name;
+  if (elsewhere && !servers_->find(*tenant.db_server)) {
+    // A server added since this process last loaded the directory (or a NOTIFY not seen yet).
+    const auto found = co_await servers_->lookup(*tenant.db_server);
+    if (!found)
+      throw db::unavailable_error("database server " + *tenant.db_server + " of tenant " + tenant.id + " is unknown");
+  }
+  co_return;
 }
 
 boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const tenant_record& tenant) {
