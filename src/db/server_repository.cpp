@@ -22,8 +22,11 @@ namespace {
   "AND t.status <> 'deleted')"
 
 constexpr statement list_sql{"sv_list", "SELECT " SERVER_COLUMNS " FROM db_servers s ORDER BY s.name"};
-constexpr statement lock_all_sql{"sv_lock_all",
-                                 "SELECT " SERVER_COLUMNS " FROM db_servers s ORDER BY s.name FOR UPDATE OF s"};
+// Locking and counting are two statements: under READ COMMITTED a statement that waited for a
+// row lock still returns what its snapshot (taken before the wait) saw, so counts read in the
+// locking statement would miss the tenant the previous lock holder inserted. The statement
+// after the lock has a fresh snapshot.
+constexpr statement lock_all_sql{"sv_lock_all", "SELECT name FROM db_servers ORDER BY name FOR UPDATE"};
 constexpr statement find_sql{"sv_find", "SELECT " SERVER_COLUMNS " FROM db_servers s WHERE s.name = $1"};
 constexpr statement lock_sql{"sv_lock",
                              "SELECT " SERVER_COLUMNS " FROM db_servers s WHERE s.name = $1 FOR UPDATE OF s"};
@@ -131,7 +134,9 @@ awaitable<removal> remove(connection& c, const std::string& name) {
   const std::array<param, 1> p{param(name)};
   auto locked = co_await c.exec_prepared(lock_sql, p);
   if (locked.empty()) co_return removal::not_found;
-  if (server_from(locked, 0).record.tenants > 0) co_return removal::not_empty;
+  auto counted = co_await c.exec_prepared(find_sql, p);  // after the lock: see the latest placements
+  if (counted.empty()) co_return removal::not_found;
+  if (server_from(counted, 0).record.tenants > 0) co_return removal::not_empty;
   co_await c.exec_prepared(clear_deleted_sql, p);
   co_await c.exec_prepared(delete_sql, p);
   co_await master::notify_invalidation(c, invalidation::of_server(name));
@@ -149,7 +154,8 @@ namespace {
 
 // Under a transaction: locks every server row (until the caller's commit) and picks one.
 awaitable<result<std::string>> lock_and_choose(connection& c, const std::optional<std::string>& requested) {
-  const auto servers = servers_from(co_await c.exec_prepared(lock_all_sql, no_params));
+  co_await c.exec_prepared(lock_all_sql, no_params);
+  const auto servers = servers_from(co_await c.exec_prepared(list_sql, no_params));
   std::string chosen;
   if (requested) {
     const auto it = std::find_if(servers.begin(), servers.end(),

@@ -201,7 +201,8 @@ net::awaitable<fleet_report> fleet_migrator::run(const fleet_options& options, f
     // fails that server's tenants only.
     provisioner keeper(master, settings_.provisioning, migrations_);
     server_directory directory(master, keeper.main_server(), settings_.servers);
-    for (const auto& server : co_await directory.all()) {
+    const auto all = co_await directory.all();
+    for (const auto& server : all) {
       try {
         const int version = co_await keeper.prepare_template(server);
         observer.template_ready(server.name, keeper.template_name(), version);

@@ -136,7 +136,8 @@ boost::asio::awaitable<check_report> lifecycle::check() {
     tenants = co_await master::list_tenants(*conn, std::nullopt);
   }
   const auto& prefix = provisioning_.settings().database_prefix;
-  for (const auto& server : co_await provisioning_.all_servers()) {
+  const auto servers = co_await provisioning_.all_servers();
+  for (const auto& server : servers) {
     // Databases are named "<server>/<database>" in the report, except on main.
     const auto where = [&](const std::string& name) {
       return server.name == main_server_name ? name : server.name + "/" + name;

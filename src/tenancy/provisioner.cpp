@@ -242,9 +242,11 @@ boost::asio::awaitable<result<tenant_record>> provisioner::create(const std::str
   // connection below (a creation never waits for a second master connection while holding one).
   if (settings_.use_template) {
     if (template_version(main_.name) < latest_version()) co_await prepare_template();
-    if (requested && *requested != main_.name && template_version(*requested) < latest_version()) {
-      if (auto named = servers_ ? co_await servers_->lookup(*requested) : std::nullopt)
-        co_await prepare_template(*named);
+    if (servers_ != nullptr && requested && *requested != main_.name &&
+        template_version(*requested) < latest_version()) {
+      // (no co_await inside a conditional expression: GCC 12 destroys its temporaries twice)
+      const auto named = co_await servers_->lookup(*requested);
+      if (named) co_await prepare_template(*named);
     }
   }
 

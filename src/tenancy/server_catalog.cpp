@@ -29,7 +29,8 @@ std::string connect_failure_reason(std::string_view libpq_message) {
   if (contains(m, "password authentication failed") || contains(m, "no password supplied") ||
       contains(m, "authentication failed") || contains(m, "pg_hba.conf") ||
       (contains(m, "role") && contains(m, "does not exist")))
-    return "the server refused the login: wrong user or password, or its pg_hba.conf does not admit this client";
+    return "the server refused the login: wrong user or password, or its host-based authentication does not admit this "
+           "client";
   if (contains(m, "database") && contains(m, "does not exist"))
     return "the database named in the URL does not exist on the server";
   if (contains(m, "timed out") || contains(m, "timeout")) return "the server did not answer in time";

@@ -27,9 +27,10 @@ bool valid_sslmode(std::string_view mode) {
 result<server_url> parse_server_url(std::string_view text, const std::string& default_user,
                                     const std::string& default_password) {
   auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) return url_error("expected postgresql://[user[:password]@]host[:port][/database]");
+  if (!parsed) return url_error("expected a URL of the postgresql scheme: [user[:password]@]host[:port][/database]");
   const auto& url = *parsed;
-  if (url.scheme() != "postgresql" && url.scheme() != "postgres") return url_error("the scheme must be postgresql://");
+  if (url.scheme() != "postgresql" && url.scheme() != "postgres")
+    return url_error("the scheme must be postgresql (or postgres)");
   if (url.host().empty()) return url_error("the URL must name a host");
   server_url out;
   out.endpoint.host = std::string(url.encoded_host().decode());
