@@ -254,6 +254,11 @@ TEST_F(servers, migrate_and_check_cover_every_server) {
 
   auto check = run_cli(server(), {"tenants", "check"});
   EXPECT_EQ(check.exit_code, 0) << check.output;
+  // doctor looks at main's databases only and says where the others are.
+  const auto doctor = run_cli(server(), {"doctor"});
+  EXPECT_EQ(doctor.output.find("have no database"), std::string::npos) << doctor.output;
+  EXPECT_NE(doctor.output.find("2 active or suspended tenants live on servers other than main"), std::string::npos)
+      << doctor.output;
   const std::string orphan = server().tenant_database("stray_db");
   b2_.query("CREATE DATABASE " + orphan);
   check = run_cli(server(), {"tenants", "check"});
