@@ -12,7 +12,13 @@ boost::json::object admin_json(const tenant_record& t) {
   auto out = to_json(t);
   out["database"] = t.database_name;
   out["schema_version"] = t.schema_version;
-  out["server"] = t.db_server.value_or("main");  // NULL: the server of DB_HOST/DB_PORT
+  // NULL: main for rows older than V006; a deleted tenant of a removed server has none.
+  if (t.db_server)
+    out["server"] = *t.db_server;
+  else if (t.status == tenant_status::deleted)
+    out["server"] = nullptr;
+  else
+    out["server"] = "main";
   return out;
 }
 

@@ -102,11 +102,13 @@ awaitable<response> admin_backup_tenant(context& ctx) {
   co_return json_response(201, out);
 }
 
-// POST /admin/tenants/:id/restore   {"backup": "<name>", "as": "new_id"?}
+// POST /admin/tenants/:id/restore   {"backup": "<name>", "as": "new_id"?, "server": "<name>"?}
 awaitable<response> admin_restore_tenant(context& ctx) {
   body_reader body(ctx.body);
   auto name = body.string("backup", true);
   auto as = body.string("as", false);
+  auto server = body.string("server", false);
+  if (server && validation::check_server_name(*server)) body.add_error("server", "no database server of that name");
   if (name && !valid_backup_name(*name)) body.add_error("backup", "must name a file in the backup directory");
   if (as) {
     if (auto message = validation::check_tenant_id(*as)) body.add_error("as", *message);
@@ -120,7 +122,7 @@ awaitable<response> admin_restore_tenant(context& ctx) {
   }
   const auto target = as.value_or(id);
   const auto path = (std::filesystem::path(ctx.svc.settings.backup_dir) / *name).string();
-  auto restored = co_await tenancy::restore_tenant(ctx.svc.master, *ctx.svc.provisioner, path, target);
+  auto restored = co_await tenancy::restore_tenant(ctx.svc.master, *ctx.svc.provisioner, path, target, server);
   if (!restored) co_return problem(restored.err(), ctx.request_id);
   auto out = to_json(restored->tenant);
   out["database"] = restored->tenant.database_name;

@@ -24,6 +24,7 @@
 #include "tenancy/lifecycle.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
+#include "tenancy/server_catalog.hpp"
 #include "tenancy/tenant_databases.hpp"
 #include "tenancy/usage_recorder.hpp"
 
@@ -56,6 +57,7 @@ struct services {
   tenancy::directory* tenants{nullptr};
   tenancy::provisioner* provisioner{nullptr};
   tenancy::lifecycle* lifecycle{nullptr};
+  tenancy::server_catalog* servers{nullptr};  // database servers (GET/POST/PUT/DELETE /admin/servers)
   identity::accounts* accounts{nullptr};
   // Login limits (api/login_limits.hpp). The per-account failure limit lives in the master
   // database (shared by every process); unset: no per-account failure limit.

@@ -50,6 +50,10 @@ awaitable<response> admin_delete_tenant(context& ctx);   // DELETE /admin/tenant
 awaitable<response> admin_backup_tenant(context& ctx);   // POST /admin/tenants/:id/backup
 awaitable<response> admin_restore_tenant(context& ctx);  // POST /admin/tenants/:id/restore
 awaitable<response> admin_usage(context& ctx);           // GET /admin/usage
+awaitable<response> admin_list_servers(context& ctx);    // GET /admin/servers
+awaitable<response> admin_add_server(context& ctx);      // POST /admin/servers
+awaitable<response> admin_update_server(context& ctx);   // PUT /admin/servers/:name
+awaitable<response> admin_remove_server(context& ctx);   // DELETE /admin/servers/:name
 
 // The tenant's backup files in BACKUP_DIR, newest first: [{"backup","bytes","modified_at"}]
 // (admin_backup.cpp; shown by GET /admin/tenants/:id). A missing directory lists none.

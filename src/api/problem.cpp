@@ -25,7 +25,10 @@ unsigned http_status(errc code) noexcept {
     case errc::tenant_exists:
     case errc::email_taken:
     case errc::already_member:
-    case errc::last_owner: return 409;
+    case errc::last_owner:
+    case errc::server_exists:
+    case errc::server_not_empty:
+    case errc::server_unavailable: return 409;
     case errc::payload_too_large: return 413;
     case errc::unsupported_media_type: return 415;
     case errc::too_many_requests:

@@ -47,6 +47,10 @@ std::span<const route> route_table() {
       {"POST", "/admin/tenants/:id/backup", h::admin_backup_tenant, admin, std::nullopt, optional_json},
       {"POST", "/admin/tenants/:id/restore", h::admin_restore_tenant, admin, std::nullopt, json},
       {"GET", "/admin/usage", h::admin_usage, admin, std::nullopt, none},
+      {"GET", "/admin/servers", h::admin_list_servers, admin, std::nullopt, none},
+      {"POST", "/admin/servers", h::admin_add_server, admin, std::nullopt, json},
+      {"PUT", "/admin/servers/:name", h::admin_update_server, admin, std::nullopt, json},
+      {"DELETE", "/admin/servers/:name", h::admin_remove_server, admin, std::nullopt, none},
   };
   return table;
 }

@@ -51,6 +51,13 @@ awaitable<response> create_tenant(context& ctx) {
   }
   auto name = body.name("name", true, 1, 200);
   const auto owner = read_owner(body);
+  // Only the operator places tenants on a named database server.
+  auto server = body.string("server", false);
+  if (server) {
+    if (!has_admin_token(ctx))
+      co_return problem(make_error(errc::forbidden, "naming a database server needs the admin token"), ctx.request_id);
+    if (validation::check_server_name(*server)) body.add_error("server", "no database server of that name");
+  }
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
   if (auto refused = over_create_limit(ctx)) co_return std::move(*refused);
 
@@ -79,7 +86,7 @@ awaitable<response> create_tenant(context& ctx) {
     granted = std::move(*made);
     co_return ok();
   };
-  auto created = co_await ctx.svc.provisioner->create(*id, *name, on_ready);
+  auto created = co_await ctx.svc.provisioner->create(*id, *name, on_ready, server);
   if (!created) co_return problem(created.err(), ctx.request_id);
 
   auto out = to_public_json(*created);

@@ -23,6 +23,7 @@
 #include "db/master_repository.hpp"
 #include "db/session_repository.hpp"
 #include "db/usage_repository.hpp"
+#include "tenancy/server_catalog.hpp"
 
 namespace tenantd::app {
 namespace net = boost::asio;
@@ -50,6 +51,7 @@ net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, std::strin
       if (!report.applied.empty())
         spdlog::info("master database migrated from version {} to {}", report.version_before, report.version_after);
       if (!runtime_role.empty()) co_await db::grant_data_access(*conn, runtime_role);
+      co_await tenancy::record_main_server(*conn, provisioner.main_server());
       roles = co_await db::master::load_roles(*conn);
       conn = {};
       if (provisioner.settings().use_template) {
@@ -199,12 +201,13 @@ net::awaitable<void> sample_connections(components& c) {
   auto& usage = *c.usage;
   const auto active = usage.active_tenants();
   if (active.empty()) co_return;
-  std::map<std::string, std::size_t> open_by_database;
-  for (auto& p : c.pools.busiest(c.pools.pool_count())) open_by_database[p.database] = p.stats.open;
+  std::map<std::pair<std::string, std::string>, std::size_t> open_by_database;  // (server, database)
+  for (auto& p : c.pools.busiest(c.pools.pool_count())) open_by_database[{p.server, p.database}] = p.stats.open;
   for (const auto& id : active) {
     const auto tenant = co_await c.tenants.find(id);
     if (!tenant) continue;
-    const auto it = open_by_database.find(tenant->database_name);
+    const auto key = tenancy::pool_key_of(*tenant);
+    const auto it = open_by_database.find({key.server, key.database});
     if (it != open_by_database.end()) usage.record_connections(id, static_cast<std::int64_t>(it->second));
   }
 }
@@ -217,6 +220,8 @@ net::awaitable<void> sample_sizes(components& c, const std::set<std::string>& se
     try {
       const auto tenant = co_await c.tenants.find(id);
       if (!tenant || tenant->status != tenant_status::active) continue;
+      if (tenant->db_server && !c.db_servers.find(*tenant->db_server))
+        (void)co_await c.db_servers.lookup(*tenant->db_server);
       auto pool = c.pools.pool_for(*tenant);
       const auto bytes = co_await db::usage::database_size(*pool);
       c.usage->record_database_size(id, bytes);

@@ -112,15 +112,22 @@ components::components(const config& config, net::io_context& io_context)
       io(io_context),
       master(db::pool::create(io.get_executor(), master_pool_options(cfg))),
       ddl(db::pool::create(io.get_executor(), ddl_pool_options(cfg))),
-      pools(io.get_executor(), request_pools(cfg, handshakes)),
+      db_servers(master, main_server(cfg), server_defaults(cfg)),
+      pools(io.get_executor(), request_pools(cfg, handshakes),
+            [this](const std::string& name) -> std::optional<db::server_endpoint> {
+              auto found = db_servers.find(name);
+              if (!found) return std::nullopt;
+              return found->runtime;
+            }),
       tenants(master, 30s),
       // Invalidations are pushed (LISTEN/NOTIFY), so entries may live long while the listener
       // is connected; while it is not, a change could be missed, so they live a second.
       access(master, 10min, 1s),
       usage(cfg.usage_enabled ? std::make_unique<tenancy::usage_recorder>(cfg.usage_max_tenants) : nullptr),
-      databases(tenants, pools, usage.get()),
-      provisioner(ddl, provisioning_for_serve(cfg), tenant_migrations(cfg)),
+      databases(tenants, pools, usage.get(), &db_servers),
+      provisioner(ddl, provisioning_for_serve(cfg), tenant_migrations(cfg), &db_servers),
       lifecycle(master, provisioner, &pools, [this](const invalidation& change) { invalidate(change); }),
+      server_catalog(master, provisioner, db_servers, [this](const invalidation& change) { invalidate(change); }),
       listener(master_pool_options(cfg).connection, [this](const invalidation& change) { invalidate(change); }),
       hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads, cfg.argon2_max_queue),
       jwt({cfg.jwt_secret, cfg.jwt_key_id, "tenantd", "tenantd-api", 60, 8192}),
@@ -148,7 +155,9 @@ components::components(const config& config, net::io_context& io_context)
   add_metrics_server(*this);
 }
 
-void components::invalidate(const invalidation& change) { tenancy::apply_invalidation(change, access, tenants); }
+void components::invalidate(const invalidation& change) {
+  tenancy::apply_invalidation(change, access, tenants, &db_servers);
+}
 
 metrics_sources components::make_metrics_sources() {
   metrics_sources sources;
@@ -171,6 +180,7 @@ api::services components::make_services() {
   svc.tenants = &tenants;
   svc.provisioner = &provisioner;
   svc.lifecycle = &lifecycle;
+  svc.servers = &server_catalog;
   svc.accounts = &accounts;
   svc.login_failures_per_account =
       db::login_attempts::limits{cfg.login_max_failures_per_account, cfg.login_max_failures_per_account_per_hour};

@@ -32,6 +32,8 @@
 #include "tenancy/lifecycle.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
+#include "tenancy/server_catalog.hpp"
+#include "tenancy/server_directory.hpp"
 #include "tenancy/tenant_databases.hpp"
 #include "tenancy/usage_recorder.hpp"
 
@@ -63,8 +65,9 @@ class components {
   // Declared before the pools, so it is joined after them and before serve() destroys the I/O
   // contexts its completions go back to.
   boost::asio::thread_pool handshakes{1};
-  std::shared_ptr<db::pool> master;  // request statements (STATEMENT_TIMEOUT_MS)
-  std::shared_ptr<db::pool> ddl;     // CREATE/DROP DATABASE, template, migrations
+  std::shared_ptr<db::pool> master;      // request statements (STATEMENT_TIMEOUT_MS)
+  std::shared_ptr<db::pool> ddl;         // CREATE/DROP DATABASE, template, migrations
+  tenancy::server_directory db_servers;  // database server -> connection (main from the configuration)
   tenancy::pool_registry pools;
   tenancy::directory tenants;
   tenancy::access_cache access;
@@ -73,6 +76,7 @@ class components {
   tenancy::tenant_databases databases;
   tenancy::provisioner provisioner;
   tenancy::lifecycle lifecycle;
+  tenancy::server_catalog server_catalog;  // GET/POST/PUT/DELETE /admin/servers
   tenancy::invalidation_listener listener;
 
   // Identity.

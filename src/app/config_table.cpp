@@ -82,7 +82,7 @@ std::span<const setting> config_table() {
       {"MASTER_POOL_SIZE", whole_number, "8", 1, 1000, "", "", "connections to the master database"},
       {"TENANT_POOL_SIZE", whole_number, "4", 1, 1000, "", "", "connections per tenant database (opened lazily)"},
       {"TENANT_POOL_MAX_CONNECTIONS", whole_number, "64", 1, 100000, "", "",
-       "connections to tenant databases, all tenants together"},
+       "connections to tenant databases, all tenants on one database server together (a budget per server)"},
       {"POOL_ACQUIRE_TIMEOUT_MS", whole_number, "2000", 10, 600000, "", "",
        "how long a request waits for a connection before 503"},
       {"POOL_IDLE_TIMEOUT_S", whole_number, "60", 1, 86400, "", "", "idle connections are closed after this"},

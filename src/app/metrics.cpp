@@ -263,13 +263,13 @@ boost::asio::awaitable<std::string> metrics::render() {
     auto& pools = *sources_.pools;
     gauge(out, "tenantd_tenant_pool_connections", "Open connections to tenant databases, all tenants together.",
           pools.connections_in_use_or_idle());
-    gauge(out, "tenantd_tenant_pool_budget_connections", "Connections allowed to tenant databases, all together.",
-          pools.settings().max_connections);
+    gauge(out, "tenantd_tenant_pool_budget_connections",
+          "Connections allowed to tenant databases on each database server.", pools.settings().max_connections);
     gauge(out, "tenantd_tenant_pools", "Tenant pools currently open.", pools.pool_count());
     gauge(out, "tenantd_tenant_pools_starved", "Tenant pools waiting for a slot of the connection budget.",
           pools.starved_pools());
     header(out, "tenantd_tenant_pool_evictions_total", "counter",
-           "Idle tenant connections closed to make room under the global budget.");
+           "Idle tenant connections closed to make room under a server's budget.");
     sample(out, "tenantd_tenant_pool_evictions_total", "", pools.evictions());
     const auto busiest = pools.busiest(sources_.busiest_tenants);
     header(out, "tenantd_tenant_pool_database_connections", "gauge",

@@ -1,6 +1,8 @@
 // Tenant settings shared by serve, migrate and tenants.
 #include "app/tenant_settings.hpp"
 
+#include "domain/server.hpp"
+
 namespace tenantd::app {
 
 std::vector<db::migration> tenant_migrations(const config& cfg, const std::string& directory_override) {
@@ -29,6 +31,25 @@ tenancy::provisioning_settings provisioning(const config& cfg) {
   }
   s.use_template = cfg.tenant_provisioning_template;
   return s;
+}
+
+tenancy::server_connection main_server(const config& cfg) {
+  const auto s = provisioning(cfg);
+  const auto endpoint = [](const tenancy::tenant_connection_settings& t) {
+    return db::server_endpoint{t.host, t.port, t.user, t.password, {}, {}};
+  };
+  return {std::string(main_server_name), endpoint(s.tenant), endpoint(s.ddl_connection()), {}};
+}
+
+tenancy::server_defaults server_defaults(const config& cfg) {
+  tenancy::server_defaults d;
+  d.user = cfg.tenant.user;
+  d.password = cfg.tenant.password;
+  if (cfg.migration) {
+    d.ddl_user = cfg.migration->user;
+    d.ddl_password = cfg.migration->password;
+  }
+  return d;
 }
 
 }  // namespace tenantd::app

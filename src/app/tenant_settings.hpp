@@ -8,6 +8,7 @@
 #include "db/migrator.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
+#include "tenancy/server_directory.hpp"
 
 namespace tenantd::app {
 
@@ -17,5 +18,12 @@ std::vector<db::migration> tenant_migrations(const config& cfg, const std::strin
 
 tenancy::tenant_connection_settings tenant_connection(const config& cfg);
 tenancy::provisioning_settings provisioning(const config& cfg);
+
+// The server of DB_HOST/DB_PORT (`main`): its runtime role, and its DDL role for migrations
+// (CREATE/DROP DATABASE run on the master database through the DDL pool).
+tenancy::server_connection main_server(const config& cfg);
+// What other servers' URLs fall back to: DB_USERNAME/DB_PASSWORD, and MIGRATION_DATABASE_URL's
+// role for DDL when set.
+tenancy::server_defaults server_defaults(const config& cfg);
 
 }  // namespace tenantd::app

@@ -11,6 +11,7 @@
 #include "app/logging.hpp"
 #include "cli/doctor.hpp"
 #include "cli/migrate.hpp"
+#include "cli/servers.hpp"
 #include "cli/tenants.hpp"
 
 namespace tenantd::cli {
@@ -23,6 +24,8 @@ int run(int argc, char** argv) {
   auto* migrate = add_migrate_command(app, migrate_opts);
   tenants_command tenants_cmd;
   auto* tenants = add_tenants_command(app, tenants_cmd);
+  servers_command servers_cmd;
+  auto* servers = add_servers_command(app, servers_cmd);
   auto* doctor = app.add_subcommand("doctor", "Check configuration, database access, migrations and tenant databases");
   app.require_subcommand(0, 1);
   try {
@@ -46,6 +49,7 @@ int run(int argc, char** argv) {
   app::setup_logging(cfg.log_format, cfg.log_level);
   if (migrate->parsed()) return run_migrate(cfg, migrate_opts);
   if (tenants->parsed()) return run_tenants(cfg, tenants_cmd);
+  if (servers->parsed()) return run_servers(cfg, servers_cmd);
   (void)serve;
   return app::serve(cfg);
 }

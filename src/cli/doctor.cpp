@@ -101,12 +101,20 @@ net::awaitable<void> check_tenants(db::connection& conn, const app::config& cfg,
   std::vector<std::string> behind;
   std::vector<std::string> missing;
   std::set<std::string> owned;
+  std::size_t elsewhere = 0;  // live tenants on other database servers: `tenantd tenants check` looks there
   for (const auto& t : tenants) {
-    owned.insert(t.database_name);
+    const bool on_main = t.db_server.value_or("main") == "main";
     const bool live = is_live(t.status);
+    if (on_main) owned.insert(t.database_name);
+    if (live && !on_main) ++elsewhere;
     if (live && t.schema_version < latest) behind.push_back(t.id + " (v" + std::to_string(t.schema_version) + ")");
-    if (live && !databases.contains(t.database_name)) missing.push_back(t.id + " -> " + t.database_name);
+    if (live && on_main && !databases.contains(t.database_name)) missing.push_back(t.id + " -> " + t.database_name);
   }
+  if (elsewhere > 0)
+    r.add(verdict::ok, "other database servers",
+          std::to_string(elsewhere) +
+              " active or suspended tenants live on servers other than main (`tenantd tenants check` inspects "
+              "every server)");
   if (behind.empty())
     r.add(verdict::ok, "tenant schemas",
           std::to_string(tenants.size()) + " tenants, none behind version " + std::to_string(latest));

@@ -34,8 +34,11 @@ class printer : public tenancy::fleet_observer {
   void master_migrated(const db::migrate_report& report) override {
     std::cout << "master: version " << report.version_after << " (" << report.applied.size() << " applied)\n";
   }
-  void template_ready(const std::string& name, int version) override {
-    std::cout << "template " << name << ": version " << version << "\n";
+  void template_ready(const std::string& server, const std::string& name, int version) override {
+    std::cout << "template " << name << " on server " << server << ": version " << version << "\n";
+  }
+  void template_failed(const std::string& server, const std::string& reason) override {
+    std::cout << "template on server " << server << ": FAILED: " << reason << " (its tenants are not migrated)\n";
   }
   void started(std::size_t pending, std::size_t up_to_date, int latest, unsigned jobs) override {
     total_ = pending;
@@ -95,6 +98,7 @@ tenancy::fleet_settings fleet_settings(const app::config& cfg) {
   s.master.query_timeout = 10min;
   s.master.label = "master";
   s.provisioning = app::provisioning(cfg);
+  s.servers = app::server_defaults(cfg);
   if (cfg.migration) {  // a separate DDL role owns what it creates: the runtime roles get data access
     s.runtime_master_role = cfg.master.user;
     s.runtime_tenant_role = cfg.tenant.user;

@@ -22,6 +22,8 @@
 #include "tenancy/backup.hpp"
 #include "tenancy/lifecycle.hpp"
 #include "tenancy/provisioner.hpp"
+#include "tenancy/server_catalog.hpp"
+#include "tenancy/server_directory.hpp"
 
 namespace tenantd::cli {
 namespace net = boost::asio;
@@ -41,6 +43,7 @@ void print_tenant(const tenant_record& t) {
             << "status:         " << t.status << "\n"
             << "registration:   " << t.registration << "\n"
             << "database:       " << t.database_name << "\n"
+            << "server:         " << t.db_server.value_or("main") << "\n"
             << "schema version: " << t.schema_version << "\n"
             << "created at:     " << t.created_at << "\n"
             << "updated at:     " << t.updated_at << "\n";
@@ -62,6 +65,7 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
     // Master up to date first (as serve and migrate do), so the commands work on a fresh installation.
     auto conn = co_await s.master->acquire();
     co_await db::migrate_master(*conn);
+    co_await tenancy::record_main_server(*conn, s.provisioner.main_server());
   }
   if (c.action == "list") {
     const auto status = parse_tenant_status(c.status);  // a status that does not exist matches no tenant
@@ -92,10 +96,11 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
       co_await db::invitations::set_claim(*conn, tenant.id, identity::sha256_hex(claim_token), s.claim_ttl_seconds);
       co_return ok();
     };
-    auto created = co_await s.provisioner.create(c.id, c.name, issue_claim);
+    const auto server = c.server.empty() ? std::nullopt : std::optional(c.server);
+    auto created = co_await s.provisioner.create(c.id, c.name, issue_claim, server);
     if (!created) co_return refused(c.action, created.err());
-    std::cout << "created tenant " << created->id << " (database " << created->database_name << ", schema version "
-              << created->schema_version << ")\n"
+    std::cout << "created tenant " << created->id << " (database " << created->database_name << " on server "
+              << created->db_server.value_or("main") << ", schema version " << created->schema_version << ")\n"
               << "claim token: " << claim_token << "\n"
               << "(single use, valid " << s.claim_ttl_seconds / 3600
               << " hours: POST /auth/register with \"claim_token\" makes the tenant's first owner)\n";
@@ -122,7 +127,8 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
   }
   if (c.action == "restore") {
     const auto as = c.as.empty() ? std::nullopt : std::optional(c.as);
-    auto restored = co_await tenancy::restore_tenant(s.master, s.provisioner, c.file, as);
+    const auto server = c.server.empty() ? std::nullopt : std::optional(c.server);
+    auto restored = co_await tenancy::restore_tenant(s.master, s.provisioner, c.file, as, server);
     if (!restored) co_return refused(c.action, restored.err());
     std::cout << "tenant " << restored->tenant.id << ": restored (schema version " << restored->tenant.schema_version
               << ", " << restored->members << " members, " << restored->invitations << " pending invitations)\n";
@@ -142,6 +148,7 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
     print_list("orphan databases", report.orphan_databases);
     print_list("missing databases", report.missing_databases);
     print_list("unfinished tenants", report.unfinished);
+    print_list("servers not inspected (unreachable)", report.unreachable_servers);
     std::cout << (report.clean() ? "clean\n"
                                  : "NOT clean (tenantd tenants reconcile finishes or rolls back "
                                    "unfinished tenants)\n");
@@ -166,6 +173,7 @@ CLI::App* add_tenants_command(CLI::App& app, tenants_command& c) {
   auto* create = tenants->add_subcommand("create", "Create a tenant (no owner)");
   create->add_option("id", c.id, "Tenant id")->required();
   create->add_option("name", c.name, "Display name")->required();
+  create->add_option("--server", c.server, "Database server to place it on (default: the least loaded)");
   action(create);
   auto* suspend = tenants->add_subcommand("suspend", "Suspend a tenant (logins and requests get 403)");
   suspend->add_option("id", c.id, "Tenant id")->required();
@@ -184,6 +192,7 @@ CLI::App* add_tenants_command(CLI::App& app, tenants_command& c) {
   auto* restore = tenants->add_subcommand("restore", "Restore a tenant from a backup file");
   restore->add_option("file", c.file, "Backup file")->required();
   restore->add_option("--as", c.as, "Restore under this tenant id instead of the original one");
+  restore->add_option("--server", c.server, "Database server to restore it on (default: the least loaded)");
   action(restore);
   action(tenants->add_subcommand("reconcile", "Finish or roll back half-done creations and deletions"));
   action(tenants->add_subcommand("check", "Compare master with pg_database; exit 1 unless clean"));
@@ -205,7 +214,8 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
   options.connection.slow_query_threshold = std::chrono::milliseconds(0);
   options.acquire_timeout = std::chrono::seconds(30);
   auto master = db::pool::create(io.get_executor(), options);
-  tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations));
+  tenancy::server_directory servers(master, app::main_server(cfg), app::server_defaults(cfg));
+  tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations), &servers);
   // The lifecycle NOTIFYs every server process itself; nothing else to tell in this one.
   tenancy::lifecycle lifecycle(master, provisioner, nullptr, [](const invalidation&) {});
   services s{master, provisioner, lifecycle, cfg.invitation_ttl_hours * 3600};

@@ -21,6 +21,7 @@ struct tenants_command {
   std::string out;     // backup --out
   std::string file;    // restore FILE
   std::string as;      // restore --as
+  std::string server;  // create --server, restore --server: the database server (default: placement picks)
 };
 
 // Adds the `tenants` subcommand with its own subcommands to `app`; parsing fills `command`.

@@ -7,7 +7,7 @@ namespace tenantd::db {
 
 std::string service_conninfo(const server_endpoint& server, const std::string& database,
                              std::chrono::milliseconds statement_timeout) {
-  const std::vector<std::pair<std::string, std::string>> keywords{
+  std::vector<std::pair<std::string, std::string>> keywords{
       {"host", server.host},
       {"port", server.port},
       {"user", server.user},
@@ -21,6 +21,8 @@ std::string service_conninfo(const server_endpoint& server, const std::string& d
       {"keepalives_interval", "5"},
       {"keepalives_count", "3"},
   };
+  if (!server.sslmode.empty()) keywords.emplace_back("sslmode", server.sslmode);
+  if (!server.sslrootcert.empty()) keywords.emplace_back("sslrootcert", server.sslrootcert);
   return make_conninfo(keywords);
 }
 

@@ -14,6 +14,9 @@ struct server_endpoint {
   std::string port;
   std::string user;
   std::string password;
+  // libpq's sslmode and sslrootcert (a server URL's query), left out when empty.
+  std::string sslmode;
+  std::string sslrootcert;
 };
 
 // The conninfo for `database` on `server`, with the session settings every tenantd connection

@@ -68,7 +68,7 @@ TEST(master_repository, tenant_lifecycle) {
     EXPECT_EQ(found->status, tenant_status::provisioning);
     EXPECT_EQ(found->registration, "invite");
     EXPECT_EQ(found->database_name, database);
-    EXPECT_FALSE(found->db_server);
+    EXPECT_EQ(found->db_server, "main");  // the column's default since V006
     EXPECT_EQ(found->schema_version, 0);
     EXPECT_EQ(found->created_at.size(), 20U) << found->created_at;
     EXPECT_EQ(found->created_at.back(), 'Z');

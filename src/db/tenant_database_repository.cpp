@@ -6,12 +6,13 @@
 namespace tenantd::db::databases {
 namespace {
 
-constexpr statement template_version_sql{"td_template_version",
-                                         "SELECT schema_version FROM template_state WHERE database_name = $1"};
+constexpr statement template_version_sql{
+    "td_template_version", "SELECT schema_version FROM template_state WHERE db_server = $1 AND database_name = $2"};
 constexpr statement record_template_version_sql{
     "td_record_template_version",
-    "INSERT INTO template_state (database_name, schema_version) VALUES ($1, $2::int) "
-    "ON CONFLICT (database_name) DO UPDATE SET schema_version = EXCLUDED.schema_version, migrated_at = now()"};
+    "INSERT INTO template_state (db_server, database_name, schema_version) VALUES ($1, $2, $3::int) "
+    "ON CONFLICT (db_server, database_name) DO UPDATE SET schema_version = EXCLUDED.schema_version, migrated_at = "
+    "now()"};
 
 }  // namespace
 
@@ -50,16 +51,17 @@ awaitable<void> close_template(connection& c, const std::string& name) {
   co_await c.exec(sql);
 }
 
-awaitable<std::optional<int>> template_version(connection& c, const std::string& name) {
-  const std::array<param, 1> p{param(name)};
+awaitable<std::optional<int>> template_version(connection& c, const std::string& server, const std::string& name) {
+  const std::array<param, 2> p{param(server), param(name)};
   auto r = co_await c.exec_prepared(template_version_sql, p);
   if (r.empty()) co_return std::nullopt;
   co_return static_cast<int>(r.int64(0, 0));
 }
 
-awaitable<void> record_template_version(connection& c, const std::string& name, int version) {
+awaitable<void> record_template_version(connection& c, const std::string& server, const std::string& name,
+                                        int version) {
   const auto version_text = std::to_string(version);
-  const std::array<param, 2> p{param(name), param(version_text)};
+  const std::array<param, 3> p{param(server), param(name), param(version_text)};
   co_await c.exec_prepared(record_template_version_sql, p);
 }
 

@@ -27,8 +27,9 @@ awaitable<void> drop(connection& c, const std::string& name);
 // again and marked IS_TEMPLATE.
 awaitable<void> open_template(connection& c, const std::string& name);
 awaitable<void> close_template(connection& c, const std::string& name);
-// The schema version recorded for a template database (template_state), if any.
-awaitable<std::optional<int>> template_version(connection& c, const std::string& name);
-awaitable<void> record_template_version(connection& c, const std::string& name, int version);
+// The schema version recorded (in master's template_state) for the template database `name`
+// on database server `server`, if any. `c` is a master connection.
+awaitable<std::optional<int>> template_version(connection& c, const std::string& server, const std::string& name);
+awaitable<void> record_template_version(connection& c, const std::string& server, const std::string& name, int version);
 
 }  // namespace tenantd::db::databases

@@ -23,6 +23,9 @@ std::string_view to_string(errc code) noexcept {
     case errc::email_taken: return "email_taken";
     case errc::already_member: return "already_member";
     case errc::last_owner: return "last_owner";
+    case errc::server_exists: return "server_exists";
+    case errc::server_not_empty: return "server_not_empty";
+    case errc::server_unavailable: return "server_unavailable";
     case errc::payload_too_large: return "payload_too_large";
     case errc::unsupported_media_type: return "unsupported_media_type";
     case errc::too_many_requests: return "too_many_requests";

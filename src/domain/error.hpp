@@ -29,6 +29,9 @@ enum class errc {
   email_taken,             // 409: email already used (in this tenant / by another password)
   already_member,          // 409: account already belongs to the tenant
   last_owner,              // 409: the change would leave the tenant without an owner
+  server_exists,           // 409: a database server with that name is registered already
+  server_not_empty,        // 409: the database server still holds tenants
+  server_unavailable,      // 409: the named database server is full or not active
   payload_too_large,       // 413
   unsupported_media_type,  // 415
   too_many_requests,       // 429

@@ -17,6 +17,7 @@ std::string format(const invalidation& change) {
     case invalidation::scope::account: return "account:" + change.account_id;
     case invalidation::scope::member: return "member:" + change.tenant_id + ":" + change.account_id;
     case invalidation::scope::session: return "session:" + change.session_id;
+    case invalidation::scope::server: return "server:" + change.server;
     case invalidation::scope::everything: break;
   }
   return std::string(everything_text);
@@ -40,6 +41,7 @@ std::optional<invalidation> parse_invalidation(std::string_view payload) {
   if (kind == "tenant") return invalidation::of_tenant(std::string(rest));
   if (kind == "account") return invalidation::of_account(std::string(rest));
   if (kind == "session") return invalidation::of_session(std::string(rest));
+  if (kind == "server") return invalidation::of_server(std::string(rest));
   return std::nullopt;
 }
 

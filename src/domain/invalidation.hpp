@@ -1,7 +1,7 @@
 // One cache invalidation, as the server processes tell each other on the LISTEN/NOTIFY channel
 // (db::master::invalidation_channel). Its payload text is written by format() and read by
 // parse(), nowhere else: "tenant:<id>", "account:<id>", "member:<tenant>:<account>",
-// "session:<id>", or "*" for everything. (One SQL statement, db/master_repository.cpp's
+// "session:<id>", "server:<name>", or "*" for everything. (One SQL statement, db/master_repository.cpp's
 // schema-version update, writes the "tenant:<id>" form itself, in its NOTIFY.)
 #pragma once
 #include <optional>
@@ -17,19 +17,22 @@ struct invalidation {
     account,     // an account changed, in every tenant
     member,      // one account's membership in one tenant (added, removed, role, logout of all sessions)
     session,     // one session ended
+    server,      // a database server was added, changed or removed (the servers directory)
   };
   scope what{scope::everything};
   std::string tenant_id;   // tenant, member
   std::string account_id;  // account, member
   std::string session_id;  // session
+  std::string server;      // server
 
   static invalidation everything() { return {}; }
-  static invalidation of_tenant(std::string id) { return {scope::tenant, std::move(id), {}, {}}; }
-  static invalidation of_account(std::string id) { return {scope::account, {}, std::move(id), {}}; }
+  static invalidation of_tenant(std::string id) { return {scope::tenant, std::move(id), {}, {}, {}}; }
+  static invalidation of_account(std::string id) { return {scope::account, {}, std::move(id), {}, {}}; }
   static invalidation of_member(std::string tenant, std::string account) {
-    return {scope::member, std::move(tenant), std::move(account), {}};
+    return {scope::member, std::move(tenant), std::move(account), {}, {}};
   }
-  static invalidation of_session(std::string id) { return {scope::session, {}, {}, std::move(id)}; }
+  static invalidation of_session(std::string id) { return {scope::session, {}, {}, std::move(id), {}}; }
+  static invalidation of_server(std::string name) { return {scope::server, {}, {}, {}, std::move(name)}; }
 
   bool operator==(const invalidation&) const = default;
 };

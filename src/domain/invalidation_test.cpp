@@ -10,7 +10,7 @@ namespace {
 TEST(invalidation, every_kind_survives_a_round_trip) {
   for (const auto& change :
        {invalidation::everything(), invalidation::of_tenant("acme"), invalidation::of_account("a-1"),
-        invalidation::of_member("acme", "a-1"), invalidation::of_session("s-1")}) {
+        invalidation::of_member("acme", "a-1"), invalidation::of_session("s-1"), invalidation::of_server("db-2")}) {
     const auto parsed = parse_invalidation(format(change));
     ASSERT_TRUE(parsed) << format(change);
     EXPECT_EQ(*parsed, change) << format(change);
@@ -22,6 +22,7 @@ TEST(invalidation, the_payload_texts_are_the_ones_on_the_channel) {
   EXPECT_EQ(format(invalidation::of_account("a-1")), "account:a-1");
   EXPECT_EQ(format(invalidation::of_member("acme", "a-1")), "member:acme:a-1");
   EXPECT_EQ(format(invalidation::of_session("s-1")), "session:s-1");
+  EXPECT_EQ(format(invalidation::of_server("db-2")), "server:db-2");
   EXPECT_EQ(format(invalidation::everything()), "*");
 }
 

@@ -145,6 +145,15 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+std::optional<std::string> check_server_name(std::string_view name) {
+  constexpr std::string_view rule =
+      "must be 1-40 characters: a lower-case letter, then lower-case letters, digits, '_' or '-'";
+  if (name.empty() || name.size() > 40 || name.front() < 'a' || name.front() > 'z') return std::string(rule);
+  for (const char c : name)
+    if (!is_lower_alnum(c) && c != '_' && c != '-') return std::string(rule);
+  return std::nullopt;
+}
+
 std::optional<std::string> check_tenant_id(std::string_view id) {
   constexpr std::array<std::string_view, 6> reserved{"template", "master", "postgres", "admin", "default", "public"};
   if (id.size() < 3 || id.size() > 40 || id.front() < 'a' || id.front() > 'z')

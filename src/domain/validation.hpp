@@ -17,6 +17,8 @@ std::string trim(std::string_view s);
 // Each returns an error message for the field, or nullopt when valid.
 // Tenant id: ^[a-z][a-z0-9_]{2,39}$, not starting with "pg_", not a reserved name.
 std::optional<std::string> check_tenant_id(std::string_view id);
+// A database server's name: ^[a-z][a-z0-9_-]{0,39}$.
+std::optional<std::string> check_server_name(std::string_view name);
 // Email after trimming and lower-casing: syntactically valid, <= 254 chars.
 std::optional<std::string> check_email(std::string_view normalized_email);
 // Password: 8-256 code points (not trimmed), not on the breached-password list

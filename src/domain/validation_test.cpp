@@ -116,6 +116,13 @@ TEST(validation, check_tenant_id) {
   for (const auto& c : cases) EXPECT_EQ(!check_tenant_id(c.input).has_value(), c.valid) << c.input;
 }
 
+TEST(validation, check_server_name) {
+  for (const auto* ok : {"main", "b", "db-2", "eu_west_1", "a234567890123456789012345678901234567890"})
+    EXPECT_FALSE(check_server_name(ok)) << ok;
+  for (const auto* bad : {"", "2db", "-db", "DB", "db.2", "db 2", "a2345678901234567890123456789012345678901"})
+    EXPECT_TRUE(check_server_name(bad)) << bad;
+}
+
 TEST(validation, check_email) {
   const std::string local64(64, 'l');
   const std::string domain_label(63, 'd');

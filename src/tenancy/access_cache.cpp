@@ -74,6 +74,7 @@ void access_cache::invalidate(const invalidation& change) {
       });
       break;
     case scope::everything: entries_.clear(); break;
+    case scope::server: break;  // access does not depend on placement
   }
 }
 

@@ -39,12 +39,14 @@ net::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db::pool> m
   backup_rows rows;
   rows.created_at = now_rfc3339();
   std::string database;
+  std::optional<tenant_record> found;
   {
     auto conn = co_await master->acquire();
     auto tenant = co_await db::master::find_tenant(*conn, tenant_id);
     if (!tenant || !is_live(tenant->status))
       co_return make_error(errc::not_found, "no active or suspended tenant with this id");
     database = tenant->database_name;
+    found = tenant;
     rows.tenant = {tenant->id,           tenant->name,           std::string(to_string(tenant->status)),
                    tenant->registration, tenant->schema_version, tenant->created_at};
     rows.members = co_await db::backups::members_of(*conn, tenant_id);
@@ -55,8 +57,9 @@ net::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db::pool> m
   // (pg_dump reopens the file without changing its mode), whatever the umask.
   temporary_file archive{path + ".dump.partial"};
   create_private_file(archive.path);
-  const auto as = provisioning.settings().ddl_connection();  // the role that owns every object
-  co_await pg_dump(as, database, archive.path);
+  // On the tenant's server, as the role that owns every object there.
+  const auto server = co_await provisioning.server_of(*found);
+  co_await pg_dump(server.ddl, database, archive.path);
   const std::string rows_json = encode_backup_rows(rows);
   const std::string archive_path = archive.path;
   auto write = [path, rows_json, archive_path] { return write_backup_file(path, rows_json, archive_path); };

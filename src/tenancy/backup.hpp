@@ -49,11 +49,13 @@ boost::asio::awaitable<result<backup_summary>> backup_tenant(std::shared_ptr<db:
 // Restores a backup file into `as_id` (or the id recorded in the backup). The id must be
 // free, or 'deleted' with no database left: else errc::tenant_exists. errc::invalid_input
 // for a file that is not a tenantd backup, errc::not_found when it does not exist.
-// The database is created from template0 and filled by pg_restore; the master rows go in
-// one transaction; the tenant ends 'active'. Any failure drops the new database and leaves
-// no row (a 'deleted' row stays 'deleted'), then throws.
+// The tenant is placed on `server` (or where placement picks, as for a new tenant: errc::
+// invalid_input, errc::server_unavailable); its database is created there from template0 and
+// filled by pg_restore; the master rows go in one transaction; the tenant ends 'active'. Any
+// failure drops the new database and leaves no row (a 'deleted' row stays 'deleted'), then throws.
 boost::asio::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> master,
                                                               provisioner& provisioning, const std::string& path,
-                                                              const std::optional<std::string>& as_id);
+                                                              const std::optional<std::string>& as_id,
+                                                              const std::optional<std::string>& server = std::nullopt);
 
 }  // namespace tenantd::tenancy

@@ -3,12 +3,15 @@
 
 namespace tenantd::tenancy {
 
-void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants) {
+void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants,
+                        server_directory* servers) {
   access.invalidate(change);
   if (change.what == invalidation::scope::tenant)
     tenants.invalidate(change.tenant_id);
   else if (change.what == invalidation::scope::everything)
     tenants.clear();
+  if (servers && (change.what == invalidation::scope::server || change.what == invalidation::scope::everything))
+    servers->invalidate();
 }
 
 }  // namespace tenantd::tenancy

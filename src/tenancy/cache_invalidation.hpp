@@ -4,11 +4,14 @@
 #include "domain/invalidation.hpp"
 #include "tenancy/access_cache.hpp"
 #include "tenancy/directory.hpp"
+#include "tenancy/server_directory.hpp"
 
 namespace tenantd::tenancy {
 
 // The access cache drops what the change touches; the directory drops the tenant's record on
-// a tenant change and everything on `everything`.
-void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants);
+// a tenant change and everything on `everything`; the servers directory (when given) reloads
+// on its next lookup after a server change or `everything`.
+void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants,
+                        server_directory* servers = nullptr);
 
 }  // namespace tenantd::tenancy

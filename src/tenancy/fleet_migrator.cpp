@@ -1,4 +1,5 @@
-// Fleet migration: master, template, then the tenants behind, `jobs` at a time.
+// Fleet migration: master, every server's template, then the tenants behind, `jobs` at a time
+// on each server.
 #include "tenancy/fleet_migrator.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -8,12 +9,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <span>
 
 #include "db/master_migrations.hpp"
 #include "db/master_repository.hpp"
 #include "db/pool.hpp"
+#include "domain/server.hpp"
 #include "tenancy/pool_registry.hpp"
 
 namespace tenantd::tenancy {
@@ -30,7 +33,10 @@ struct run_state {
   std::shared_ptr<db::pool> master;
   unsigned jobs;
   fleet_observer& observer;
+  std::map<std::string, server_connection> servers;  // by name, templates ready
 };
+
+std::string server_name(const tenant_record& t) { return t.db_server.value_or(std::string(main_server_name)); }
 
 // Migrates one tenant and records its version and result in master. Never throws.
 net::awaitable<tenant_outcome> migrate_one(run_state& s, const tenant_record& t) {
@@ -38,18 +44,21 @@ net::awaitable<tenant_outcome> migrate_one(run_state& s, const tenant_record& t)
   int version = t.schema_version;
   std::optional<std::string> failure;
   try {
+    const auto server = s.servers.find(server_name(t));
+    if (server == s.servers.end()) throw std::runtime_error("database server " + server_name(t) + " is unknown");
     db::connection_options options;
-    options.conninfo = tenant_conninfo(s.settings.provisioning.ddl_connection(), t.database_name, 10min);
+    options.conninfo = db::service_conninfo(server->second.ddl, t.database_name, 10min);
     options.connect_timeout = 10s;
     options.query_timeout = 10min;
-    options.label = "tenant=" + t.id;
+    options.label = "tenant=" + t.id + " server=" + server->first;
     auto conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
     try {
       auto report = co_await db::apply_migrations(*conn, s.migrations);
       version = report.version_after;
       // A separate DDL role owns what it created: the runtime role gets data access.
       if (!s.settings.runtime_tenant_role.empty())
-        co_await db::grant_data_access(*conn, s.settings.runtime_tenant_role);
+        co_await db::grant_data_access(
+            *conn, server->first == main_server_name ? s.settings.runtime_tenant_role : server->second.runtime.user);
       o.detail = "version " + std::to_string(report.version_before) + " -> " + std::to_string(version);
     } catch (const std::exception& e) {
       failure = e.what();
@@ -95,6 +104,32 @@ net::awaitable<std::vector<tenant_outcome>> migrate_batch(run_state& s, std::spa
     net::steady_timer timer(executor, 5ms);
     co_await timer.async_wait(net::use_awaitable);
   }
+  co_return outcomes;
+}
+
+// Each server's tenants of `batch` side by side, `s.jobs` at a time on each; outcomes grouped
+// by server, in batch order within one.
+net::awaitable<std::vector<tenant_outcome>> migrate_per_server(run_state& s, std::span<const tenant_record> batch) {
+  std::map<std::string, std::vector<tenant_record>> by_server;
+  for (const auto& t : batch) by_server[server_name(t)].push_back(t);
+  std::vector<std::vector<tenant_outcome>> results(by_server.size());
+  std::size_t running = 0;
+  auto executor = co_await net::this_coro::executor;
+  std::size_t i = 0;
+  for (auto& [server, tenants] : by_server) {
+    ++running;
+    auto& out = results[i++];
+    const std::span<const tenant_record> group(tenants);
+    net::co_spawn(
+        executor, [&s, &out, group]() -> net::awaitable<void> { out = co_await migrate_batch(s, group); },
+        [&running](const std::exception_ptr&) { --running; });
+  }
+  while (running > 0) {
+    net::steady_timer timer(executor, 5ms);
+    co_await timer.async_wait(net::use_awaitable);
+  }
+  std::vector<tenant_outcome> outcomes;
+  for (auto& r : results) outcomes.insert(outcomes.end(), r.begin(), r.end());
   co_return outcomes;
 }
 
@@ -160,14 +195,36 @@ net::awaitable<fleet_report> fleet_migrator::run(const fleet_options& options, f
   pool_options.max_size = std::max<std::size_t>(2, options.jobs / 2 + 1);
   pool_options.acquire_timeout = 10min;
   auto master = db::pool::create(executor, pool_options);
+  run_state s{settings_, migrations_, master, options.jobs, observer, {}};
   {
-    provisioner template_keeper(master, settings_.provisioning, migrations_);
-    const int template_version = co_await template_keeper.prepare_template();
-    observer.template_ready(template_keeper.template_name(), template_version);
+    // Every server's template: main's failure stops the run (as before servers); another's
+    // fails that server's tenants only.
+    provisioner keeper(master, settings_.provisioning, migrations_);
+    server_directory directory(master, keeper.main_server(), settings_.servers);
+    const auto all = co_await directory.all();
+    for (const auto& server : all) {
+      try {
+        const int version = co_await keeper.prepare_template(server);
+        observer.template_ready(server.name, keeper.template_name(), version);
+        s.servers.emplace(server.name, server);
+      } catch (const std::exception& e) {
+        if (server.name == main_server_name) throw;
+        observer.template_failed(server.name, e.what());
+      }
+    }
   }
+  // Tenants of a server whose template failed are not attempted.
+  std::erase_if(pending, [&](const tenant_record& t) {
+    if (s.servers.contains(server_name(t))) return false;
+    outcomes.push_back({t.id,
+                        tenant_result::failed,
+                        "database server " + server_name(t) + " is not reachable or its template failed",
+                        t.schema_version,
+                        {}});
+    return true;
+  });
   observer.started(pending.size(), tenants.size() - pending.size(), report.latest, options.jobs);
 
-  run_state s{settings_, migrations_, master, options.jobs, observer};
   std::span<const tenant_record> rest(pending);
   if (options.canary > 0 && !rest.empty()) {
     const auto canaries = rest.first(std::min<std::size_t>(options.canary, rest.size()));
@@ -183,7 +240,7 @@ net::awaitable<fleet_report> fleet_migrator::run(const fleet_options& options, f
       co_return report;
     }
   }
-  auto done = co_await migrate_batch(s, rest);
+  auto done = co_await migrate_per_server(s, rest);
   outcomes.insert(outcomes.end(), done.begin(), done.end());
   master->shutdown();
   co_return report;

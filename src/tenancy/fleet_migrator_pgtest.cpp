@@ -40,7 +40,7 @@ struct recorder : fleet_observer {
   void master_migrated(const db::migrate_report& r) override {
     events.push_back("master " + std::to_string(r.version_after));
   }
-  void template_ready(const std::string&, int version) override {
+  void template_ready(const std::string&, const std::string&, int version) override {
     events.push_back("template " + std::to_string(version));
   }
   void started(std::size_t pending, std::size_t up_to_date, int latest, unsigned) override {

@@ -3,6 +3,8 @@
 // transaction, so they reach every server process at commit.
 #include "tenancy/lifecycle.hpp"
 
+#include "domain/server.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -57,7 +59,7 @@ boost::asio::awaitable<result<tenant_record>> lifecycle::set_status(const std::s
 boost::asio::awaitable<result<tenant_record>> lifecycle::suspend(const std::string& id, const std::string& reason) {
   static constexpr std::array from{tenant_status::active};
   auto changed = co_await set_status(id, from, tenant_status::suspended, reason);
-  if (changed && pools_) pools_->drop(changed->database_name);
+  if (changed && pools_) pools_->drop(pool_key_of(*changed));
   spdlog::info("tenant {}: suspended{}", id, reason.empty() ? "" : " (" + reason + ")");
   co_return changed;
 }
@@ -84,8 +86,9 @@ boost::asio::awaitable<result<tenant_record>> lifecycle::remove(const std::strin
     const std::string reason = "tenant_deleted";
     (void)co_await db::sessions::end_tenant_sessions(*conn, id, reason);
   }
-  if (pools_) pools_->drop(deleting->database_name);
-  co_await provisioning_.drop_database(deleting->database_name);
+  if (pools_) pools_->drop(pool_key_of(*deleting));
+  const auto server = co_await provisioning_.server_of(*deleting);
+  co_await provisioning_.drop_database(server, deleting->database_name);
   auto deleted = co_await set_status(id, dropped, tenant_status::deleted, no_reason);
   if (deleted) spdlog::info("tenant {}: deleted (database {} dropped)", id, deleting->database_name);
   co_return deleted;
@@ -115,7 +118,8 @@ boost::asio::awaitable<reconcile_report> lifecycle::reconcile(bool finish_deleti
       report.in_progress.push_back(t.id);
       continue;
     }
-    co_await provisioning_.drop_database(t.database_name);
+    const auto server = co_await provisioning_.server_of(t);
+    co_await provisioning_.drop_database(server, t.database_name);
     co_await master::delete_tenant_row(*conn, t.id);
     report.rolled_back.push_back(t.id);
     spdlog::warn("tenant {}: half-done provisioning rolled back (database {} dropped)", t.id, t.database_name);
@@ -126,20 +130,44 @@ boost::asio::awaitable<reconcile_report> lifecycle::reconcile(bool finish_deleti
 
 boost::asio::awaitable<check_report> lifecycle::check() {
   check_report report;
-  auto conn = co_await master_->acquire();
+  std::vector<tenant_record> tenants;
+  {
+    auto conn = co_await master_->acquire();
+    tenants = co_await master::list_tenants(*conn, std::nullopt);
+  }
   const auto& prefix = provisioning_.settings().database_prefix;
-  auto databases = co_await master::databases_with_prefix(*conn, prefix);
-  auto tenants = co_await master::list_tenants(*conn, std::nullopt);
-  std::erase(databases, provisioning_.template_name());
-  for (const auto& db_name : databases) {
-    const bool owned = std::any_of(tenants.begin(), tenants.end(), [&](const tenant_record& t) {
-      return t.database_name == db_name && t.status != tenant_status::deleted;
-    });
-    if (!owned) report.orphan_databases.push_back(db_name);
+  const auto servers = co_await provisioning_.all_servers();
+  for (const auto& server : servers) {
+    // Databases are named "<server>/<database>" in the report, except on main.
+    const auto where = [&](const std::string& name) {
+      return server.name == main_server_name ? name : server.name + "/" + name;
+    };
+    std::vector<std::string> databases;
+    try {
+      auto ddl = co_await provisioning_.open_ddl_session(server);
+      databases = co_await master::databases_with_prefix(*ddl, prefix);
+    } catch (const std::exception& e) {
+      spdlog::warn("check: database server {} cannot be inspected: {}", server.name, e.what());
+      report.unreachable_servers.push_back(server.name);
+      continue;
+    }
+    std::erase(databases, provisioning_.template_name());
+    const auto on_server = [&](const tenant_record& t) {
+      return t.db_server.value_or(std::string(main_server_name)) == server.name;
+    };
+    for (const auto& db_name : databases) {
+      const bool owned = std::any_of(tenants.begin(), tenants.end(), [&](const tenant_record& t) {
+        return on_server(t) && t.database_name == db_name && t.status != tenant_status::deleted;
+      });
+      if (!owned) report.orphan_databases.push_back(where(db_name));
+    }
+    for (const auto& t : tenants) {
+      if (!on_server(t)) continue;
+      const bool exists = std::find(databases.begin(), databases.end(), t.database_name) != databases.end();
+      if (is_live(t.status) && !exists) report.missing_databases.push_back(t.id);
+    }
   }
   for (const auto& t : tenants) {
-    const bool exists = std::find(databases.begin(), databases.end(), t.database_name) != databases.end();
-    if (is_live(t.status) && !exists) report.missing_databases.push_back(t.id);
     if (t.status == tenant_status::provisioning || t.status == tenant_status::deleting ||
         t.status == tenant_status::failed)
       report.unfinished.push_back(t.id);

@@ -27,11 +27,16 @@ struct reconcile_report {
   std::vector<std::string> in_progress;  // provisioning by a live process: left alone
 };
 
+// Over every database server; a database on a server other than main is named
+// "<server>/<database>".
 struct check_report {
-  std::vector<std::string> orphan_databases;   // databases with the prefix and no live tenant row
-  std::vector<std::string> missing_databases;  // active/suspended tenants whose database is gone
-  std::vector<std::string> unfinished;         // tenants in provisioning/deleting/failed
-  bool clean() const noexcept { return orphan_databases.empty() && missing_databases.empty() && unfinished.empty(); }
+  std::vector<std::string> orphan_databases;     // databases with the prefix and no live tenant row
+  std::vector<std::string> missing_databases;    // active/suspended tenants whose database is gone
+  std::vector<std::string> unfinished;           // tenants in provisioning/deleting/failed
+  std::vector<std::string> unreachable_servers;  // servers that could not be inspected
+  bool clean() const noexcept {
+    return orphan_databases.empty() && missing_databases.empty() && unfinished.empty() && unreachable_servers.empty();
+  }
 };
 
 class lifecycle {

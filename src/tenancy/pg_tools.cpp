@@ -1,6 +1,8 @@
 // pg_dump / pg_restore child processes: posix_spawn with a minimal environment, stderr captured.
 #include "tenancy/pg_tools.hpp"
 
+#include "db/conninfo.hpp"
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -91,12 +93,21 @@ program_run run_program(const std::string& program, const std::vector<std::strin
   return run;
 }
 
-std::vector<std::string> connection_args(const tenant_connection_settings& s) {
+std::vector<std::string> connection_args(const db::server_endpoint& s) {
   std::vector<std::string> args{"--no-password"};
   if (!s.host.empty()) args.insert(args.end(), {"--host", s.host});
   if (!s.port.empty()) args.insert(args.end(), {"--port", s.port});
   if (!s.user.empty()) args.insert(args.end(), {"--username", s.user});
   return args;
+}
+
+// --dbname's value: the database's name, or a conninfo when the server's URL asked for TLS.
+std::string dbname_arg(const db::server_endpoint& s, const std::string& database) {
+  if (s.sslmode.empty() && s.sslrootcert.empty()) return database;
+  std::vector<std::pair<std::string, std::string>> keywords{{"dbname", database}};
+  if (!s.sslmode.empty()) keywords.emplace_back("sslmode", s.sslmode);
+  if (!s.sslrootcert.empty()) keywords.emplace_back("sslrootcert", s.sslrootcert);
+  return db::make_conninfo(keywords);
 }
 
 }  // namespace
@@ -120,10 +131,10 @@ std::string find_pg_program(const std::string& name) {
   return name;
 }
 
-net::awaitable<void> pg_dump(const tenant_connection_settings& as, const std::string& database,
+net::awaitable<void> pg_dump(const db::server_endpoint& as, const std::string& database,
                              const std::string& archive_path) {
   auto args = connection_args(as);
-  args.insert(args.end(), {"--format=custom", "--file", archive_path, "--dbname", database});
+  args.insert(args.end(), {"--format=custom", "--file", archive_path, "--dbname", dbname_arg(as, database)});
   const auto program = find_pg_program("pg_dump");
   const auto password = as.password;
   auto run = [program, args, password] { return run_program(program, args, password); };
@@ -133,11 +144,11 @@ net::awaitable<void> pg_dump(const tenant_connection_settings& as, const std::st
                              "): " + dumped.errors);
 }
 
-net::awaitable<void> pg_restore(const tenant_connection_settings& as, const std::string& database,
+net::awaitable<void> pg_restore(const db::server_endpoint& as, const std::string& database,
                                 const std::string& archive_path) {
   auto args = connection_args(as);
-  args.insert(args.end(),
-              {"--no-owner", "--exit-on-error", "--single-transaction", "--dbname", database, archive_path});
+  args.insert(args.end(), {"--no-owner", "--exit-on-error", "--single-transaction", "--dbname",
+                           dbname_arg(as, database), archive_path});
   const auto program = find_pg_program("pg_restore");
   const auto password = as.password;
   auto run = [program, args, password] { return run_program(program, args, password); };

@@ -28,13 +28,13 @@ std::vector<std::string> pg_tool_environment(const char* const* parent, const st
 std::string find_pg_program(const std::string& name);
 
 // pg_dump --format=custom of `database` into `archive_path` (which must exist: its mode is
-// kept), connecting as `as`. Throws std::runtime_error holding pg_dump's stderr.
-boost::asio::awaitable<void> pg_dump(const tenant_connection_settings& as, const std::string& database,
+// kept), connecting as `as` (its TLS settings included). Throws std::runtime_error holding pg_dump's stderr.
+boost::asio::awaitable<void> pg_dump(const db::server_endpoint& as, const std::string& database,
                                      const std::string& archive_path);
 // pg_restore --no-owner --exit-on-error --single-transaction of `archive_path` into the
 // existing, empty `database`, connecting as `as` (who then owns every restored object).
 // Throws std::runtime_error holding pg_restore's stderr.
-boost::asio::awaitable<void> pg_restore(const tenant_connection_settings& as, const std::string& database,
+boost::asio::awaitable<void> pg_restore(const db::server_endpoint& as, const std::string& database,
                                         const std::string& archive_path);
 
 // Runs a blocking function on its own thread and returns (or throws) what it did; the

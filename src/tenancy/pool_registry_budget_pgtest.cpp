@@ -345,3 +345,59 @@ TEST(pool_registry, more_busy_tenants_than_budget_over_pool_size_all_get_served)
 
 }  // namespace
 }  // namespace tenantd::tenancy
+
+namespace tenantd::tenancy {
+namespace {
+
+using namespace registry_testing;  // NOLINT(google-build-using-namespace)
+
+// Two "servers" (the same cluster under two names): each has its own budget, and a pool is
+// keyed by (server, database), so the same database name on two servers is two pools.
+TEST(pool_registry, the_budget_holds_per_server) {
+  test::test_database a_db, b_db, c_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    const auto settings = budget_settings(2, 2);
+    int lookups = 0;
+    pool_registry registry(ex, settings, [&](const std::string& server) -> std::optional<db::server_endpoint> {
+      ++lookups;
+      if (server != "second") return std::nullopt;
+      return db::server_endpoint{settings.host, settings.port, settings.user, settings.password, {}, {}};
+    });
+    auto on_second = [](tenant_record t) {
+      t.db_server = "second";
+      return t;
+    };
+    const auto a = registry.pool_for(tenant_on(a_db));             // main
+    const auto b = registry.pool_for(on_second(tenant_on(b_db)));  // second
+    EXPECT_NE(registry.pool_for(on_second(tenant_on(a_db))), a) << "(server, database) is the key";
+    EXPECT_EQ(registry.pool_count(), 3U);
+    EXPECT_GE(lookups, 1);
+
+    // main's budget is full...
+    auto a1 = co_await a->acquire();
+    auto a2 = co_await a->acquire();
+    EXPECT_EQ(registry.connections_in_use_or_idle("main"), 2U);
+    // ...which costs the second server nothing.
+    auto b1 = co_await b->acquire();
+    auto b2 = co_await b->acquire();
+    EXPECT_EQ(registry.connections_in_use_or_idle("second"), 2U);
+    EXPECT_EQ(registry.connections_in_use_or_idle(), 4U);
+    // And the second's budget is full in turn: another tenant there waits and times out.
+    const auto c = registry.pool_for(on_second(tenant_on(c_db)));
+    bool timed_out = false;
+    try {
+      auto c1 = co_await c->acquire();
+    } catch (const db::unavailable_error&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(timed_out) << "the second server's budget held";
+    EXPECT_EQ(backend_pids(c_db).size(), 0U);
+
+    tenant_record unknown = tenant_on(c_db);
+    unknown.db_server = "nowhere";
+    EXPECT_THROW((void)registry.pool_for(unknown), db::unavailable_error);
+  });
+}
+
+}  // namespace
+}  // namespace tenantd::tenancy

@@ -70,7 +70,7 @@ TEST(pool_registry, drop_closes_the_tenants_pool) {
     const auto a = registry.pool_for(tenant_on(a_db));
     { auto a1 = co_await a->acquire(); }
     EXPECT_EQ(backend_pids(a_db).size(), 1U);
-    registry.drop(a_db.name());
+    registry.drop(pool_key_of(tenant_on(a_db)));
     EXPECT_EQ(registry.pool_count(), 0U);
     EXPECT_EQ(registry.connections_in_use_or_idle(), 0U);
     const auto got6 = co_await backends_settle_at(a_db, 0);

@@ -10,6 +10,7 @@
 #include "db/backup_repository.hpp"
 #include "db/master_repository.hpp"
 #include "db/migrator.hpp"
+#include "db/server_repository.hpp"
 #include "db/session_repository.hpp"
 #include "db/transaction.hpp"
 #include "domain/validation.hpp"
@@ -22,25 +23,31 @@ namespace net = boost::asio;
 
 namespace {
 
+struct claim {
+  bool reused_row{false};  // the row of a deleted tenant was taken back
+  std::string server;      // where the restored database goes
+};
+
 // Claims `id` for the restore on the lock connection: a new 'provisioning' row, or the row of
-// a 'deleted' tenant taken back. errc::tenant_exists when the id or its database is in use.
-net::awaitable<result<bool>> claim_id(db::connection& conn, const std::string& id, const std::string& name,
-                                      const std::string& database) {
+// a 'deleted' tenant taken back, placed on `requested` or the server placement picks.
+// errc::tenant_exists when the id is in use; placement's errors (db::servers).
+net::awaitable<result<claim>> claim_id(db::connection& conn, const std::string& id, const std::string& name,
+                                       const std::string& database, const std::optional<std::string>& requested) {
   if (auto existing = co_await db::master::find_tenant(conn, id)) {
     if (existing->status != tenant_status::deleted)
       co_return make_error(errc::tenant_exists,
                            "tenant " + id + " exists (" + std::string(to_string(existing->status)) + ")");
-    if (co_await db::master::database_exists(conn, database) ||
-        co_await db::master::database_exists(conn, existing->database_name))
-      co_return make_error(errc::tenant_exists, "the database of deleted tenant " + id + " still exists");
     co_await db::backups::reuse_deleted_tenant(conn, id, name, database);
-    co_return true;  // the row was reused
+    auto placed = co_await db::servers::place_existing_tenant(conn, id, requested);
+    if (!placed) {
+      co_await db::backups::mark_deleted(conn, id);
+      co_return std::move(placed).err();
+    }
+    co_return claim{true, std::move(*placed)};
   }
-  if (co_await db::master::database_exists(conn, database))
-    co_return make_error(errc::tenant_exists, "database " + database + " exists without a tenant; not reused");
-  if (!co_await db::master::insert_provisioning_tenant(conn, id, name, database))
-    co_return make_error(errc::tenant_exists, "tenant " + id + " exists");
-  co_return false;
+  auto placed = co_await db::servers::insert_placed_tenant(conn, id, name, database, requested);
+  if (!placed) co_return std::move(placed).err();
+  co_return claim{false, std::move(*placed)};
 }
 
 // The master rows of the backup, in one transaction that ends with the tenant 'active'.
@@ -76,8 +83,8 @@ net::awaitable<restore_report> write_master_rows(db::connection& conn, const std
 }  // namespace
 
 net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> master, provisioner& provisioning,
-                                                      const std::string& path,
-                                                      const std::optional<std::string>& as_id) {
+                                                      const std::string& path, const std::optional<std::string>& as_id,
+                                                      const std::optional<std::string>& server) {
   auto read = [path] { return read_backup_file(path); };
   auto loaded = co_await offload(std::move(read));
   if (loaded.refused) co_return std::move(*loaded.refused);
@@ -88,48 +95,62 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
   if (auto problem = validation::check_tenant_id(id))
     co_return make_error(errc::invalid_input, "tenant id: " + *problem);
   const std::string database = provisioning.database_name(id);
-  const auto& settings = provisioning.settings();
 
   // The provisioning lock makes this restore a live provisioning for reconcile(): if this
   // process dies, the 'provisioning' row and the database are rolled back. It runs on the
   // DDL pool: CREATE DATABASE needs the DDL role when one is configured.
   auto lock_conn = co_await provisioning.ddl_pool()->acquire();
   auto lock = co_await db::advisory_lock::acquire(*lock_conn, provisioning_lock_key(id));
-  auto claimed = co_await claim_id(*lock_conn, id, rows->tenant.name, database);
+  auto claimed = co_await claim_id(*lock_conn, id, rows->tenant.name, database, server);
   if (!claimed) co_return std::move(claimed).err();
-  const bool reused_row = *claimed;
+  const bool reused_row = claimed->reused_row;
 
   restore_report report;
   std::exception_ptr failure;
+  std::optional<error> refused;
   bool database_created = false;
-  bool database_foreign = false;  // CREATE DATABASE found one already there: never ours to drop
+  bool database_foreign = false;  // a database of that name is there already: never ours to drop
+  std::optional<server_connection> target;
   try {
-    try {
-      co_await provisioning.create_empty_database(*lock_conn, database);
-    } catch (const db::pg_error& e) {
-      database_foreign = e.sqlstate() == "42P04";  // duplicate_database
-      throw;
+    target = co_await provisioning.server(claimed->server);
+    // On main, the DDL runs on the lock connection (the DDL pool's); elsewhere on that server.
+    ddl_session ddl;
+    if (target->maintenance_database.empty())
+      ddl = ddl_session(*lock_conn);
+    else
+      ddl = co_await provisioning.open_ddl_session(*target);
+    if (co_await db::master::database_exists(*ddl, database)) {
+      database_foreign = true;
+      refused = make_error(errc::tenant_exists, "database " + database + " exists without a tenant; not reused");
+    } else {
+      try {
+        co_await provisioning.create_empty_database(*target, *ddl, database);
+      } catch (const db::pg_error& e) {
+        database_foreign = e.sqlstate() == "42P04";  // duplicate_database
+        throw;
+      }
+      database_created = true;
+      // As the DDL role (which then owns every restored object), like migrations.
+      co_await pg_restore(target->ddl, database, archive.path);
+      int version = 0;
+      {
+        db::connection_options options;
+        options.conninfo = db::service_conninfo(target->ddl, database, std::chrono::minutes(1));
+        auto tenant_conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
+        version = co_await db::current_version(*tenant_conn);
+        co_await provisioning.grant_runtime_access(*target, *tenant_conn);
+      }
+      auto conn = co_await master->acquire();
+      report = co_await write_master_rows(*conn, id, *rows, version);
     }
-    database_created = true;
-    // As the DDL role (which then owns every restored object), like migrations.
-    co_await pg_restore(settings.ddl_connection(), database, archive.path);
-    int version = 0;
-    {
-      db::connection_options options;
-      options.conninfo = tenant_conninfo(settings.ddl_connection(), database, std::chrono::minutes(1));
-      auto tenant_conn = co_await db::connection::connect(co_await net::this_coro::executor, options);
-      version = co_await db::current_version(*tenant_conn);
-      co_await provisioning.grant_runtime_access(*tenant_conn);
-    }
-    auto conn = co_await master->acquire();
-    report = co_await write_master_rows(*conn, id, *rows, version);
   } catch (...) {
     failure = std::current_exception();
   }
 
-  if (failure) {
+  if (failure || refused) {
     try {
-      if (database_created || !database_foreign) co_await provisioning.drop_database(database);
+      if (target && (database_created || (failure && !database_foreign)))
+        co_await provisioning.drop_database(*target, database);
       auto conn = co_await master->acquire();
       if (reused_row)
         co_await db::backups::mark_deleted(*conn, id);
@@ -138,7 +159,9 @@ net::awaitable<result<restore_report>> restore_tenant(std::shared_ptr<db::pool> 
     } catch (const std::exception& e) {
       spdlog::error("tenant {}: rollback after a failed restore did not finish: {}", id, e.what());
     }
-    std::rethrow_exception(failure);  // `lock` is released by its connection
+    if (failure) std::rethrow_exception(failure);  // `lock` is released by its connection
+    co_await lock.release();
+    co_return std::move(*refused);
   }
   co_await lock.release();
   spdlog::info("tenant {}: restored from {} ({} members, {} skipped)", id, path, report.members,

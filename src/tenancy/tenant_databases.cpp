@@ -2,6 +2,8 @@
 // counted for the tenant's usage when a recorder is given.
 #include "tenancy/tenant_databases.hpp"
 
+#include "domain/server.hpp"
+
 namespace tenantd::tenancy {
 namespace {
 
@@ -84,7 +86,19 @@ boost::asio::awaitable<std::shared_ptr<const tenant_record>> tenant_databases::f
   co_return tenant;
 }
 
+boost::asio::awaitable<void> tenant_databases::know_server(const tenant_record& tenant) {
+  const bool elsewhere = servers_ != nullptr && tenant.db_server && *tenant.db_server != main_server_name;
+  if (elsewhere && !servers_->find(*tenant.db_server)) {
+    // A server added since this process last loaded the directory (or a NOTIFY not seen yet).
+    const auto found = co_await servers_->lookup(*tenant.db_server);
+    if (!found)
+      throw db::unavailable_error("database server " + *tenant.db_server + " of tenant " + tenant.id + " is unknown");
+  }
+  co_return;
+}
+
 boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const tenant_record& tenant) {
+  co_await know_server(tenant);
   auto conn = co_await pools_.pool_for(tenant)->acquire();
   co_return tenant_connection(std::move(conn), usage_, tenant.id);
 }
@@ -102,6 +116,7 @@ std::shared_ptr<db::statement_runner> tenant_databases::runner(const tenant_reco
 
 boost::asio::awaitable<std::shared_ptr<db::statement_runner>> tenant_databases::runner(const std::string& tenant_id) {
   const auto tenant = co_await find(tenant_id);
+  co_await know_server(*tenant);
   co_return runner(*tenant);
 }
 

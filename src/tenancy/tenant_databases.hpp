@@ -19,6 +19,7 @@
 #include "domain/records.hpp"
 #include "tenancy/directory.hpp"
 #include "tenancy/pool_registry.hpp"
+#include "tenancy/server_directory.hpp"
 #include "tenancy/usage_recorder.hpp"
 
 namespace tenantd::tenancy {
@@ -57,24 +58,31 @@ class tenant_connection {
 
 class tenant_databases {
  public:
-  tenant_databases(directory& tenants, pool_registry& pools, usage_recorder* usage = nullptr)
-      : tenants_(tenants), pools_(pools), usage_(usage) {}
+  // `servers` (may be null: every tenant on main) is asked about a tenant's server this
+  // process does not know yet, before its pool is made.
+  tenant_databases(directory& tenants, pool_registry& pools, usage_recorder* usage = nullptr,
+                   server_directory* servers = nullptr)
+      : tenants_(tenants), pools_(pools), usage_(usage), servers_(servers) {}
 
   // An exclusive connection to the tenant's database. Throws db::unavailable_error (pool
   // timeout, database away) and, by id, tenant_gone_error.
   boost::asio::awaitable<tenant_connection> acquire(const tenant_record& tenant);
   boost::asio::awaitable<tenant_connection> acquire(const std::string& tenant_id);
 
-  // The tenant's pool as a runner of single statements (see db::pool::exec_prepared).
+  // The tenant's pool as a runner of single statements (see db::pool::exec_prepared). By
+  // record, the tenant's server must be known to the registry already (main, or looked up).
   std::shared_ptr<db::statement_runner> runner(const tenant_record& tenant);
   boost::asio::awaitable<std::shared_ptr<db::statement_runner>> runner(const std::string& tenant_id);
 
  private:
   boost::asio::awaitable<std::shared_ptr<const tenant_record>> find(const std::string& tenant_id);
+  // Throws db::unavailable_error when the tenant's server is unknown even to master.
+  boost::asio::awaitable<void> know_server(const tenant_record& tenant);
 
   directory& tenants_;
   pool_registry& pools_;
   usage_recorder* usage_;
+  server_directory* servers_;
 };
 
 }  // namespace tenantd::tenancy

@@ -88,6 +88,18 @@ http_response e2e_test::create_tenant_response(std::string_view id, std::string_
   return r;
 }
 
+http_response e2e_test::create_tenant_on(std::string_view id, std::string_view server_name) const {
+  boost::json::object body{{"id", id}, {"name", "Tenant " + std::string(id)}};
+  if (!server_name.empty()) body["server"] = server_name;
+  auto r = post("/tenants", body, server_->admin_token());
+  if (r.status == 201) {
+    const auto token = json_string(r.json(), "claim_token");
+    const std::lock_guard lock(claim_mutex_);
+    if (!token.empty()) claim_tokens_[std::string(id)] = token;
+  }
+  return r;
+}
+
 std::string e2e_test::claim_token(std::string_view tenant_id) const {
   const std::lock_guard lock(claim_mutex_);
   const auto it = claim_tokens_.find(tenant_id);

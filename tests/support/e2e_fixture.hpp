@@ -73,6 +73,9 @@ class e2e_test : public ::testing::Test {
                                        const std::optional<boost::json::object>& owner = std::nullopt) const;
   // POST /tenants that must answer 201; returns the body.
   boost::json::value create_tenant(std::string_view id, std::string_view name = "Test Tenant") const;
+  // POST /tenants with the admin token, naming database server `server_name` when non-empty
+  // (else placement picks); as sent, a 201's claim_token kept as create_tenant_response does.
+  http_response create_tenant_on(std::string_view id, std::string_view server_name) const;
   // The claim token create_tenant got for `tenant_id` and no registration has used yet, or "".
   std::string claim_token(std::string_view tenant_id) const;
   // POST /auth/register as sent (tenant in the body when non-empty). As the tenant's creator
