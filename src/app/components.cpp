@@ -49,6 +49,7 @@ identity::dependencies identity_dependencies(components& c) {
   deps.master = c.master;
   deps.pools = &c.pools;
   deps.tenants = &c.tenants;
+  deps.servers = &c.db_servers;
   deps.access = &c.access;
   deps.hasher = &c.hasher;
   deps.jwt = &c.jwt;

@@ -16,7 +16,8 @@
 namespace tenantd::identity {
 namespace master = db::master;
 
-accounts::accounts(dependencies deps) : deps_(std::move(deps)), databases_(*deps_.tenants, *deps_.pools) {}
+accounts::accounts(dependencies deps)
+    : deps_(std::move(deps)), databases_(*deps_.tenants, *deps_.pools, nullptr, deps_.servers) {}
 
 void accounts::invalidate_local(const invalidation& change) {
   tenancy::apply_invalidation(change, *deps_.access, *deps_.tenants);

@@ -33,6 +33,10 @@ struct dependencies {
   std::shared_ptr<db::pool> master;
   tenancy::pool_registry* pools{nullptr};
   tenancy::directory* tenants{nullptr};
+  // Optional: tenants on servers other than main (without it, a process reaches only the
+  // servers its pool registry's lookup already knows: found by the bed test, a tenant on a
+  // server another process had just added was 503 on register and login).
+  tenancy::server_directory* servers{nullptr};
   tenancy::access_cache* access{nullptr};
   auth::password_hasher* hasher{nullptr};
   const auth::jwt_codec* jwt{nullptr};
@@ -210,7 +214,7 @@ class accounts {
                                 const std::string& session_id) const;
 
   dependencies deps_;
-  tenancy::tenant_databases databases_;  // deps_.tenants and deps_.pools
+  tenancy::tenant_databases databases_;  // deps_.tenants, pools and servers
 };
 
 }  // namespace tenantd::identity

@@ -45,14 +45,15 @@ std::shared_ptr<db::pool> pool_registry::find_pool(const pool_key& key) const {
   return nullptr;
 }
 
-std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant) {
+std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant,
+                                                  const std::optional<db::server_endpoint>& known) {
   auto key = pool_key_of(tenant);
   if (auto found = find_pool(key)) return found;
   // main is the settings' server; another one's endpoint comes from the servers directory
   // (looked up without the lock: it may take the directory's own).
   db::server_endpoint endpoint{settings_.host, settings_.port, settings_.user, settings_.password, {}, {}};
   if (key.server != main_server_name) {
-    auto found = servers_ ? servers_(key.server) : std::nullopt;
+    auto found = known ? known : (servers_ ? servers_(key.server) : std::nullopt);
     if (!found) throw db::unavailable_error("database server " + key.server + " is not known to this process");
     endpoint = std::move(*found);
   }

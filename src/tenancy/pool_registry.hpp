@@ -102,8 +102,11 @@ class pool_registry {
   ~pool_registry();
 
   // The pool of the tenant's database on its server, created on first use (no connection is
-  // opened here). Throws db::unavailable_error when the tenant's server is unknown.
-  std::shared_ptr<db::pool> pool_for(const tenant_record& tenant);
+  // opened here). `endpoint`: the tenant's server as the caller just looked it up (a server
+  // other than main); without it the registry's lookup is asked. Throws db::unavailable_error
+  // when the tenant's server is unknown.
+  std::shared_ptr<db::pool> pool_for(const tenant_record& tenant,
+                                     const std::optional<db::server_endpoint>& endpoint = std::nullopt);
   // Closes and forgets the pool of a database (tenant deleted or suspended).
   void drop(const pool_key& key);
   // Closes and forgets every pool of a server (the server was removed or changed).

@@ -86,20 +86,27 @@ boost::asio::awaitable<std::shared_ptr<const tenant_record>> tenant_databases::f
   co_return tenant;
 }
 
-boost::asio::awaitable<void> tenant_databases::know_server(const tenant_record& tenant) {
+// Written without an early co_return and without co_await in a condition: GCC 12 miscompiles
+// both in coroutines (docs/architecture.md).
+boost::asio::awaitable<std::optional<db::server_endpoint>> tenant_databases::server_of(const tenant_record& tenant) {
   const bool elsewhere = servers_ != nullptr && tenant.db_server && *tenant.db_server != main_server_name;
-  if (elsewhere && !servers_->find(*tenant.db_server)) {
+  std::optional<server_connection> found;
+  if (elsewhere) found = servers_->find(*tenant.db_server);
+  if (elsewhere && !found) {
     // A server added since this process last loaded the directory (or a NOTIFY not seen yet).
-    const auto found = co_await servers_->lookup(*tenant.db_server);
-    if (!found)
-      throw db::unavailable_error("database server " + *tenant.db_server + " of tenant " + tenant.id + " is unknown");
+    found = co_await servers_->lookup(*tenant.db_server);
   }
-  co_return;
+  if (elsewhere && !found)
+    throw db::unavailable_error("database server " + *tenant.db_server + " of tenant " + tenant.id + " is unknown");
+  std::optional<db::server_endpoint> endpoint;
+  if (found) endpoint = found->runtime;
+  co_return endpoint;
 }
 
 boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const tenant_record& tenant) {
-  co_await know_server(tenant);
-  auto conn = co_await pools_.pool_for(tenant)->acquire();
+  const auto endpoint = co_await server_of(tenant);
+  auto pool = pools_.pool_for(tenant, endpoint);
+  auto conn = co_await pool->acquire();
   co_return tenant_connection(std::move(conn), usage_, tenant.id);
 }
 
@@ -108,16 +115,17 @@ boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const std::s
   co_return co_await acquire(*tenant);
 }
 
-std::shared_ptr<db::statement_runner> tenant_databases::runner(const tenant_record& tenant) {
-  auto pool = pools_.pool_for(tenant);
+std::shared_ptr<db::statement_runner> tenant_databases::runner(const tenant_record& tenant,
+                                                               const std::optional<db::server_endpoint>& endpoint) {
+  auto pool = pools_.pool_for(tenant, endpoint);
   if (usage_ == nullptr) return pool;
   return std::make_shared<metered_runner>(std::move(pool), *usage_, tenant.id);
 }
 
 boost::asio::awaitable<std::shared_ptr<db::statement_runner>> tenant_databases::runner(const std::string& tenant_id) {
   const auto tenant = co_await find(tenant_id);
-  co_await know_server(*tenant);
-  co_return runner(*tenant);
+  const auto endpoint = co_await server_of(*tenant);
+  co_return runner(*tenant, endpoint);
 }
 
 }  // namespace tenantd::tenancy

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -71,13 +72,18 @@ class tenant_databases {
 
   // The tenant's pool as a runner of single statements (see db::pool::exec_prepared). By
   // record, the tenant's server must be known to the registry already (main, or looked up).
-  std::shared_ptr<db::statement_runner> runner(const tenant_record& tenant);
+  std::shared_ptr<db::statement_runner> runner(const tenant_record& tenant,
+                                               const std::optional<db::server_endpoint>& endpoint = std::nullopt);
   boost::asio::awaitable<std::shared_ptr<db::statement_runner>> runner(const std::string& tenant_id);
 
  private:
   boost::asio::awaitable<std::shared_ptr<const tenant_record>> find(const std::string& tenant_id);
-  // Throws db::unavailable_error when the tenant's server is unknown even to master.
-  boost::asio::awaitable<void> know_server(const tenant_record& tenant);
+  // How to reach the tenant's server when it is not main (nullopt for main), from the servers
+  // directory, reloaded from master when this process does not know the server yet. The pool
+  // is then made with this very endpoint: a second look into the directory could miss a
+  // server the first one found (a reload of an older list finishing later). Throws
+  // db::unavailable_error when the tenant's server is unknown even to master.
+  boost::asio::awaitable<std::optional<db::server_endpoint>> server_of(const tenant_record& tenant);
 
   directory& tenants_;
   pool_registry& pools_;
