@@ -48,4 +48,12 @@ db::pool_options ddl_pool_options(const config& cfg) {
   return options;
 }
 
+db::pool_options command_ddl_pool_options(const config& cfg) {
+  auto options = ddl_pool_options(cfg);
+  options.connection.connect_timeout = 10s;
+  options.connection.slow_query_threshold = 0ms;
+  options.acquire_timeout = 30s;
+  return options;
+}
+
 }  // namespace tenantd::app

@@ -25,5 +25,9 @@ db::pool_options master_pool_options(const config& cfg);
 // MIGRATION_DATABASE_URL's role when set, without the request statement timeout (10 min:
 // under I/O load a DROP DATABASE can take longer than 5 s), 4 connections.
 db::pool_options ddl_pool_options(const config& cfg);
+// ddl_pool_options for a one-shot command (tenantd tenants|servers): no request budget to
+// respect, so it waits longer to connect (10 s) and for a connection (30 s), and it logs no
+// slow statement (the command prints its own outcome).
+db::pool_options command_ddl_pool_options(const config& cfg);
 
 }  // namespace tenantd::app

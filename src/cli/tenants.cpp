@@ -208,12 +208,8 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
     return 2;
   }
   net::io_context io;
-  // DDL: no request budget; as MIGRATION_DATABASE_URL's role when set.
-  auto options = app::ddl_pool_options(cfg);
-  options.connection.connect_timeout = std::chrono::seconds(10);
-  options.connection.slow_query_threshold = std::chrono::milliseconds(0);
-  options.acquire_timeout = std::chrono::seconds(30);
-  auto master = db::pool::create(io.get_executor(), options);
+  // As MIGRATION_DATABASE_URL's role when set.
+  auto master = db::pool::create(io.get_executor(), app::command_ddl_pool_options(cfg));
   tenancy::server_directory servers(master, app::main_server(cfg), app::server_defaults(cfg));
   tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations), &servers);
   // The lifecycle NOTIFYs every server process itself; nothing else to tell in this one.
