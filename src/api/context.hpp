@@ -22,6 +22,7 @@
 #include "identity/accounts.hpp"
 #include "tenancy/directory.hpp"
 #include "tenancy/lifecycle.hpp"
+#include "tenancy/mover.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
 #include "tenancy/server_catalog.hpp"
@@ -58,6 +59,7 @@ struct services {
   tenancy::provisioner* provisioner{nullptr};
   tenancy::lifecycle* lifecycle{nullptr};
   tenancy::server_catalog* servers{nullptr};  // database servers (GET/POST/PUT/DELETE /admin/servers)
+  tenancy::mover* mover{nullptr};             // tenant moves (POST /admin/tenants/:id/move, GET /admin/moves)
   identity::accounts* accounts{nullptr};
   // Login limits (api/login_limits.hpp). The per-account failure limit lives in the master
   // database (shared by every process); unset: no per-account failure limit.

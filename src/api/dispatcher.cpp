@@ -248,6 +248,36 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
       ctx.body = boost::json::object{};
     }
   }
+  if (!ctx.caller || svc_.tenants == nullptr) co_return co_await r.handle(ctx);
+  co_return co_await handle_with_placement_retry(r, ctx);
+}
+
+// A member request that failed with the database unavailable because its tenant was moved to
+// another server while it ran (it met the old server's lock or fence: nothing of it was
+// applied there) runs once more, on the new placement. Whether it was moved is asked of
+// master, not of this process's cache, which may not have heard of the move yet.
+boost::asio::awaitable<response> dispatcher::handle_with_placement_retry(const route& r, context& ctx) {
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<response> first;
+  std::exception_ptr failure;
+  try {
+    first = co_await r.handle(ctx);
+  } catch (const db::unavailable_error&) {
+    failure = std::current_exception();
+  }
+  if (first) co_return std::move(*first);
+  const auto& tenant_id = ctx.caller->tenant_id;
+  svc_.tenants->invalidate(tenant_id);
+  bool moved = false;
+  try {
+    (void)co_await svc_.tenants->find(tenant_id);
+    const auto at = svc_.tenants->moved_at(tenant_id);
+    moved = at && *at >= started;
+  } catch (const db::unavailable_error&) {  // master away too: the first failure stands
+  }
+  if (!moved) std::rethrow_exception(failure);
+  spdlog::info("request {}: tenant {} moved to another database server while it ran; running it again there",
+               ctx.request_id, tenant_id);
   co_return co_await r.handle(ctx);
 }
 

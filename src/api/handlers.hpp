@@ -49,6 +49,9 @@ awaitable<response> admin_resume_tenant(context& ctx);   // POST /admin/tenants/
 awaitable<response> admin_delete_tenant(context& ctx);   // DELETE /admin/tenants/:id
 awaitable<response> admin_backup_tenant(context& ctx);   // POST /admin/tenants/:id/backup
 awaitable<response> admin_restore_tenant(context& ctx);  // POST /admin/tenants/:id/restore
+awaitable<response> admin_move_tenant(context& ctx);     // POST /admin/tenants/:id/move
+awaitable<response> admin_list_moves(context& ctx);      // GET /admin/moves
+awaitable<response> admin_get_move(context& ctx);        // GET /admin/moves/:id
 awaitable<response> admin_usage(context& ctx);           // GET /admin/usage
 awaitable<response> admin_list_servers(context& ctx);    // GET /admin/servers
 awaitable<response> admin_add_server(context& ctx);      // POST /admin/servers

@@ -28,7 +28,9 @@ unsigned http_status(errc code) noexcept {
     case errc::last_owner:
     case errc::server_exists:
     case errc::server_not_empty:
-    case errc::server_unavailable: return 409;
+    case errc::server_unavailable:
+    case errc::move_in_progress:
+    case errc::move_unavailable: return 409;
     case errc::payload_too_large: return 413;
     case errc::unsupported_media_type: return 415;
     case errc::too_many_requests:

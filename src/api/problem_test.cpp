@@ -45,6 +45,8 @@ const std::vector<status_case> all_codes{
     {errc::server_exists, 409, "server_exists"},
     {errc::server_not_empty, 409, "server_not_empty"},
     {errc::server_unavailable, 409, "server_unavailable"},
+    {errc::move_in_progress, 409, "move_in_progress"},
+    {errc::move_unavailable, 409, "move_unavailable"},
     {errc::payload_too_large, 413, "payload_too_large"},
     {errc::unsupported_media_type, 415, "unsupported_media_type"},
     {errc::too_many_requests, 429, "too_many_requests"},

@@ -14,7 +14,7 @@ awaitable<response> me(context& ctx) {
     co_return problem(make_error(errc::unauthorized, "the access token is missing or invalid"), ctx.request_id);
   std::optional<user_record> user;
   {
-    auto conn = co_await ctx.svc.databases->acquire(*tenant);
+    auto conn = co_await ctx.svc.databases->acquire(*tenant, tenancy::intent::read);
     user = co_await db::users::find(*conn, who.account_id);
   }
   boost::json::object out;

@@ -67,7 +67,7 @@ awaitable<response> list_users(context& ctx) {
   if (!query) co_return problem(query.err(), ctx.request_id);
   // A search may scan: it takes an exclusive connection (capped by the tenant's pool size),
   // never the pipelined one, where it would hold up the point statements queued behind it.
-  auto conn = co_await ctx.svc.databases->acquire(ctx.who().tenant_id);
+  auto conn = co_await ctx.svc.databases->acquire(ctx.who().tenant_id, tenancy::intent::read);
   auto page = co_await db::users::list(*conn, *query);
   boost::json::array items;
   for (const auto& u : page.items) items.push_back(to_json(u, ctx.who().tenant_id));
@@ -89,7 +89,7 @@ awaitable<response> create_user(context& ctx) {
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
 
   // A single statement: the pool may pipeline it on its shared connection.
-  auto tenant_db = co_await ctx.svc.databases->runner(ctx.who().tenant_id);
+  auto tenant_db = co_await ctx.svc.databases->runner(ctx.who().tenant_id, tenancy::intent::write);
   const user_record entry{validation::new_uuid(), *email, *first, *last, {}, {}};
   auto created = co_await db::users::insert(*tenant_db, entry);
   if (!created) co_return problem(created.err(), ctx.request_id);

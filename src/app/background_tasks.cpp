@@ -275,6 +275,23 @@ net::awaitable<void> account_usage(components& c) {
   }
 }
 
+// Tenant moves: takes over moves whose process died (their lease ran out) and drives them to
+// their end; drops moved tenants' old databases once their grace period is over.
+net::awaitable<void> tend_moves(components& c) {
+  net::steady_timer timer(c.io);
+  while (!c.stopping) {
+    timer.expires_after(5s);
+    co_await timer.async_wait(net::use_awaitable);
+    if (!c.master_ready || c.stopping) continue;
+    try {
+      (void)co_await c.mover.resume_stale();
+      (void)co_await c.mover.drop_due_sources();
+    } catch (const std::exception& e) {
+      spdlog::warn("moves: {}", e.what());
+    }
+  }
+}
+
 // Logs how a background task ended, if by an exception.
 auto log_failure(const char* what) {
   return [what](const std::exception_ptr& e) {
@@ -305,6 +322,7 @@ void start_background_tasks(components& c) {
   net::co_spawn(c.io, reconcile_interrupted(c.lifecycle, c.master_ready, c.stopping), log_failure("reconciler"));
   net::co_spawn(c.io, purge_expired(c.master, c.master_ready, c.stopping), log_failure("session purge"));
   if (c.usage) net::co_spawn(c.io, account_usage(c), log_failure("usage accounting"));
+  if (c.mover.available()) net::co_spawn(c.io, tend_moves(c), log_failure("moves"));
 }
 
 }  // namespace tenantd::app

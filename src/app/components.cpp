@@ -50,6 +50,7 @@ identity::dependencies identity_dependencies(components& c) {
   deps.pools = &c.pools;
   deps.tenants = &c.tenants;
   deps.servers = &c.db_servers;
+  deps.gate = &c.gate;
   deps.access = &c.access;
   deps.hasher = &c.hasher;
   deps.jwt = &c.jwt;
@@ -125,10 +126,12 @@ components::components(const config& config, net::io_context& io_context)
       // is connected; while it is not, a change could be missed, so they live a second.
       access(master, 10min, 1s),
       usage(cfg.usage_enabled ? std::make_unique<tenancy::usage_recorder>(cfg.usage_max_tenants) : nullptr),
-      databases(tenants, pools, usage.get(), &db_servers),
+      databases(tenants, pools, usage.get(), &db_servers, &gate),
       provisioner(ddl, provisioning_for_serve(cfg), tenant_migrations(cfg), &db_servers),
       lifecycle(master, provisioner, &pools, [this](const invalidation& change) { invalidate(change); }),
       server_catalog(master, provisioner, db_servers, [this](const invalidation& change) { invalidate(change); }),
+      mover(io.get_executor(), master, provisioner, move_settings(cfg),
+            [this](const invalidation& change) { invalidate(change); }),
       listener(master_pool_options(cfg).connection, [this](const invalidation& change) { invalidate(change); }),
       hasher({cfg.argon2_iterations, cfg.argon2_memory_kib * 1024U}, cfg.argon2_threads, cfg.argon2_max_queue),
       jwt({cfg.jwt_secret, cfg.jwt_key_id, "tenantd", "tenantd-api", 60, 8192}),
@@ -157,7 +160,7 @@ components::components(const config& config, net::io_context& io_context)
 }
 
 void components::invalidate(const invalidation& change) {
-  tenancy::apply_invalidation(change, access, tenants, &db_servers);
+  tenancy::apply_invalidation(change, access, tenants, &db_servers, &gate);
 }
 
 metrics_sources components::make_metrics_sources() {
@@ -182,6 +185,7 @@ api::services components::make_services() {
   svc.provisioner = &provisioner;
   svc.lifecycle = &lifecycle;
   svc.servers = &server_catalog;
+  svc.mover = &mover;
   svc.accounts = &accounts;
   svc.login_failures_per_account =
       db::login_attempts::limits{cfg.login_max_failures_per_account, cfg.login_max_failures_per_account_per_hour};

@@ -30,12 +30,14 @@
 #include "tenancy/directory.hpp"
 #include "tenancy/invalidation_listener.hpp"
 #include "tenancy/lifecycle.hpp"
+#include "tenancy/mover.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
 #include "tenancy/server_catalog.hpp"
 #include "tenancy/server_directory.hpp"
 #include "tenancy/tenant_databases.hpp"
 #include "tenancy/usage_recorder.hpp"
+#include "tenancy/write_gate.hpp"
 
 namespace tenantd::app {
 
@@ -73,10 +75,12 @@ class components {
   tenancy::access_cache access;
   // Per-tenant usage (USAGE_ENABLED; null when off), flushed by the background tasks.
   std::unique_ptr<tenancy::usage_recorder> usage;
+  tenancy::write_gate gate;  // holds a tenant's writes during a move's cut-over
   tenancy::tenant_databases databases;
   tenancy::provisioner provisioner;
   tenancy::lifecycle lifecycle;
   tenancy::server_catalog server_catalog;  // GET/POST/PUT/DELETE /admin/servers
+  tenancy::mover mover;                    // POST /admin/tenants/:id/move, GET /admin/moves
   tenancy::invalidation_listener listener;
 
   // Identity.

@@ -171,9 +171,15 @@ config load_config(const environment& env) {
   // Only builds with the tests have it (CMake option TENANTD_FAULT_INJECTION).
   c.fault_point = get(env, "TENANTD_FAULT_POINT");
 #ifdef TENANTD_FAULT_INJECTION
-  if (!c.fault_point.empty() && c.fault_point != "after_row" && c.fault_point != "after_database" &&
-      c.fault_point != "after_grants" && c.fault_point != "after_ready")
-    throw config_error("TENANTD_FAULT_POINT: one of after_row, after_database, after_grants, after_ready");
+  static constexpr std::string_view fault_points[] = {
+      "after_row",        "after_database",    "after_grants",
+      "after_ready",      "move_after_target", "move_after_subscribe",
+      "move_before_flip", "move_after_flip",   "move_after_unsubscribe"};
+  if (!c.fault_point.empty() &&
+      std::find(std::begin(fault_points), std::end(fault_points), c.fault_point) == std::end(fault_points))
+    throw config_error(
+        "TENANTD_FAULT_POINT: one of after_row, after_database, after_grants, after_ready, move_after_target, "
+        "move_after_subscribe, move_before_flip, move_after_flip, move_after_unsubscribe");
 #else
   if (!c.fault_point.empty())
     throw config_error(
@@ -255,6 +261,16 @@ config load_config(const environment& env) {
   c.usage_retention_days = whole<std::int64_t>(env, "USAGE_RETENTION_DAYS");
   c.usage_size_interval = std::chrono::seconds(whole<long long>(env, "USAGE_SIZE_INTERVAL_S"));
   c.usage_max_tenants = whole<std::size_t>(env, "USAGE_MAX_TENANTS");
+
+  c.move_database_username = text(env, "MOVE_DATABASE_USERNAME");
+  c.move_database_password = text(env, "MOVE_DATABASE_PASSWORD");
+  if (!c.move_database_username.empty() && c.move_database_password.empty())
+    throw config_error("MOVE_DATABASE_PASSWORD: must be set with MOVE_DATABASE_USERNAME");
+  c.move_freeze_max = std::chrono::milliseconds(whole<long long>(env, "MOVE_FREEZE_MAX_MS"));
+  c.move_source_grace = std::chrono::seconds(whole<long long>(env, "MOVE_SOURCE_GRACE_S"));
+  c.move_lease_seconds = whole<int>(env, "MOVE_LEASE_S");
+  if (std::chrono::seconds(c.move_lease_seconds) < 2 * c.move_freeze_max)
+    throw config_error("MOVE_LEASE_S: must be at least twice MOVE_FREEZE_MAX_MS (a cut-over must not outlast it)");
 
   c.argon2_memory_kib = whole<std::size_t>(env, "ARGON2_MEMORY_KIB");
   c.argon2_iterations = whole<unsigned long long>(env, "ARGON2_ITERATIONS");

@@ -86,6 +86,13 @@ struct config {
   std::chrono::seconds usage_size_interval{600};  // USAGE_SIZE_INTERVAL_S
   std::size_t usage_max_tenants{50000};           // USAGE_MAX_TENANTS: (tenant, minute) entries
 
+  // Tenant moves between database servers (tenancy/mover.hpp).
+  std::string move_database_username;               // MOVE_DATABASE_USERNAME: empty, moves unavailable
+  std::string move_database_password;               // MOVE_DATABASE_PASSWORD
+  std::chrono::milliseconds move_freeze_max{1000};  // MOVE_FREEZE_MAX_MS
+  std::chrono::seconds move_source_grace{3600};     // MOVE_SOURCE_GRACE_S
+  int move_lease_seconds{15};                       // MOVE_LEASE_S
+
   std::size_t argon2_memory_kib{19456};
   unsigned long long argon2_iterations{2};
   unsigned argon2_threads{0};

@@ -99,6 +99,16 @@ std::span<const setting> config_table() {
       {"USAGE_MAX_TENANTS", whole_number, "50000", 10, 10000000, "", "",
        "(tenant, minute) usage entries held in memory between flushes; events of tenants past it are dropped and "
        "counted (`tenantd_usage_dropped_total`)"},
+      {"MOVE_DATABASE_USERNAME", text, "", 0, 0, "", "unset (moves unavailable)",
+       "superuser role, on every database server, that tenant moves connect as (PostgreSQL 15 needs one to create a "
+       "subscription); never used by the request path"},
+      {"MOVE_DATABASE_PASSWORD", text, "", 0, 0, "", "unset", "its password"},
+      {"MOVE_FREEZE_MAX_MS", whole_number, "1000", 50, 60000, "", "",
+       "longest a move's cut-over may hold the tenant's writes; past it the cut-over is abandoned and tried again"},
+      {"MOVE_SOURCE_GRACE_S", whole_number, "3600", 0, 31536000, "", "",
+       "seconds a moved tenant's old database is kept on its old server before it is dropped"},
+      {"MOVE_LEASE_S", whole_number, "15", 2, 3600, "", "",
+       "a move whose process stopped renewing its lease this long ago is taken over by another process"},
       {"ARGON2_MEMORY_KIB", whole_number, "19456", 8, 4194304, "", "", "Argon2id memory per hash (19 MiB)"},
       {"ARGON2_ITERATIONS", whole_number, "2", 1, 100, "", "", "Argon2id passes"},
       {"ARGON2_THREADS", whole_number, "0", 0, 256, "", "all cores", "password hashing worker threads"},

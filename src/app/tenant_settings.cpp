@@ -1,6 +1,12 @@
 // Tenant settings shared by serve, migrate and tenants.
 #include "app/tenant_settings.hpp"
 
+#include <unistd.h>
+
+#include <array>
+
+#include "domain/validation.hpp"
+
 #include "domain/server.hpp"
 
 namespace tenantd::app {
@@ -50,6 +56,21 @@ tenancy::server_defaults server_defaults(const config& cfg) {
     d.ddl_password = cfg.migration->password;
   }
   return d;
+}
+
+tenancy::move_settings move_settings(const config& cfg) {
+  tenancy::move_settings settings;
+  settings.user = cfg.move_database_username;
+  settings.password = cfg.move_database_password;
+  settings.freeze_max = cfg.move_freeze_max;
+  settings.source_grace = cfg.move_source_grace;
+  settings.lease_seconds = cfg.move_lease_seconds;
+  settings.fault_point = cfg.fault_point;
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  settings.owner =
+      std::string(host.data()) + ":" + std::to_string(::getpid()) + ":" + validation::new_uuid().substr(0, 8);
+  return settings;
 }
 
 }  // namespace tenantd::app

@@ -6,6 +6,7 @@
 
 #include "app/config.hpp"
 #include "db/migrator.hpp"
+#include "tenancy/mover.hpp"
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/provisioner.hpp"
 #include "tenancy/server_directory.hpp"
@@ -25,5 +26,8 @@ tenancy::server_connection main_server(const config& cfg);
 // What other servers' URLs fall back to: DB_USERNAME/DB_PASSWORD, and MIGRATION_DATABASE_URL's
 // role for DDL when set.
 tenancy::server_defaults server_defaults(const config& cfg);
+// MOVE_DATABASE_USERNAME/_PASSWORD, MOVE_FREEZE_MAX_MS, MOVE_SOURCE_GRACE_S; the lease owner
+// names this process (host, pid and a random part).
+tenancy::move_settings move_settings(const config& cfg);
 
 }  // namespace tenantd::app

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <iomanip>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "identity/accounts.hpp"
 #include "tenancy/backup.hpp"
 #include "tenancy/lifecycle.hpp"
+#include "tenancy/mover.hpp"
 #include "tenancy/provisioner.hpp"
 #include "tenancy/server_catalog.hpp"
 #include "tenancy/server_directory.hpp"
@@ -34,8 +36,54 @@ struct services {
   std::shared_ptr<db::pool> master;
   tenancy::provisioner& provisioner;
   tenancy::lifecycle& lifecycle;
+  tenancy::mover& mover;
   std::int64_t claim_ttl_seconds{0};  // INVITATION_TTL_HOURS
 };
+
+void print_move(const move_record& m) {
+  std::cout << std::left << std::setw(38) << m.id << std::setw(22) << m.tenant_id << std::setw(12) << m.from
+            << std::setw(12) << m.to << std::setw(13) << to_string(m.state) << m.started_at;
+  if (m.freeze_ms) std::cout << "  freeze " << std::fixed << std::setprecision(1) << *m.freeze_ms << " ms";
+  if (m.error) std::cout << "  (" << *m.error << ")";
+  std::cout << "\n";
+}
+
+void print_leftovers(const char* title, const std::vector<tenancy::move_leftover>& items) {
+  std::cout << title << ": " << (items.empty() ? "none" : std::to_string(items.size())) << "\n";
+  for (const auto& l : items)
+    std::cout << "  " << l.server << ": " << l.kind << " " << l.name << (l.database.empty() ? "" : " in ") << l.database
+              << "\n";
+}
+
+// Prints a refused operation; exit code 1.
+int refused(const std::string& action, const error& e) {
+  std::cerr << "tenantd tenants " << action << ": " << to_string(e.code) << ": " << e.detail << "\n";
+  return 1;
+}
+
+// `tenants move`: starts the move and drives it here, printing each step as it happens.
+net::awaitable<int> move_tenant(services& s, const tenants_command& c) {
+  auto started = co_await s.mover.start(c.id, c.server, c.keep_source);
+  if (!started) co_return refused(c.action, started.err());
+  const auto t0 = std::chrono::steady_clock::now();
+  std::cout << "move " << started->id << ": tenant " << c.id << " from " << started->from << " to " << started->to
+            << "\n"
+            << std::flush;
+  const auto show = [t0](const move_record& m, std::string_view note) {
+    const auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "[" << std::fixed << std::setprecision(1) << std::setw(6) << secs << " s] " << std::setw(12)
+              << to_string(m.state) << " " << note << "\n"
+              << std::flush;
+  };
+  const auto finished = co_await s.mover.run(std::move(*started), show);
+  if (finished.state == move_state::done) {
+    std::cout << "tenant " << c.id << " is on " << finished.to << "; writes were held " << std::setprecision(1)
+              << finished.freeze_ms.value_or(0) << " ms (" << finished.attempts << " cut-over(s))\n";
+    co_return 0;
+  }
+  std::cerr << "tenantd tenants move: the move did not finish: " << finished.error.value_or("unknown") << "\n";
+  co_return 1;
+}
 
 void print_tenant(const tenant_record& t) {
   std::cout << "id:             " << t.id << "\n"
@@ -52,12 +100,6 @@ void print_tenant(const tenant_record& t) {
 void print_list(const char* title, const std::vector<std::string>& items) {
   std::cout << title << ": " << (items.empty() ? "none" : std::to_string(items.size())) << "\n";
   for (const auto& item : items) std::cout << "  " << item << "\n";
-}
-
-// Prints a refused operation; exit code 1.
-int refused(const std::string& action, const error& e) {
-  std::cerr << "tenantd tenants " << action << ": " << to_string(e.code) << ": " << e.detail << "\n";
-  return 1;
 }
 
 net::awaitable<int> run_action(services& s, const tenants_command& c) {
@@ -136,11 +178,32 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
       std::cout << "  skipped member " << email << ": the email belongs to another account\n";
     co_return 0;
   }
+  if (c.action == "move") co_return co_await move_tenant(s, c);
+  if (c.action == "moves") {
+    const auto moves = co_await s.mover.list();
+    std::cout << std::left << std::setw(38) << "ID" << std::setw(22) << "TENANT" << std::setw(12) << "FROM"
+              << std::setw(12) << "TO" << std::setw(13) << "STATE"
+              << "STARTED\n";
+    for (const auto& m : moves) print_move(m);
+    std::cout << moves.size() << " move(s)\n";
+    co_return 0;
+  }
   if (c.action == "reconcile") {
     auto report = co_await s.lifecycle.reconcile();
     print_list("rolled back", report.rolled_back);
     print_list("deletions finished", report.deleted);
     print_list("in progress (left alone)", report.in_progress);
+    if (s.mover.available()) {
+      const auto moves = co_await s.mover.resume_stale();
+      std::vector<std::string> ended;
+      for (const auto& m : moves)
+        ended.push_back(m.id + " (tenant " + m.tenant_id + "): " + std::string(to_string(m.state)));
+      print_list("moves of stopped processes taken over", ended);
+      const auto dropped = co_await s.mover.drop_leftovers();
+      print_leftovers("move leftovers dropped", dropped);
+    } else {
+      std::cout << "moves: not looked at (MOVE_DATABASE_USERNAME is not set)\n";
+    }
     co_return 0;
   }
   if (c.action == "check") {
@@ -149,10 +212,19 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
     print_list("missing databases", report.missing_databases);
     print_list("unfinished tenants", report.unfinished);
     print_list("servers not inspected (unreachable)", report.unreachable_servers);
-    std::cout << (report.clean() ? "clean\n"
-                                 : "NOT clean (tenantd tenants reconcile finishes or rolls back "
-                                   "unfinished tenants)\n");
-    co_return report.clean() ? 0 : 1;
+    print_list("databases of moves (old sources until dropped, targets being copied)", report.move_databases);
+    std::vector<tenancy::move_leftover> leftovers;
+    if (s.mover.available()) {
+      leftovers = co_await s.mover.leftovers();
+      print_leftovers("move leftovers (replication objects of no move in progress)", leftovers);
+    } else {
+      std::cout << "move leftovers: not looked for (MOVE_DATABASE_USERNAME is not set)\n";
+    }
+    const bool clean = report.clean() && leftovers.empty();
+    std::cout << (clean ? "clean\n"
+                        : "NOT clean (tenantd tenants reconcile finishes or rolls back "
+                          "unfinished tenants and moves and drops move leftovers)\n");
+    co_return clean ? 0 : 1;
   }
   std::cerr << "tenantd tenants: unknown action " << c.action << "\n";
   co_return 2;
@@ -194,7 +266,14 @@ CLI::App* add_tenants_command(CLI::App& app, tenants_command& c) {
   restore->add_option("--as", c.as, "Restore under this tenant id instead of the original one");
   restore->add_option("--server", c.server, "Database server to restore it on (default: the least loaded)");
   action(restore);
-  action(tenants->add_subcommand("reconcile", "Finish or roll back half-done creations and deletions"));
+  auto* move = tenants->add_subcommand("move", "Move a tenant's database to another database server, online");
+  move->add_option("id", c.id, "Tenant id")->required();
+  move->add_option("--to", c.server, "The database server to move it to")->required();
+  move->add_flag("--keep-source", c.keep_source, "Keep the old database (else dropped after MOVE_SOURCE_GRACE_S)");
+  action(move);
+  action(tenants->add_subcommand("moves", "List tenant moves, newest first"));
+  action(tenants->add_subcommand("reconcile",
+                                 "Finish or roll back half-done creations, deletions and moves; drop move leftovers"));
   action(tenants->add_subcommand("check", "Compare master with pg_database; exit 1 unless clean"));
   return tenants;
 }
@@ -214,7 +293,8 @@ int run_tenants(const app::config& cfg, const tenants_command& command) {
   tenancy::provisioner provisioner(master, app::provisioning(cfg), std::move(migrations), &servers);
   // The lifecycle NOTIFYs every server process itself; nothing else to tell in this one.
   tenancy::lifecycle lifecycle(master, provisioner, nullptr, [](const invalidation&) {});
-  services s{master, provisioner, lifecycle, cfg.invitation_ttl_hours * 3600};
+  tenancy::mover mover(io.get_executor(), master, provisioner, app::move_settings(cfg), {});
+  services s{master, provisioner, lifecycle, mover, cfg.invitation_ttl_hours * 3600};
   auto done = net::co_spawn(io, run_action(s, command), net::use_future);
   io.run();
   try {

@@ -21,7 +21,8 @@ struct tenants_command {
   std::string out;     // backup --out
   std::string file;    // restore FILE
   std::string as;      // restore --as
-  std::string server;  // create --server, restore --server: the database server (default: placement picks)
+  std::string server;  // create --server, restore --server: the database server (default: placement picks); move --to
+  bool keep_source{false};  // move --keep-source
 };
 
 // Adds the `tenants` subcommand with its own subcommands to `app`; parsing fills `command`.

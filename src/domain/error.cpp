@@ -26,6 +26,8 @@ std::string_view to_string(errc code) noexcept {
     case errc::server_exists: return "server_exists";
     case errc::server_not_empty: return "server_not_empty";
     case errc::server_unavailable: return "server_unavailable";
+    case errc::move_in_progress: return "move_in_progress";
+    case errc::move_unavailable: return "move_unavailable";
     case errc::payload_too_large: return "payload_too_large";
     case errc::unsupported_media_type: return "unsupported_media_type";
     case errc::too_many_requests: return "too_many_requests";

@@ -32,6 +32,8 @@ enum class errc {
   server_exists,           // 409: a database server with that name is registered already
   server_not_empty,        // 409: the database server still holds tenants
   server_unavailable,      // 409: the named database server is full or not active
+  move_in_progress,        // 409: the tenant is being moved already
+  move_unavailable,        // 409: a move cannot start (a setting or a server condition missing; the detail says which)
   payload_too_large,       // 413
   unsupported_media_type,  // 415
   too_many_requests,       // 429

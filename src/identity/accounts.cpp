@@ -17,7 +17,7 @@ namespace tenantd::identity {
 namespace master = db::master;
 
 accounts::accounts(dependencies deps)
-    : deps_(std::move(deps)), databases_(*deps_.tenants, *deps_.pools, nullptr, deps_.servers) {}
+    : deps_(std::move(deps)), databases_(*deps_.tenants, *deps_.pools, nullptr, deps_.servers, deps_.gate) {}
 
 void accounts::invalidate_local(const invalidation& change) {
   tenancy::apply_invalidation(change, *deps_.access, *deps_.tenants);
@@ -226,7 +226,7 @@ awaitable<login_outcome> accounts::login(const std::string& email, const std::st
 
   std::optional<user_record> user;
   {
-    auto conn = co_await databases_.acquire(*tenant);
+    auto conn = co_await databases_.acquire(*tenant, tenancy::intent::read);
     user = co_await db::users::find(*conn, account->id);
   }
   const role_info* role = deps_.roles->find(chosen->role);
@@ -270,7 +270,7 @@ awaitable<status> accounts::remove_member(const principal& caller, const std::st
   if (!tenant) co_return make_error(errc::tenant_not_found, "no such tenant");
   std::optional<user_record> user;
   {
-    auto conn = co_await databases_.acquire(*tenant);
+    auto conn = co_await databases_.acquire(*tenant, tenancy::intent::read);
     user = co_await db::users::find(*conn, user_id);
   }
 

@@ -37,6 +37,8 @@ struct dependencies {
   // servers its pool registry's lookup already knows: found by the bed test, a tenant on a
   // server another process had just added was 503 on register and login).
   tenancy::server_directory* servers{nullptr};
+  // Optional: holds this process's writes to a tenant during a move's cut-over.
+  tenancy::write_gate* gate{nullptr};
   tenancy::access_cache* access{nullptr};
   auth::password_hasher* hasher{nullptr};
   const auth::jwt_codec* jwt{nullptr};

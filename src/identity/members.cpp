@@ -51,7 +51,7 @@ awaitable<std::vector<member_view>> accounts::list_members(const principal& call
   out.reserve(rows.size());
   auto tenant = co_await deps_.tenants->find(caller.tenant_id);
   std::optional<tenancy::tenant_connection> tenant_conn;
-  if (tenant) tenant_conn = co_await databases_.acquire(*tenant);
+  if (tenant) tenant_conn = co_await databases_.acquire(*tenant, tenancy::intent::read);
   for (auto& r : rows) {
     // The email is the account's (the login identity, which no tenant edits); the names are
     // the tenant's own user record.

@@ -155,7 +155,7 @@ awaitable<login_outcome> accounts::refresh(const std::string& refresh_token) {
 
   std::optional<user_record> user;
   {
-    auto tenant_conn = co_await databases_.acquire(*tenant);
+    auto tenant_conn = co_await databases_.acquire(*tenant, tenancy::intent::read);
     user = co_await db::users::find(*tenant_conn, row->account_id);
   }
   login_success success;

@@ -74,7 +74,9 @@ void access_cache::invalidate(const invalidation& change) {
       });
       break;
     case scope::everything: entries_.clear(); break;
-    case scope::server: break;  // access does not depend on placement
+    case scope::server:  // access does not depend on placement
+    case scope::hold:
+    case scope::release: break;
   }
 }
 

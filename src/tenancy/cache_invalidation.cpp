@@ -3,8 +3,16 @@
 
 namespace tenantd::tenancy {
 
-void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants,
-                        server_directory* servers) {
+void apply_invalidation(const invalidation& change, access_cache& access, directory& tenants, server_directory* servers,
+                        write_gate* gate) {
+  if (change.what == invalidation::scope::hold || change.what == invalidation::scope::release) {
+    if (gate == nullptr) return;
+    if (change.what == invalidation::scope::hold)
+      gate->hold(change.tenant_id, std::chrono::milliseconds(change.hold_ms));
+    else
+      gate->release(change.tenant_id);
+    return;
+  }
   access.invalidate(change);
   if (change.what == invalidation::scope::tenant)
     tenants.invalidate(change.tenant_id);

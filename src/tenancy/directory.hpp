@@ -26,6 +26,9 @@ class directory {
   boost::asio::awaitable<std::shared_ptr<const tenant_record>> find(const std::string& id);
   void invalidate(const std::string& id);
   void clear();
+  // When a load last found the tenant on another server or database than the load before it
+  // (a move's cut-over seen by this process); nullopt if never.
+  std::optional<std::chrono::steady_clock::time_point> moved_at(const std::string& id) const;
 
  private:
   struct entry {
@@ -34,8 +37,18 @@ class directory {
   };
   std::shared_ptr<db::pool> master_;
   std::chrono::milliseconds ttl_;
-  std::mutex mutex_;
+  struct placement {
+    std::optional<std::string> server;
+    std::string database;
+    std::optional<std::chrono::steady_clock::time_point> moved_at;
+  };
+  // Notes where a load found the tenant (with mutex_ held).
+  void note_placement(const tenant_record& tenant);
+
+  mutable std::mutex mutex_;
   std::unordered_map<std::string, entry> entries_;
+  // Where each tenant was last seen, kept across invalidations (bounded like entries_).
+  std::unordered_map<std::string, placement> placements_;
   std::uint64_t generation_{0};
 };
 

@@ -12,6 +12,7 @@
 
 #include "db/advisory_lock.hpp"
 #include "db/master_repository.hpp"
+#include "db/move_repository.hpp"
 #include "db/session_repository.hpp"
 #include "db/transaction.hpp"
 
@@ -131,9 +132,11 @@ boost::asio::awaitable<reconcile_report> lifecycle::reconcile(bool finish_deleti
 boost::asio::awaitable<check_report> lifecycle::check() {
   check_report report;
   std::vector<tenant_record> tenants;
+  std::vector<move_record> moves;
   {
     auto conn = co_await master_->acquire();
     tenants = co_await master::list_tenants(*conn, std::nullopt);
+    moves = co_await db::moves::list(*conn, 100000);
   }
   const auto& prefix = provisioning_.settings().database_prefix;
   const auto servers = co_await provisioning_.all_servers();
@@ -159,7 +162,16 @@ boost::asio::awaitable<check_report> lifecycle::check() {
       const bool owned = std::any_of(tenants.begin(), tenants.end(), [&](const tenant_record& t) {
         return on_server(t) && t.database_name == db_name && t.status != tenant_status::deleted;
       });
-      if (!owned) report.orphan_databases.push_back(where(db_name));
+      const bool moving = std::any_of(moves.begin(), moves.end(), [&](const move_record& m) {
+        if (m.database_name != db_name) return false;
+        const bool old_source = m.from == server.name && m.state == move_state::done && !m.source_dropped_at;
+        const bool target = m.to == server.name && !finished(m.state);
+        return old_source || target;
+      });
+      if (!owned && moving)
+        report.move_databases.push_back(where(db_name));
+      else if (!owned)
+        report.orphan_databases.push_back(where(db_name));
     }
     for (const auto& t : tenants) {
       if (!on_server(t)) continue;

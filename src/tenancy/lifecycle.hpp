@@ -34,6 +34,9 @@ struct check_report {
   std::vector<std::string> missing_databases;    // active/suspended tenants whose database is gone
   std::vector<std::string> unfinished;           // tenants in provisioning/deleting/failed
   std::vector<std::string> unreachable_servers;  // servers that could not be inspected
+  // Databases that belong to a move, not to a placement: a moved tenant's old database (kept,
+  // or until its grace period ends) and the target of a move in progress. Not a problem.
+  std::vector<std::string> move_databases;
   bool clean() const noexcept {
     return orphan_databases.empty() && missing_databases.empty() && unfinished.empty() && unreachable_servers.empty();
   }

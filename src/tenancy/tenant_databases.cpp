@@ -103,16 +103,27 @@ boost::asio::awaitable<std::optional<db::server_endpoint>> tenant_databases::ser
   co_return endpoint;
 }
 
-boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const tenant_record& tenant) {
-  const auto endpoint = co_await server_of(tenant);
-  auto pool = pools_.pool_for(tenant, endpoint);
-  auto conn = co_await pool->acquire();
-  co_return tenant_connection(std::move(conn), usage_, tenant.id);
+boost::asio::awaitable<bool> tenant_databases::pass_gate(const std::string& tenant_id, intent use) {
+  std::chrono::microseconds waited{0};
+  if (gate_ != nullptr && use == intent::write) waited = co_await gate_->pass(tenant_id);
+  co_return waited.count() > 0;
 }
 
-boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const std::string& tenant_id) {
+boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const tenant_record& tenant, intent use) {
+  const bool held = co_await pass_gate(tenant.id, use);
+  std::shared_ptr<const tenant_record> after;
+  if (held) after = co_await find(tenant.id);  // the cut-over that held it may have moved it
+  const tenant_record& current = after ? *after : tenant;
+  const auto endpoint = co_await server_of(current);
+  auto pool = pools_.pool_for(current, endpoint);
+  auto conn = co_await pool->acquire();
+  co_return tenant_connection(std::move(conn), usage_, current.id);
+}
+
+boost::asio::awaitable<tenant_connection> tenant_databases::acquire(const std::string& tenant_id, intent use) {
+  (void)co_await pass_gate(tenant_id, use);
   const auto tenant = co_await find(tenant_id);
-  co_return co_await acquire(*tenant);
+  co_return co_await acquire(*tenant, intent::read);  // the gate is passed
 }
 
 std::shared_ptr<db::statement_runner> tenant_databases::runner(const tenant_record& tenant,
@@ -122,7 +133,9 @@ std::shared_ptr<db::statement_runner> tenant_databases::runner(const tenant_reco
   return std::make_shared<metered_runner>(std::move(pool), *usage_, tenant.id);
 }
 
-boost::asio::awaitable<std::shared_ptr<db::statement_runner>> tenant_databases::runner(const std::string& tenant_id) {
+boost::asio::awaitable<std::shared_ptr<db::statement_runner>> tenant_databases::runner(const std::string& tenant_id,
+                                                                                       intent use) {
+  (void)co_await pass_gate(tenant_id, use);
   const auto tenant = co_await find(tenant_id);
   const auto endpoint = co_await server_of(*tenant);
   co_return runner(*tenant, endpoint);

@@ -22,6 +22,7 @@
 #include "tenancy/pool_registry.hpp"
 #include "tenancy/server_directory.hpp"
 #include "tenancy/usage_recorder.hpp"
+#include "tenancy/write_gate.hpp"
 
 namespace tenantd::tenancy {
 
@@ -57,24 +58,32 @@ class tenant_connection {
   db::pooled_connection conn_;
 };
 
+// What the caller will do with a tenant's database: writes wait while a move's cut-over
+// holds them (write_gate); reads never wait.
+enum class intent { read, write };
+
 class tenant_databases {
  public:
   // `servers` (may be null: every tenant on main) is asked about a tenant's server this
-  // process does not know yet, before its pool is made.
+  // process does not know yet, before its pool is made. `gate` (may be null) holds writes
+  // during a move's cut-over.
   tenant_databases(directory& tenants, pool_registry& pools, usage_recorder* usage = nullptr,
-                   server_directory* servers = nullptr)
-      : tenants_(tenants), pools_(pools), usage_(usage), servers_(servers) {}
+                   server_directory* servers = nullptr, write_gate* gate = nullptr)
+      : tenants_(tenants), pools_(pools), usage_(usage), servers_(servers), gate_(gate) {}
 
-  // An exclusive connection to the tenant's database. Throws db::unavailable_error (pool
-  // timeout, database away) and, by id, tenant_gone_error.
-  boost::asio::awaitable<tenant_connection> acquire(const tenant_record& tenant);
-  boost::asio::awaitable<tenant_connection> acquire(const std::string& tenant_id);
+  // An exclusive connection to the tenant's database (for a write, after the gate: with the
+  // tenant's placement as it is after a cut-over that held it). Throws db::unavailable_error
+  // (pool timeout, database away) and, by id, tenant_gone_error.
+  boost::asio::awaitable<tenant_connection> acquire(const tenant_record& tenant, intent use = intent::write);
+  boost::asio::awaitable<tenant_connection> acquire(const std::string& tenant_id, intent use = intent::write);
 
   // The tenant's pool as a runner of single statements (see db::pool::exec_prepared). By
-  // record, the tenant's server must be known to the registry already (main, or looked up).
+  // record, the tenant's server must be known to the registry already (main, or looked up),
+  // and the caller has passed the gate itself if it writes.
   std::shared_ptr<db::statement_runner> runner(const tenant_record& tenant,
                                                const std::optional<db::server_endpoint>& endpoint = std::nullopt);
-  boost::asio::awaitable<std::shared_ptr<db::statement_runner>> runner(const std::string& tenant_id);
+  boost::asio::awaitable<std::shared_ptr<db::statement_runner>> runner(const std::string& tenant_id,
+                                                                       intent use = intent::read);
 
  private:
   boost::asio::awaitable<std::shared_ptr<const tenant_record>> find(const std::string& tenant_id);
@@ -87,8 +96,12 @@ class tenant_databases {
 
   directory& tenants_;
   pool_registry& pools_;
+  // For a write: waits at the gate; true when it was held (the placement may have changed).
+  boost::asio::awaitable<bool> pass_gate(const std::string& tenant_id, intent use);
+
   usage_recorder* usage_;
   server_directory* servers_;
+  write_gate* gate_;
 };
 
 }  // namespace tenantd::tenancy

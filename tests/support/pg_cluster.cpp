@@ -46,6 +46,8 @@ pg_cluster_info read_pg_cluster_env(const std::string& path) {
   info.superuser = kv["TEST_PG_SUPERUSER"];
   info.app_user = kv["TEST_PG_APP_USER"];
   info.app_password = kv["TEST_PG_APP_PASSWORD"];
+  info.mover_user = kv["TEST_PG_MOVER_USER"];
+  info.mover_password = kv["TEST_PG_MOVER_PASSWORD"];
   info.bin_dir = kv["TEST_PG_BIN"];
   info.data_dir = kv["TEST_PG_DATA"];
   info.log_path = kv["TEST_PG_LOG"];

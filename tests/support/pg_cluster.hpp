@@ -14,6 +14,8 @@ struct pg_cluster_info {
   std::string superuser;   // "postgres"
   std::string app_user;    // LOGIN CREATEDB, not superuser
   std::string app_password;
+  std::string mover_user;  // LOGIN SUPERUSER with a password (MOVE_DATABASE_USERNAME in move tests)
+  std::string mover_password;
   std::string bin_dir;  // /usr/lib/postgresql/15/bin
   std::string data_dir;
   std::string log_path;  // the server log (pg_ctl -l)

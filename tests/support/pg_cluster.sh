@@ -6,13 +6,18 @@
 #   pg_cluster.sh ctl DIR ARGS...  pg_ctl ARGS on that cluster (as postgres), for fault tests:
 #                             e.g. `ctl DIR stop -m immediate`, `ctl DIR start`, `ctl DIR restart -m fast`
 # Options for start (environment): PG_MAX_CONNECTIONS (default 300), PG_LOG_CONNECTIONS
-# (on|off, default off: "connection received" lines in DIR's server log, to count attempts).
+# (on|off, default off: "connection received" lines in DIR's server log, to count attempts),
+# PG_WAL_LEVEL (default logical: tenants can be moved off this cluster).
+# Roles: the app role (LOGIN CREATEDB) and a mover role (LOGIN SUPERUSER with a password: what
+# MOVE_DATABASE_USERNAME names in tests of tenant moves).
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?directory}
 bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 app_user=tenantd_app
 app_password=tenantd_test_pw
+mover_user=tenantd_mover
+mover_password=tenantd_mover_pw
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -45,10 +50,16 @@ shared_buffers = 128MB
 fsync = on
 log_min_messages = warning
 log_connections = ${PG_LOG_CONNECTIONS:-off}
+wal_level = ${PG_WAL_LEVEL:-logical}
+max_replication_slots = 20
+max_wal_senders = 20
+max_logical_replication_workers = 8
+max_worker_processes = 16
 CONF
   as_pg "$bin/pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 60 start >/dev/null
   as_pg "$bin/psql" -h "$base/sock" -p "$port" -U "$superuser" -d postgres -v ON_ERROR_STOP=1 -q \
-    -c "CREATE ROLE $app_user LOGIN CREATEDB PASSWORD '$app_password'" >/dev/null
+    -c "CREATE ROLE $app_user LOGIN CREATEDB PASSWORD '$app_password'" \
+    -c "CREATE ROLE $mover_user LOGIN SUPERUSER PASSWORD '$mover_password'" >/dev/null
   cat >"$dir/env" <<ENV
 TEST_PG_HOST=127.0.0.1
 TEST_PG_PORT=$port
@@ -56,6 +67,8 @@ TEST_PG_SOCKET_DIR=$base/sock
 TEST_PG_SUPERUSER=$superuser
 TEST_PG_APP_USER=$app_user
 TEST_PG_APP_PASSWORD=$app_password
+TEST_PG_MOVER_USER=$mover_user
+TEST_PG_MOVER_PASSWORD=$mover_password
 TEST_PG_BIN=$bin
 TEST_PG_DATA=$base/data
 TEST_PG_LOG=$base/server.log
