@@ -28,7 +28,9 @@ boost::json::object move_json(const move_record& m) {
   return out;
 }
 
-response no_such_move(const context& ctx) { return problem(make_error(errc::not_found, "no such move"), ctx.request_id); }
+response no_such_move(const context& ctx) {
+  return problem(make_error(errc::not_found, "no such move"), ctx.request_id);
+}
 
 }  // namespace
 

@@ -445,5 +445,32 @@ TEST(load_config, migration_url_optional_and_checked) {
                   "no user");
 }
 
+// ---- load_config: tenant moves --------------------------------------------------------------
+
+TEST(load_config, moves_are_off_until_a_mover_role_is_named) {
+  const auto off = load_config(minimal());
+  EXPECT_TRUE(off.move_database_username.empty());
+  EXPECT_EQ(off.move_freeze_max, std::chrono::milliseconds(1000));
+  EXPECT_EQ(off.move_source_grace, std::chrono::seconds(3600));
+  EXPECT_EQ(off.move_lease_seconds, 15);
+  const auto on = load_config(with({{"MOVE_DATABASE_USERNAME", "tenantd_mover"},
+                                    {"MOVE_DATABASE_PASSWORD", "pw"},
+                                    {"MOVE_FREEZE_MAX_MS", "250"},
+                                    {"MOVE_SOURCE_GRACE_S", "0"},
+                                    {"MOVE_LEASE_S", "5"}}));
+  EXPECT_EQ(on.move_database_username, "tenantd_mover");
+  EXPECT_EQ(on.move_database_password, "pw");
+  EXPECT_EQ(on.move_freeze_max, std::chrono::milliseconds(250));
+  EXPECT_EQ(on.move_source_grace, std::chrono::seconds(0));
+  EXPECT_EQ(on.move_lease_seconds, 5);
+}
+
+TEST(load_config, move_settings_that_cannot_work_are_refused) {
+  expect_rejected(with({{"MOVE_DATABASE_USERNAME", "tenantd_mover"}}), "MOVE_DATABASE_PASSWORD", "no password");
+  expect_rejected(with({{"MOVE_FREEZE_MAX_MS", "10"}}), "MOVE_FREEZE_MAX_MS", "under 50 ms");
+  expect_rejected(with({{"MOVE_LEASE_S", "2"}, {"MOVE_FREEZE_MAX_MS", "1500"}}), "MOVE_LEASE_S",
+                  "a cut-over could outlast the lease");
+}
+
 }  // namespace
 }  // namespace tenantd::app

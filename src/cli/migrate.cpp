@@ -158,7 +158,10 @@ int run_migrate(const app::config& cfg, const migrate_options& options) {
         ++failed;
         std::cout << "FAILED " << o.tenant << ": " << o.detail << "\n";
         break;
-      case tenant_result::skipped: ++skipped; break;
+      case tenant_result::skipped:
+        ++skipped;
+        if (o.detail != "canary failed") std::cout << "SKIPPED " << o.tenant << ": " << o.detail << "\n";
+        break;
       case tenant_result::would_migrate: ++would; break;
     }
   }

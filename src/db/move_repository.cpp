@@ -12,7 +12,7 @@ namespace tenantd::db::moves {
 namespace {
 
 #define TENANTD_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define MOVE_COLUMNS                                                                                            \
+#define MOVE_COLUMNS                                                                                             \
   "id::text, tenant_id, from_server, to_server, database_name, state, error, attempts, freeze_ms, keep_source, " \
   "flipped_at IS NOT NULL, " TENANTD_UTC("started_at") ", " TENANTD_UTC("updated_at") ", " TENANTD_UTC(          \
       "finished_at") ", " TENANTD_UTC("source_dropped_at")
@@ -20,7 +20,8 @@ namespace {
 constexpr statement insert_sql{
     "mv_insert",
     "INSERT INTO tenant_moves (id, tenant_id, from_server, to_server, database_name, keep_source, owner, "
-    "heartbeat_at) VALUES ($1::uuid, $2, $3, $4, $5, $6::bool, $7, now()) ON CONFLICT DO NOTHING RETURNING " MOVE_COLUMNS};
+    "heartbeat_at) VALUES ($1::uuid, $2, $3, $4, $5, $6::bool, $7, now()) ON CONFLICT DO NOTHING "
+    "RETURNING " MOVE_COLUMNS};
 constexpr statement find_sql{"mv_find", "SELECT " MOVE_COLUMNS " FROM tenant_moves WHERE id = $1::uuid"};
 constexpr statement list_sql{"mv_list",
                              "SELECT " MOVE_COLUMNS " FROM tenant_moves ORDER BY started_at DESC, id LIMIT $1::int"};
@@ -28,12 +29,11 @@ constexpr statement set_state_sql{
     "mv_set_state",
     "UPDATE tenant_moves SET state = $3, heartbeat_at = now(), updated_at = now() "
     "WHERE id = $1::uuid AND owner = $2 AND state NOT IN ('done', 'aborted') RETURNING id"};
-constexpr statement renew_sql{
-    "mv_renew",
-    "UPDATE tenant_moves SET heartbeat_at = now() WHERE id = $1::uuid AND owner = $2 "
-    "AND state NOT IN ('done', 'aborted') RETURNING id"};
-constexpr statement attempt_sql{"mv_attempt",
-                                "UPDATE tenant_moves SET attempts = attempts + 1, updated_at = now() WHERE id = $1::uuid"};
+constexpr statement renew_sql{"mv_renew",
+                              "UPDATE tenant_moves SET heartbeat_at = now() WHERE id = $1::uuid AND owner = $2 "
+                              "AND state NOT IN ('done', 'aborted') RETURNING id"};
+constexpr statement attempt_sql{
+    "mv_attempt", "UPDATE tenant_moves SET attempts = attempts + 1, updated_at = now() WHERE id = $1::uuid"};
 // Under READ COMMITTED a row another claimer updated first is re-checked against the WHERE
 // after its lock is granted, so each stale move is claimed once.
 constexpr statement claim_sql{
@@ -57,9 +57,9 @@ constexpr statement abort_sql{
     "UPDATE tenant_moves SET state = 'aborted', error = $2, finished_at = now(), updated_at = now(), owner = NULL "
     "WHERE id = $1::uuid"};
 constexpr statement sources_due_sql{
-    "mv_sources_due",
-    "SELECT " MOVE_COLUMNS " FROM tenant_moves WHERE state = 'done' AND NOT keep_source "
-    "AND source_dropped_at IS NULL AND source_drop_after <= now() ORDER BY finished_at"};
+    "mv_sources_due", "SELECT " MOVE_COLUMNS
+                      " FROM tenant_moves WHERE state = 'done' AND NOT keep_source "
+                      "AND source_dropped_at IS NULL AND source_drop_after <= now() ORDER BY finished_at"};
 constexpr statement source_dropped_sql{
     "mv_source_dropped", "UPDATE tenant_moves SET source_dropped_at = now(), updated_at = now() WHERE id = $1::uuid"};
 
@@ -98,8 +98,9 @@ const std::span<const param> no_params{};
 
 awaitable<std::optional<move_record>> insert(connection& c, const new_move& move) {
   const std::string keep = move.keep_source ? "true" : "false";
-  const std::array<param, 7> p{param(move.id),   param(move.tenant_id), param(move.from), param(move.to),
-                               param(move.database_name), param(keep), param(move.owner)};
+  const std::array<param, 7> p{param(move.id),   param(move.tenant_id),     param(move.from),
+                               param(move.to),   param(move.database_name), param(keep),
+                               param(move.owner)};
   auto r = co_await c.exec_prepared(insert_sql, p);
   if (r.empty()) co_return std::nullopt;
   co_return move_from(r, 0);

@@ -124,10 +124,11 @@ awaitable<void> create_subscription(connection& c, const std::string& name, cons
   auto exists = co_await c.exec_params("SELECT 1 FROM pg_subscription WHERE subname = $1", key);
   if (exists.empty()) {
     const std::array<param, 2> p{param(name), param(source_conninfo)};
-    co_await run_formatted(c,
-                           "SELECT format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I WITH (copy_data "
-                           "= true, create_slot = true, slot_name = %1$L, synchronous_commit = ''on'')', $1::text, $2::text)",
-                           p);
+    co_await run_formatted(
+        c,
+        "SELECT format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I WITH (copy_data "
+        "= true, create_slot = true, slot_name = %1$L, synchronous_commit = ''on'')', $1::text, $2::text)",
+        p);
   }
 }
 
@@ -212,7 +213,8 @@ awaitable<std::vector<leftover>> leftovers(connection& c) {
 }
 
 awaitable<std::vector<std::string>> publications(connection& c) {
-  auto r = co_await c.exec("SELECT pubname::text FROM pg_publication WHERE pubname LIKE 'tenantd\\_move\\_%' ORDER BY 1");
+  auto r =
+      co_await c.exec("SELECT pubname::text FROM pg_publication WHERE pubname LIKE 'tenantd\\_move\\_%' ORDER BY 1");
   std::vector<std::string> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.string(i, 0));
   co_return out;

@@ -58,7 +58,8 @@ awaitable<std::vector<sequence_value>> sequences(connection& c);
 awaitable<void> truncate(connection& c, const std::vector<std::string>& tables);
 // Subscribes to `name` on the source (conninfo: the mover's role on the source's tenant
 // database), with a slot of the same name and the initial copy; the apply worker commits
-// each applied transaction durably (on), so nothing the target acknowledged is lost to a crash after the cut-over. Nothing if it exists.
+// each applied transaction durably (on), so nothing the target acknowledged is lost to a crash after the cut-over.
+// Nothing if it exists.
 awaitable<void> create_subscription(connection& c, const std::string& name, const std::string& source_conninfo);
 // Tables still copying (0 when every table is replicating) and whether the apply worker runs.
 struct subscription_progress {

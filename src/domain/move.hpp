@@ -29,7 +29,7 @@ struct move_record {
   std::string database_name;
   move_state state{move_state::copying};
   std::optional<std::string> error;
-  int attempts{0};                 // cut-overs tried
+  int attempts{0};                  // cut-overs tried
   std::optional<double> freeze_ms;  // the write freeze of the cut-over that flipped
   bool keep_source{false};
   bool flipped{false};  // the tenant's placement names the target

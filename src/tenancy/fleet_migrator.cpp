@@ -15,6 +15,7 @@
 
 #include "db/master_migrations.hpp"
 #include "db/master_repository.hpp"
+#include "db/move_repository.hpp"
 #include "db/pool.hpp"
 #include "domain/server.hpp"
 #include "tenancy/pool_registry.hpp"
@@ -148,6 +149,7 @@ net::awaitable<fleet_report> fleet_migrator::run(const fleet_options& options, f
   fleet_report report;
   report.latest = migrations_.empty() ? 0 : migrations_.back().version;
   std::vector<tenant_record> tenants;
+  std::map<std::string, move_record> moving;  // tenants in the middle of a move
   {
     auto master = co_await db::connection::connect(executor, settings_.master);
     if (!options.dry_run) {
@@ -157,6 +159,9 @@ net::awaitable<fleet_report> fleet_migrator::run(const fleet_options& options, f
       observer.master_migrated(master_report);
     }
     tenants = co_await db::master::list_tenants(*master, std::nullopt);
+    const auto moves = co_await db::moves::list(*master, 100000);
+    for (const auto& m : moves)
+      if (!finished(m.state)) moving[m.tenant_id] = m;
   }
 
   auto& outcomes = report.outcomes;
@@ -173,9 +178,18 @@ net::awaitable<fleet_report> fleet_migrator::run(const fleet_options& options, f
   });
   std::vector<tenant_record> pending;
   for (const auto& t : tenants) {
+    const auto move = moving.find(t.id);
     if (t.schema_version >= report.latest)
       outcomes.push_back(
           {t.id, tenant_result::up_to_date, "version " + std::to_string(t.schema_version), t.schema_version, {}});
+    else if (move != moving.end())
+      // Replication copies data, not schema: a migration now would differ between the two copies.
+      outcomes.push_back({t.id,
+                          tenant_result::skipped,
+                          "being moved to " + move->second.to + " (move " + move->second.id +
+                              "); run tenantd migrate again after the move",
+                          t.schema_version,
+                          {}});
     else
       pending.push_back(t);
   }

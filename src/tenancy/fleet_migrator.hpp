@@ -40,7 +40,7 @@ enum class tenant_result { migrated, up_to_date, failed, skipped, would_migrate 
 struct tenant_outcome {
   std::string tenant;
   tenant_result result{tenant_result::up_to_date};
-  std::string detail;                // "version 1 -> 3", the failure, "canary failed"
+  std::string detail;                // "version 1 -> 3", the failure, "canary failed", "being moved to ..."
   int from_version{0};               // would_migrate: the tenant's version now
   std::vector<std::string> pending;  // would_migrate: "V2__name", in order
 };

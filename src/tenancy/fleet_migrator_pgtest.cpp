@@ -277,5 +277,35 @@ TEST_F(fleet_migrator_test, only_the_tenants_asked_for_and_unknown_ones_fail) {
   EXPECT_FALSE(has_notes_table(database("bravo")));
 }
 
+TEST_F(fleet_migrator_test, a_tenant_in_the_middle_of_a_move_is_skipped_and_said_so) {
+  create_tenants({"alpha", "bravo"});
+  // bravo is being copied to another server: a migration now would change one copy only.
+  test::admin_exec(
+      "INSERT INTO db_servers (name, host, port) VALUES ('b2', '127.0.0.1', 1); "
+      "INSERT INTO tenant_moves (id, tenant_id, from_server, to_server, database_name, state) VALUES "
+      "('6f1d0c3e-8a4b-4f5e-9c2d-1b3a5e7f9d0c', 'bravo', 'main', 'b2', '" +
+          database("bravo") + "', 'catching_up')",
+      master_.name());
+  recorder seen;
+  const auto report = run(fleet_options{}, seen);
+  const auto* alpha = outcome_of(report, "alpha");
+  ASSERT_NE(alpha, nullptr);
+  EXPECT_EQ(alpha->result, tenant_result::migrated);
+  const auto* bravo = outcome_of(report, "bravo");
+  ASSERT_NE(bravo, nullptr);
+  EXPECT_EQ(bravo->result, tenant_result::skipped);
+  EXPECT_NE(bravo->detail.find("being moved to b2"), std::string::npos) << bravo->detail;
+  EXPECT_FALSE(has_notes_table(database("bravo")));
+  EXPECT_EQ(master_row("bravo").at(0), "1");
+
+  // Once the move is over, the next run migrates it.
+  test::admin_exec("UPDATE tenant_moves SET state = 'aborted'", master_.name());
+  recorder again;
+  const auto after = run(fleet_options{}, again);
+  const auto* bravo_after = outcome_of(after, "bravo");
+  ASSERT_NE(bravo_after, nullptr);
+  EXPECT_EQ(bravo_after->result, tenant_result::migrated);
+}
+
 }  // namespace
 }  // namespace tenantd::tenancy

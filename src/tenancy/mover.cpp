@@ -147,13 +147,15 @@ boost::asio::awaitable<result<move_record>> mover::start(const std::string& tena
   }
   if (!tenant || tenant->status == tenant_status::deleted)
     co_return make_error(errc::tenant_not_found, "no such tenant");
-  if (!target_row) co_return error{errc::invalid_input, "the request is invalid", {{"to", "no database server of that name"}}};
+  if (!target_row)
+    co_return error{errc::invalid_input, "the request is invalid", {{"to", "no database server of that name"}}};
   const std::string from = tenant->db_server.value_or(std::string(main_server_name));
   if (from == to)
     co_return error{errc::invalid_input, "the request is invalid", {{"to", "the tenant is on this server already"}}};
   if (!available())
-    co_return make_error(errc::move_unavailable, "moves are not configured: set MOVE_DATABASE_USERNAME and "
-                                                 "MOVE_DATABASE_PASSWORD (a superuser role on every database server)");
+    co_return make_error(errc::move_unavailable,
+                         "moves are not configured: set MOVE_DATABASE_USERNAME and "
+                         "MOVE_DATABASE_PASSWORD (a superuser role on every database server)");
   if (tenant->status != tenant_status::active && tenant->status != tenant_status::suspended)
     co_return make_error(errc::move_unavailable, "only an active or suspended tenant can be moved (this one is " +
                                                      std::string(to_string(tenant->status)) + ")");
@@ -167,9 +169,9 @@ boost::asio::awaitable<result<move_record>> mover::start(const std::string& tena
   if (source.runtime.host == target.runtime.host && source.runtime.port == target.runtime.port)
     co_return make_error(errc::move_unavailable, "servers " + from + " and " + to + " are the same PostgreSQL server");
   if (settings_.user == source.runtime.user || settings_.user == target.runtime.user)
-    co_return make_error(errc::move_unavailable,
-                         "MOVE_DATABASE_USERNAME must be a role of its own, not the application's (" + settings_.user +
-                             ")");
+    co_return make_error(
+        errc::move_unavailable,
+        "MOVE_DATABASE_USERNAME must be a role of its own, not the application's (" + settings_.user + ")");
 
   // The servers: reachable as the mover role, logical WAL on the source, primary keys.
   std::unique_ptr<db::connection> source_conn;
@@ -192,14 +194,14 @@ boost::asio::awaitable<result<move_record>> mover::start(const std::string& tena
   if (!problem.empty()) co_return make_error(errc::move_unavailable, problem);
   const auto level = co_await db::replication::wal_level(*source_conn);
   if (level != "logical")
-    co_return make_error(errc::move_unavailable, "server " + from + " has wal_level=" + level +
-                                                     "; moves need wal_level=logical (postgresql.conf, then a restart)");
+    co_return make_error(errc::move_unavailable,
+                         "server " + from + " has wal_level=" + level +
+                             "; moves need wal_level=logical (postgresql.conf, then a restart)");
   const auto no_key = co_await db::replication::tables_without_primary_key(*source_conn);
   if (!no_key.empty()) {
     std::string names;
     for (const auto& t : no_key) names += (names.empty() ? "" : ", ") + t;
-    co_return make_error(errc::move_unavailable,
-                         "tables without a primary key cannot be replicated: " + names);
+    co_return make_error(errc::move_unavailable, "tables without a primary key cannot be replicated: " + names);
   }
   const bool target_has_database = co_await db::replication::database_exists(*target_conn, tenant->database_name);
   if (target_has_database) {
@@ -216,7 +218,8 @@ boost::asio::awaitable<result<move_record>> mover::start(const std::string& tena
     }
     if (!earlier_source)
       co_return make_error(errc::move_unavailable, "server " + to + " already holds a database named " +
-                                                       tenant->database_name + " (kept by an earlier move?): drop it first");
+                                                       tenant->database_name +
+                                                       " (kept by an earlier move?): drop it first");
     co_await provisioning_.drop_database(target, tenant->database_name);
   }
 
@@ -245,9 +248,8 @@ void mover::check_lease(const session& s) const {
 // Renews the move's lease every quarter of it, whatever the move is waiting for (creating a
 // subscription can wait minutes for the source's transactions), until the move ends or the
 // lease is found taken over.
-boost::asio::awaitable<void> mover::keep_lease(std::shared_ptr<db::pool> master, std::string move_id,
-                                               std::string owner, std::chrono::milliseconds every,
-                                               std::shared_ptr<lease_state> lease) {
+boost::asio::awaitable<void> mover::keep_lease(std::shared_ptr<db::pool> master, std::string move_id, std::string owner,
+                                               std::chrono::milliseconds every, std::shared_ptr<lease_state> lease) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   while (!lease->ended) {
     timer.expires_after(every);
@@ -308,10 +310,12 @@ boost::asio::awaitable<void> mover::copy(session& s) {
     co_await db::replication::create_marker_table(*s.target);
     co_await db::replication::truncate(*s.target, s.tables);
     const auto& src = mover_endpoint(s.from);
-    std::vector<std::pair<std::string, std::string>> keywords{
-        {"host", src.host},         {"port", src.port},
-        {"user", src.user},         {"password", src.password},
-        {"dbname", s.move.database_name}, {"application_name", s.name}};
+    std::vector<std::pair<std::string, std::string>> keywords{{"host", src.host},
+                                                              {"port", src.port},
+                                                              {"user", src.user},
+                                                              {"password", src.password},
+                                                              {"dbname", s.move.database_name},
+                                                              {"application_name", s.name}};
     if (!src.sslmode.empty()) keywords.emplace_back("sslmode", src.sslmode);
     co_await db::replication::create_subscription(*s.target, s.name, db::make_conninfo(keywords));
   }
@@ -322,9 +326,9 @@ boost::asio::awaitable<void> mover::copy(session& s) {
     sub = co_await db::replication::progress(*s.target, s.name);
     if (sub.exists && sub.running && sub.tables > 0 && sub.copying == 0) break;
     if (steady::now() > deadline)
-      throw std::runtime_error("the initial copy did not finish within " +
-                               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings_.copy_timeout).count()) +
-                               " s");
+      throw std::runtime_error(
+          "the initial copy did not finish within " +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(settings_.copy_timeout).count()) + " s");
     check_lease(s);
     co_await pause(100ms);
   }
@@ -367,7 +371,8 @@ boost::asio::awaitable<bool> mover::cut_over(session& s) {
   const auto started = steady::now();
   const auto deadline = started + settings_.freeze_max;
   co_await publish(invalidation::hold_writes(
-      s.move.tenant_id, std::chrono::duration_cast<std::chrono::milliseconds>(settings_.freeze_max + hold_margin).count()));
+      s.move.tenant_id,
+      std::chrono::duration_cast<std::chrono::milliseconds>(settings_.freeze_max + hold_margin).count()));
 
   std::string abandoned;  // why, when the cut-over is given up
   bool fenced = false;
@@ -593,9 +598,10 @@ boost::asio::awaitable<move_record> mover::run(move_record move, progress on_pro
     }
     if (s.on_progress) s.on_progress(s.move, "aborted: " + failure);
   } else if (!failure.empty()) {
-    spdlog::error("move {}: tenant {} is on {} but the move could not finish ({}); it is retried when its lease runs "
-                  "out",
-                  s.move.id, s.move.tenant_id, s.move.to, failure);
+    spdlog::error(
+        "move {}: tenant {} is on {} but the move could not finish ({}); it is retried when its lease runs "
+        "out",
+        s.move.id, s.move.tenant_id, s.move.to, failure);
     s.move.error = failure;
     if (s.on_progress) s.on_progress(s.move, "interrupted after the flip: " + failure);
   }

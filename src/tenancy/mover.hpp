@@ -28,10 +28,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <stdexcept>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>

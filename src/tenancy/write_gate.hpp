@@ -3,9 +3,9 @@
 // writes to that tenant wait (not fail) until the release, or until the hold's own deadline
 // passes, so a mover that dies never holds writes for longer than it asked. Reads are never
 // held. A held write looks again every millisecond (a timer woken from another thread would
-// need the waiter's executor to be a strand; a hold lasts a fraction of a second). The gate is what keeps writes from failing; what keeps them correct is the source's
-// table locks and its fence (tenancy/mover.hpp): a write that slips past a gate (a process
-// that missed the hold) waits on the source's lock and is refused there after the cut-over.
+// need the waiter's executor to be a strand; a hold lasts a fraction of a second). The gate is what keeps writes from
+// failing; what keeps them correct is the source's table locks and its fence (tenancy/mover.hpp): a write that slips
+// past a gate (a process that missed the hold) waits on the source's lock and is refused there after the cut-over.
 #pragma once
 #include <boost/asio/awaitable.hpp>
 

@@ -157,7 +157,9 @@ class moves : public e2e_test {
   std::size_t leftovers_on_main(const std::string& database) const {
     return move_objects(query_as_superuser(objects_of(database), "postgres"));
   }
-  std::size_t leftovers_on_b2(const std::string& database) const { return move_objects(b2_.query(objects_of(database))); }
+  std::size_t leftovers_on_b2(const std::string& database) const {
+    return move_objects(b2_.query(objects_of(database)));
+  }
   // Whether the application role can open a session on `database` of the cluster at `port`.
   static std::string app_role_connects(int port, const std::string& user, const std::string& password,
                                        const std::string& database) {
@@ -182,7 +184,8 @@ TEST_F(moves, a_tenant_moves_under_load_and_back_with_every_write_once_and_no_re
   const auto database = database_of(tenant_id);
   std::vector<std::string> before;  // rows to copy
   for (int i = 0; i < 300; ++i) {
-    const json::object body{{"email", "pre" + std::to_string(i) + "@example.com"}, {"first_name", "P"}, {"last_name", "Q"}};
+    const json::object body{
+        {"email", "pre" + std::to_string(i) + "@example.com"}, {"first_name", "P"}, {"last_name", "Q"}};
     const auto r = post("/api/users", body, owner.token);
     ASSERT_EQ(r.status, 201u) << r.describe();
     before.push_back(json_string(r.json(), "id"));
@@ -331,9 +334,8 @@ TEST_F(moves_bounded, a_cut_over_that_cannot_lock_the_source_in_time_is_abandone
   EXPECT_GE(json_field(ended, "attempts").to_number<int>(), 2);
   EXPECT_EQ(server_of(tenant_id), "main");
   // The tenant is served from main as before, writes included.
-  const auto wrote =
-      post("/api/users", json::object{{"email", "after@example.com"}, {"first_name", "A"}, {"last_name", "B"}},
-           owner.token);
+  const auto wrote = post(
+      "/api/users", json::object{{"email", "after@example.com"}, {"first_name", "A"}, {"last_name", "B"}}, owner.token);
   EXPECT_EQ(wrote.status, 201u) << wrote.describe();
   EXPECT_EQ(ids_on_main(database).count(json_string(wrote.json(), "id")), 1u);
   EXPECT_FALSE(b2_.has_database(database)) << "the target database is dropped";
@@ -352,7 +354,8 @@ TEST_P(moves_killed, the_move_is_taken_over_and_finished_with_nothing_lost) {
   const auto owner = tenant_with_owner(tenant_id);
   const auto database = database_of(tenant_id);
   for (int i = 0; i < 50; ++i) {
-    const json::object body{{"email", "k" + std::to_string(i) + "@example.com"}, {"first_name", "K"}, {"last_name", "L"}};
+    const json::object body{
+        {"email", "k" + std::to_string(i) + "@example.com"}, {"first_name", "K"}, {"last_name", "L"}};
     ASSERT_EQ(post("/api/users", body, owner.token).status, 201u);
   }
   add_b2();
@@ -379,8 +382,8 @@ TEST_P(moves_killed, the_move_is_taken_over_and_finished_with_nothing_lost) {
   ASSERT_EQ(json_string(ended, "state"), "done") << json::serialize(ended);
   EXPECT_EQ(server_of(tenant_id), "b2");
   EXPECT_TRUE(ids_on_b2(database) == rows);
-  const auto wrote = post("/api/users", json::object{{"email", "x@example.com"}, {"first_name", "X"}, {"last_name", "Y"}},
-                          owner.token);
+  const auto wrote = post(
+      "/api/users", json::object{{"email", "x@example.com"}, {"first_name", "X"}, {"last_name", "Y"}}, owner.token);
   EXPECT_EQ(wrote.status, 201u) << wrote.describe();
   EXPECT_EQ(ids_on_b2(database).count(json_string(wrote.json(), "id")), 1u);
   EXPECT_EQ(leftovers_on_main(database), 0u);
