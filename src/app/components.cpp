@@ -170,6 +170,8 @@ metrics_sources components::make_metrics_sources() {
   sources.hasher = &hasher;
   sources.quota = &quota;
   sources.usage = usage.get();
+  sources.mover = &mover;
+  sources.gate = &gate;
   // The server is built after the metrics; the page is rendered only once it serves.
   sources.requests_in_flight = [this] { return server.requests_in_flight(); };
   sources.open_connections = [this] { return server.open_connections(); };

@@ -268,6 +268,10 @@ boost::asio::awaitable<std::string> metrics::render() {
     gauge(out, "tenantd_tenant_pools", "Tenant pools currently open.", pools.pool_count());
     gauge(out, "tenantd_tenant_pools_starved", "Tenant pools waiting for a slot of the connection budget.",
           pools.starved_pools());
+    header(out, "tenantd_tenant_pool_server_connections", "gauge",
+           "Open connections to tenant databases per database server (each has its own budget).");
+    for (const auto& [server, n] : pools.connections_by_server())
+      sample(out, "tenantd_tenant_pool_server_connections", "server=\"" + escape_label_value(server) + "\"", n);
     header(out, "tenantd_tenant_pool_evictions_total", "counter",
            "Idle tenant connections closed to make room under a server's budget.");
     sample(out, "tenantd_tenant_pool_evictions_total", "", pools.evictions());
@@ -314,6 +318,32 @@ boost::asio::awaitable<std::string> metrics::render() {
     header(out, "tenantd_usage_dropped_total", "counter",
            "Usage events dropped because USAGE_MAX_TENANTS entries were held (counts are then incomplete).");
     sample(out, "tenantd_usage_dropped_total", "", usage.overflow());
+  }
+  if (sources_.mover) {
+    const auto m = sources_.mover->stats();
+    gauge(out, "tenantd_moves_running", "Tenant moves this process is driving right now.", m.running);
+    header(out, "tenantd_moves_total", "counter", "Tenant moves this process drove to their end, by result.");
+    sample(out, "tenantd_moves_total", "result=\"done\"", m.done);
+    sample(out, "tenantd_moves_total", "result=\"aborted\"", m.aborted);
+    header(out, "tenantd_move_cutovers_abandoned_total", "counter",
+           "Cut-overs given up (the tenant stayed on its server) because they would have held writes past "
+           "MOVE_FREEZE_MAX_MS.");
+    sample(out, "tenantd_move_cutovers_abandoned_total", "", m.cutovers_abandoned);
+    header(out, "tenantd_move_freeze_seconds", "histogram",
+           "How long the cut-over of each finished move held the tenant's writes.");
+    for (std::size_t i = 0; i < m.freeze_buckets.size(); ++i) {
+      std::ostringstream le;
+      le << tenancy::move_stats::freeze_bounds[i];
+      sample(out, "tenantd_move_freeze_seconds_bucket", "le=\"" + le.str() + "\"", m.freeze_buckets[i]);
+    }
+    sample(out, "tenantd_move_freeze_seconds_bucket", "le=\"+Inf\"", m.freeze_count);
+    sample(out, "tenantd_move_freeze_seconds_sum", "", m.freeze_sum);
+    sample(out, "tenantd_move_freeze_seconds_count", "", m.freeze_count);
+  }
+  if (sources_.gate) {
+    header(out, "tenantd_writes_held_total", "counter",
+           "Writes that waited while a move's cut-over held their tenant (they ran afterwards, on the new server).");
+    sample(out, "tenantd_writes_held_total", "", sources_.gate->writes_held());
   }
   if (sources_.hasher)
     gauge(out, "tenantd_password_hash_queue_depth", "Password hashes waiting or running.",

@@ -77,6 +77,8 @@ struct metrics_sources {
   auth::password_hasher* hasher{nullptr};
   const api::request_quota* quota{nullptr};       // tenantd_requests_throttled_total
   const tenancy::usage_recorder* usage{nullptr};  // the tenantd_tenant_*_last_minute families
+  const tenancy::mover* mover{nullptr};           // tenantd_move* (moves this process drove)
+  const tenancy::write_gate* gate{nullptr};       // tenantd_writes_held_total
   std::function<std::size_t()> requests_in_flight;
   std::function<std::size_t()> open_connections;
   std::string version;

@@ -49,7 +49,8 @@ TEST(tenant_migrations, every_table_has_a_primary_key) {
 }
 
 TEST(tenant_migrations, the_lint_finds_a_table_without_one) {
-  const auto found = create_tables("-- x\nCREATE TABLE notes (id int, body text);\ncreate table t2 (id int primary key);");
+  const auto found =
+      create_tables("-- x\nCREATE TABLE notes (id int, body text);\ncreate table t2 (id int primary key);");
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(lower(found[0]).find("primary key"), std::string::npos);
   EXPECT_NE(lower(found[1]).find("primary key"), std::string::npos);

@@ -452,6 +452,10 @@ boost::asio::awaitable<bool> mover::cut_over(session& s) {
   spdlog::warn("move {}: cut-over {} abandoned after {:.1f} ms: {}", s.move.id, s.move.attempts, ms_since(started),
                abandoned);
   s.move.error = abandoned;
+  {
+    std::lock_guard counted(stats_mutex_);
+    ++stats_.cutovers_abandoned;
+  }
   co_return false;
 }
 
@@ -538,7 +542,16 @@ boost::asio::awaitable<void> mover::abort_move(move_record& move, const std::str
   move.error = reason;
 }
 
+move_stats mover::stats() const {
+  std::lock_guard lock(stats_mutex_);
+  return stats_;
+}
+
 boost::asio::awaitable<move_record> mover::run(move_record move, progress on_progress) {
+  {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.running;
+  }
   session s;
   s.move = std::move(move);
   s.on_progress = std::move(on_progress);
@@ -597,6 +610,18 @@ boost::asio::awaitable<move_record> mover::run(move_record move, progress on_pro
                     s.move.id, e.what());
     }
     if (s.on_progress) s.on_progress(s.move, "aborted: " + failure);
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.aborted;
+  } else if (failure.empty() && !lost && !s.lease->lost && s.move.state == move_state::done) {
+    std::lock_guard lock(stats_mutex_);
+    ++stats_.done;
+    if (s.move.freeze_ms) {
+      const double seconds = *s.move.freeze_ms / 1000.0;
+      for (std::size_t i = 0; i < move_stats::freeze_bounds.size(); ++i)
+        if (seconds <= move_stats::freeze_bounds[i]) ++stats_.freeze_buckets[i];
+      ++stats_.freeze_count;
+      stats_.freeze_sum += seconds;
+    }
   } else if (!failure.empty()) {
     spdlog::error(
         "move {}: tenant {} is on {} but the move could not finish ({}); it is retried when its lease runs "
@@ -604,6 +629,10 @@ boost::asio::awaitable<move_record> mover::run(move_record move, progress on_pro
         s.move.id, s.move.tenant_id, s.move.to, failure);
     s.move.error = failure;
     if (s.on_progress) s.on_progress(s.move, "interrupted after the flip: " + failure);
+  }
+  {
+    std::lock_guard lock(stats_mutex_);
+    --stats_.running;
   }
   co_return s.move;
 }

@@ -26,10 +26,13 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -56,6 +59,18 @@ struct move_settings {
   int lease_seconds{15};
   std::string owner;        // this process, as leases name it
   std::string fault_point;  // test-only (TENANTD_FAULT_POINT): SIGKILL after the named step
+};
+
+// What this process's mover did, for /metrics.
+struct move_stats {
+  static constexpr std::array<double, 7> freeze_bounds{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};  // seconds
+  std::uint64_t done{0};
+  std::uint64_t aborted{0};
+  std::uint64_t cutovers_abandoned{0};
+  std::int64_t running{0};
+  std::array<std::uint64_t, freeze_bounds.size()> freeze_buckets{};  // cumulative: freeze <= bound
+  std::uint64_t freeze_count{0};
+  double freeze_sum{0};  // seconds
 };
 
 // A crashed move's replication object (publication, subscription or slot) or its database.
@@ -103,6 +118,8 @@ class mover {
   // Drops them; what was dropped.
   boost::asio::awaitable<std::vector<move_leftover>> drop_leftovers();
 
+  move_stats stats() const;
+
  private:
   struct session;  // the connections of one move
   boost::asio::awaitable<void> copy(session& s);
@@ -138,6 +155,8 @@ class mover {
   provisioner& provisioning_;
   move_settings settings_;
   std::function<void(const invalidation&)> publish_local_;
+  mutable std::mutex stats_mutex_;
+  move_stats stats_;
 };
 
 }  // namespace tenantd::tenancy

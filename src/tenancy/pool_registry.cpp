@@ -211,6 +211,13 @@ std::size_t pool_registry::connections_in_use_or_idle(const std::string& server)
   return 0;
 }
 
+std::map<std::string, std::size_t> pool_registry::connections_by_server() const {
+  std::lock_guard lock(mutex_);
+  std::map<std::string, std::size_t> out;
+  for (const auto& [server, b] : budgets_) out[server] = b->used.load();
+  return out;
+}
+
 bool pool_registry::evict_idle_except(const pool_key& requester, std::size_t requester_holds) {
   std::vector<std::pair<std::chrono::steady_clock::time_point, std::shared_ptr<db::pool>>> candidates;
   {

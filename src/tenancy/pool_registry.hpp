@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -119,6 +120,8 @@ class pool_registry {
   std::size_t connections_in_use_or_idle() const noexcept { return used_.load(); }
   // On one server.
   std::size_t connections_in_use_or_idle(const std::string& server) const;
+  // On each server this process has opened pools for, by name.
+  std::map<std::string, std::size_t> connections_by_server() const;
   std::size_t pool_count() const;
   // Idle connections of other tenants closed to make room under a budget, since start.
   std::uint64_t evictions() const noexcept { return evictions_.load(); }

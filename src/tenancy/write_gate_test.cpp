@@ -25,7 +25,8 @@ using test::run_coro;
 TEST(write_gate, a_tenant_that_is_not_held_passes_at_once) {
   write_gate gate;
   gate.hold("acme", 10s);
-  const auto waited = run_coro([&](auto) -> net::awaitable<std::chrono::microseconds> { co_return co_await gate.pass("other"); });
+  const auto waited =
+      run_coro([&](auto) -> net::awaitable<std::chrono::microseconds> { co_return co_await gate.pass("other"); });
   EXPECT_EQ(waited.count(), 0);
   EXPECT_EQ(gate.writes_held(), 0u);
   EXPECT_TRUE(gate.holding("acme"));
@@ -65,7 +66,8 @@ TEST(write_gate, a_hold_nobody_releases_ends_at_its_deadline) {
   EXPECT_GE(std::chrono::steady_clock::now(), deadline) << "it went before the hold's deadline";
   EXPECT_FALSE(gate.holding("acme"));
   // And the next write is not held.
-  const auto next = run_coro([&](auto) -> net::awaitable<std::chrono::microseconds> { co_return co_await gate.pass("acme"); });
+  const auto next =
+      run_coro([&](auto) -> net::awaitable<std::chrono::microseconds> { co_return co_await gate.pass("acme"); });
   EXPECT_EQ(next.count(), 0);
 }
 
@@ -81,7 +83,12 @@ TEST(write_gate, many_writes_held_on_several_threads_all_go_at_the_release) {
         std::atomic<int> done{0};
         for (int i = 0; i < 20; ++i)
           net::co_spawn(
-              ex, [&]() -> net::awaitable<void> { (void)co_await gate.pass("acme"); ++done; }, net::detached);
+              ex,
+              [&]() -> net::awaitable<void> {
+                (void)co_await gate.pass("acme");
+                ++done;
+              },
+              net::detached);
         net::steady_timer timer(ex);
         while (done.load() < 20) {
           timer.expires_after(5ms);

@@ -259,6 +259,16 @@ TEST_F(moves, a_tenant_moves_under_load_and_back_with_every_write_once_and_no_re
   EXPECT_EQ(json_string(items.at(0), "id"), json_string(back.json(), "id"));
   EXPECT_EQ(json_string(items.at(1), "id"), move_id);
 
+  // /metrics counts what this process drove.
+  http_client raw(server().port());
+  raw.set_checks(false);  // Prometheus text, not the API's JSON
+  const auto metrics = raw.get("/metrics");
+  ASSERT_EQ(metrics.status, 200u);
+  EXPECT_NE(metrics.body.find("tenantd_moves_total{result=\"done\"} 2\n"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("tenantd_move_freeze_seconds_count 2\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("tenantd_moves_running 0\n"), std::string::npos);
+  EXPECT_NE(metrics.body.find("tenantd_tenant_pool_server_connections{server=\"b2\"}"), std::string::npos);
+
   // tenantd tenants check: clean, move leftovers looked for.
   const auto check = run_cli(server(), {"tenants", "check"}, mover_env());
   EXPECT_EQ(check.exit_code, 0) << check.output;
