@@ -2,8 +2,9 @@
 // tenants, headless Chromium (tests/browser/support.mjs). Signs in with a wrong token (a clear
 // error) and the right one, checks the tenants table against the admin API, filters and sorts,
 // opens a tenant (facts, a rendered chart, backups), suspends and resumes it through the
-// confirmation dialog and checks the API reflects each, opens the servers page, and looks at
-// the page in a phone-sized window. Screenshots of each page go to the output directory.
+// confirmation dialog and checks the API reflects each, opens the Move… dialog (no other
+// server here: it says so and sends nothing), opens the servers page (GET /admin/servers, no
+// moves, every tenant migrated), and looks at the pages in a phone-sized window. Screenshots of each page go to the output directory.
 //   node console_page.mjs <tenantd binary> <output directory>
 // Needs TENANTD_TEST_PG_ENV (tests/support/pg_cluster.sh). Exit 0 pass, 1 fail, 77 skipped
 // (only when /usr/bin/chromium is absent).
@@ -167,12 +168,53 @@ async function checkPage(base, backupName, keep) {
   check(await page.locator("#confirm-ok").isDisabled(), "delete stays disabled until the tenant id is typed");
   await page.click("#confirm-cancel");
 
+  // Move…: this server has only `main`, so the dialog names the tenant, offers no server and
+  // says so; nothing is sent. Opened and closed with the keyboard.
+  const serversApi = (await json(base, "GET", "/admin/servers")).body.items;
+  check(serversApi.length === 1 && serversApi[0].name === "main", "GET /admin/servers lists main only");
+  const moveButton = page.locator('#tenant-actions [data-action="move"]');
+  check(await moveButton.isEnabled(), "Move… is offered for an active tenant");
+  await moveButton.focus();
+  await page.keyboard.press("Enter");
+  const moveDialog = page.locator("#move-dialog");
+  await moveDialog.waitFor({ state: "visible", timeout: 10_000 });
+  check((await page.locator("#move-title").innerText()).includes("alpha_co") &&
+        (await page.locator("#move-text").innerText()).includes("main"), "the move dialog names the tenant and its server");
+  check(await page.locator("#move-to option").count() === 0 && await page.locator("#move-to-row").isHidden(),
+        "the server list offers no other server");
+  const none = (await page.locator("#move-none").innerText()).trim();
+  check(await page.locator("#move-none").isVisible() && /no other database server/.test(none),
+        `the dialog says there is no other server ("${none}")`);
+  check(await page.locator("#move-ok").isDisabled(), "the move cannot be started");
+  check(await page.evaluate(() => document.activeElement?.id) === "move-cancel", "focus is on Cancel");
+  await shot(page, "move_dialog");
+  await page.keyboard.press("Escape");
+  await moveDialog.waitFor({ state: "hidden", timeout: 10_000 });
+  check((await json(base, "GET", "/admin/moves")).body.items.length === 0, "no move was started");
+  check((await json(base, "GET", "/admin/tenants/alpha_co")).body.server === "main", "alpha_co is still on main");
+
   // Servers.
   await page.click('#nav a[data-section="servers"]');
   const server = page.locator("#servers-table tbody tr");
   await server.first().waitFor({ timeout: 10_000 });
   const cells = await server.first().locator("td").allInnerTexts();
   check(cells[0] === "main" && cells[1] === "3", `the servers page shows main with 3 tenants (${cells.join(" | ")})`);
+  // The table is GET /admin/servers: its servers, tenant counts, address, state and weight.
+  check(await server.count() === serversApi.length, `the servers table lists the ${serversApi.length} server(s) of GET /admin/servers`);
+  const main = (await json(base, "GET", "/admin/servers")).body.items[0];
+  check(cells[1] === String(main.tenants) && cells[6] === `${main.host}:${main.port}` && cells[7] === main.state &&
+        cells[8] === String(main.weight),
+        `main: ${main.tenants} tenants, ${main.host}:${main.port}, ${main.state}, weight ${main.weight} as the API says`);
+  // Moves: none on this server (GET /admin/moves is empty), no tables of moves.
+  const moveSummary = page.locator("#moves-summary");
+  await moveSummary.filter({ hasText: /no moves/i }).waitFor({ timeout: 10_000 });
+  check(await page.locator("#moves-active-wrap").isHidden() && await page.locator("#moves-recent-wrap").isHidden(),
+        `the moves section says "${(await moveSummary.innerText()).trim()}" and lists no move`);
+  // Migrations: every tenant of main at the newest schema version.
+  const version = api[0].schema_version;
+  const migration = await page.locator('#migrations-table tbody tr[data-server="main"] td').allInnerTexts();
+  check(migration[1].trim() === `v${version}: 3` && migration[2].startsWith(`3 of 3 at v${version}`) && migration[3].trim() === "none",
+        `migrations: main has 3 tenants at v${version}, none behind (${migration.join(" | ")})`);
   await shot(page, "servers");
 
   // A phone-sized window: nothing wider than the screen but the scrolling tables.
@@ -182,6 +224,11 @@ async function checkPage(base, backupName, keep) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `at 390 px the page does not scroll sideways (${overflow} px)`);
   await shot(page, "tenants_phone");
+  await page.click('#nav a[data-section="servers"]');
+  await page.locator("#moves-summary").filter({ hasText: /no moves/i }).waitFor({ timeout: 10_000 });
+  const serversOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(serversOverflow <= 0, `at 390 px the servers page does not scroll sideways (${serversOverflow} px)`);
+  await shot(page, "servers_phone");
 
   // Signing out forgets the token.
   await page.click("#signout");
