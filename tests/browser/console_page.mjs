@@ -80,6 +80,119 @@ async function shot(page, name) {
   console.log(`screenshot: ${path}`);
 }
 
+// The move paths this server cannot take (it has one database server and no mover role): the
+// browser's answers to GET /admin/servers, GET /admin/moves and POST /admin/tenants/beta_co/move
+// are stubbed with the shapes of docs/openapi.json, and GET /admin/tenants says gamma_co is one
+// schema version behind. Checks the dialog shows the API's 409 detail (as text) and links to the
+// servers page on 202, the moves as steps, finished ones with their freeze or error, the 2 s
+// polling while a move runs and its end, and the migration of the tenant behind.
+async function checkMovesStubbed(page, base, version) {
+  const now = Date.now();
+  const iso = (ago) => new Date(now - ago).toISOString();
+  const eu2 = { name: "eu-2", host: "10.0.0.7", port: 5432, state: "draining", tenants: 12, weight: 2, max_tenants: 12 };
+  const running = { id: "5b1c8e0e-2f4a-4c77-9a51-0c3f7f1d2a10", tenant_id: "beta_co", from: "main", to: "eu-2",
+    state: "catching_up", started_at: iso(65_000), updated_at: iso(1_000), attempts: 1, keep_source: false };
+  const finished = [
+    { id: "6b1c8e0e-2f4a-4c77-9a51-0c3f7f1d2a11", tenant_id: "alpha_co", from: "eu-2", to: "main", state: "done",
+      started_at: iso(600_000), updated_at: iso(596_000), freeze_ms: 42.7, attempts: 1, keep_source: false, finished_at: iso(596_000) },
+    { id: "7b1c8e0e-2f4a-4c77-9a51-0c3f7f1d2a12", tenant_id: "gamma_co", from: "main", to: "eu-2", state: "aborted",
+      started_at: iso(900_000), updated_at: iso(880_000), attempts: 3, keep_source: false, finished_at: iso(880_000),
+      error: "<b>cut-over</b> abandoned 3 times: writes held past MOVE_FREEZE_MAX_MS" },
+  ];
+  let moveItems = [];
+  let moveGets = 0;
+  let posts = 0;
+  const reply = (route, status, body, type = "application/json") =>
+    route.fulfill({ status, contentType: type, body: JSON.stringify(body) });
+  await page.route(`${base}/admin/servers`, async (route) => {
+    const real = await (await route.fetch()).json();
+    return reply(route, 200, { items: [...real.items, eu2] });
+  });
+  await page.route(`${base}/admin/moves`, (route) => { moveGets++; return reply(route, 200, { items: moveItems }); });
+  await page.route(`${base}/admin/tenants`, async (route) => {
+    const real = await (await route.fetch()).json();
+    for (const t of real.items) if (t.id === "gamma_co") t.schema_version = version - 1;
+    return reply(route, 200, real);
+  });
+  await page.route(`${base}/admin/tenants/beta_co/move`, (route) => {
+    const body = route.request().postDataJSON();
+    if (++posts === 1) {
+      return reply(route, 409, { type: "about:blank", title: "Conflict", status: 409, code: "move_unavailable",
+        detail: "moves are not configured: set <i>MOVE_DATABASE_USERNAME</i>", request_id: "r1" }, "application/problem+json");
+    }
+    moveItems = [{ ...running, to: body.to, state: "copying", started_at: new Date().toISOString() }, ...finished];
+    return reply(route, 202, moveItems[0]);
+  });
+
+  await page.evaluate(() => { location.hash = "#/tenants/beta_co"; });
+  await page.locator("#tenant-title").filter({ hasText: "beta_co" }).waitFor({ timeout: 10_000 });
+  await page.click('#tenant-actions [data-action="move"]');
+  await page.locator("#move-dialog").waitFor({ state: "visible", timeout: 10_000 });
+  const options = await page.locator("#move-to option").allInnerTexts();
+  check(options.length === 1 && options[0].startsWith("eu-2 (10.0.0.7:5432, draining, 12 of 12 tenants)"),
+        `the dialog offers the other server only (${options.join(" | ")})`);
+  check(await page.evaluate(() => document.activeElement?.id) === "move-to", "focus is on the server list");
+  await page.click("#move-ok");
+  const moveError = page.locator("#move-error");
+  await moveError.filter({ hasText: "cannot start" }).waitFor({ timeout: 10_000 });
+  const errorText = (await moveError.innerText()).trim();
+  check(errorText === "This move cannot start: moves are not configured: set <i>MOVE_DATABASE_USERNAME</i>" &&
+        await moveError.locator("i").count() === 0, `a 409 move_unavailable shows its detail, as text ("${errorText}")`);
+  check(await page.locator("#move-dialog").isVisible() && await page.locator("#move-ok").isEnabled(),
+        "the dialog stays open to try again or cancel");
+  await page.click("#move-ok");
+  const started = page.locator("#move-done");
+  await started.waitFor({ state: "visible", timeout: 10_000 });
+  check(/Move of beta_co from main to eu-2 started \(copying\)/.test(await started.innerText()) &&
+        (await moveError.innerText()).trim() === "" && await page.locator("#move-ok").isHidden(),
+        "on 202 the dialog says the move started");
+  check(await page.evaluate(() => document.activeElement?.getAttribute("href")) === "#/servers",
+        "focus is on the link to the servers page");
+  await page.keyboard.press("Enter");
+  await page.locator("#move-dialog").waitFor({ state: "hidden", timeout: 10_000 });
+  await page.locator('#moves-active tbody tr').first().waitFor({ timeout: 10_000 });
+  check(page.url().endsWith("#/servers"), "the link opens the servers page");
+
+  const eu2Row = await page.locator('#servers-table tbody tr[data-server="eu-2"] td').allInnerTexts();
+  check(eu2Row[1] === "12 / 12" && eu2Row[6] === "10.0.0.7:5432" && eu2Row[7] === "draining" && eu2Row[8] === "2",
+        `eu-2: 12 / 12 tenants, 10.0.0.7:5432, draining, weight 2 (${eu2Row.join(" | ")})`);
+  moveItems = [{ ...running }, ...finished];  // the next poll: catching up, started 65 s ago
+  await page.locator('#moves-active li[aria-current="step"]').filter({ hasText: "catching up" }).waitFor({ timeout: 5_000 });
+  const active = await page.locator("#moves-active tbody tr td").allInnerTexts();
+  check(active[0] === "beta_co" && active[1] === "main → eu-2" && /^1 min \d+ s$/.test(active[3]) && active[4] === "1",
+        `the move in progress: beta_co, main → eu-2, elapsed ${active[3]}, 1 attempt`);
+  check(await page.locator("#moves-active li.past").allInnerTexts().then((t) => t.join(",")) === "copying" &&
+        await page.locator("#moves-active li.next").count() === 2, "its steps: copying done, catching up current, 2 to come");
+  const recent = await page.locator("#moves-recent tbody tr").allInnerTexts();
+  check(recent.length === 2 && recent[0].includes("done") && recent[0].includes("writes held 43 ms") &&
+        recent[1].includes("aborted") && recent[1].includes("<b>cut-over</b> abandoned 3 times"),
+        "finished moves: done with the writes held, aborted with its error as text");
+  check(await page.locator("#moves-recent b").count() === 0, "no markup from the API is rendered");
+  check(/1 in progress/.test(await page.locator("#moves-summary").innerText()), "the summary counts 1 move in progress");
+  const migration = await page.locator('#migrations-table tbody tr[data-server="main"]');
+  check(await migration.getAttribute("class") === "behind" &&
+        (await migration.locator(".chip.behind").innerText()) === `v${version - 1}: 1` &&
+        (await migration.locator("td").nth(3).innerText()).startsWith("gamma_co"),
+        "migrations: gamma_co, one version behind, is highlighted and named");
+  await shot(page, "servers_moves");
+
+  const before = moveGets;
+  await page.waitForTimeout(4_500);  // two polls at 2 s
+  check(moveGets - before >= 2, `GET /admin/moves is polled every 2 s while a move runs (${moveGets - before} in 4.5 s)`);
+  moveItems = [{ ...running, state: "done", freeze_ms: 12.5, finished_at: new Date().toISOString() }, ...finished];
+  await page.locator("#moves-active-wrap").waitFor({ state: "hidden", timeout: 5_000 });
+  check((await page.locator("#moves-recent tbody tr").first().innerText()).includes("writes held 13 ms"),
+        "the finished move moves to the finished list");
+  await page.waitForTimeout(500);  // the page's one refresh once the last move finished
+  const after = moveGets;
+  await page.waitForTimeout(4_500);
+  check(moveGets - after <= 1, `polling stops when no move is in progress (${moveGets - after} in 4.5 s, the 10 s refresh aside)`);
+  await page.unrouteAll();
+  // Back to the real server: no moves.
+  await page.evaluate(() => { location.hash = "#/tenants"; });
+  await page.locator("#tenants-view").waitFor({ state: "visible" });
+}
+
 async function checkPage(base, backupName, keep) {
   const browser = keep(await Browser.launch(chromium, base));
   const { page, foreign, problems } = browser;
@@ -217,6 +330,8 @@ async function checkPage(base, backupName, keep) {
         `migrations: main has 3 tenants at v${version}, none behind (${migration.join(" | ")})`);
   await shot(page, "servers");
 
+  await checkMovesStubbed(page, base, version);
+
   // A phone-sized window: nothing wider than the screen but the scrolling tables.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.click('#nav a[data-section="tenants"]');
@@ -236,7 +351,8 @@ async function checkPage(base, backupName, keep) {
   check(await page.locator("#tenants-view").isHidden(), "signed out: the tenants are gone");
 
   check(foreign.length === 0, `nothing requested from another origin${foreign.length ? ": " + foreign.join(", ") : ""}`);
-  const real = problems.filter((p) => !/status of 401/.test(p));  // the wrong token's 401, logged by Chromium
+  // Chromium logs the wrong token's 401 and the stubbed move's 409 as failed loads.
+  const real = problems.filter((p) => !/status of (401 \(Unauthorized\)|409 \(Conflict\))/.test(p));
   check(real.length === 0, `no console errors or CSP violations${real.length ? ": " + real.join(" | ") : ""}`);
 }
 
