@@ -7,6 +7,9 @@
   const FLEET_WINDOW_MINUTES = 5;   // req/s, p99 and errors in the tenants table
   const CHART_WINDOW_MINUTES = 60;  // the charts of one tenant
   const REFRESH_MS = 10000;
+  const MOVES_POLL_MS = 2000;       // /admin/moves while a move is in progress on the servers page
+  const RECENT_MOVES = 10;          // finished moves listed
+  const MOVE_STEPS = ["copying", "catching_up", "cutover", "done"];
 
   let token = null;
   let tenants = [];       // GET /admin/tenants items
@@ -14,6 +17,9 @@
   let sort = { key: "id", dir: 1 };
   let refreshTimer = null;
   let currentTenant = null;
+  let servers = [];       // GET /admin/servers items (servers page and the move dialog)
+  let moves = [];         // GET /admin/moves items, newest first
+  let movesTimer = null;
 
   const $ = (id) => document.getElementById(id);
   const el = (tag, attrs = {}, ...children) => {
@@ -34,6 +40,9 @@
       super(problem && problem.detail ? problem.detail : `HTTP ${status}`);
       this.status = status;
       this.code = problem && problem.code;
+      // invalid_input names its fields: "to: no database server of that name".
+      this.fields = (problem && Array.isArray(problem.errors) ? problem.errors : [])
+        .map((f) => `${f.field}: ${f.message}`);
     }
   }
 
@@ -102,6 +111,13 @@
     if (ago < 5400) return `${Math.round(ago / 60)} min ago`;
     return d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
   };
+  const fmtDuration = (ms) => {
+    if (ms == null || Number.isNaN(ms)) return "–";
+    const s = Math.max(0, Math.round(ms / 1000));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  };
   const badge = (status) => el("span", { class: `badge ${status}`, text: status });
 
   function say(message, kind = "") {
@@ -149,8 +165,13 @@
     token = null;
     tenants = [];
     usageByTenant = new Map();
+    servers = [];
+    moves = [];
     clearInterval(refreshTimer);
     refreshTimer = null;
+    stopMovesPoll();
+    if ($("move-dialog").open) $("move-dialog").close();
+    if ($("confirm").open) $("confirm").close();
     for (const id of ["tenants-view", "tenant-view", "servers-view", "nav", "signout"]) $(id).hidden = true;
     $("signin-view").hidden = false;
     $("refreshed").textContent = "";
@@ -251,6 +272,7 @@
     act("suspend").disabled = t.status !== "active";
     act("resume").disabled = t.status !== "suspended";
     act("backup").disabled = !(t.status === "active" || t.status === "suspended");
+    act("move").disabled = !(t.status === "active" || t.status === "suspended");
     act("delete").disabled = !["active", "suspended", "failed"].includes(t.status);
     const series = minuteSeries(data.items || [], id);
     chart("chart-requests", series.map((m) => [m.t, m.requests]), (v) => fmtNum(v));
@@ -361,6 +383,7 @@
   }
 
   async function runAction(action) {
+    if (action === "move") return moveTenant();
     const id = currentTenant;
     const t = tenants.find((x) => x.id === id);
     const label = t && t.name ? `"${id}" (${t.name})` : `"${id}"`;
@@ -385,38 +408,257 @@
     await refresh();
   }
 
+  // --- moving a tenant -----------------------------------------------------------------------
+
+  // The "Move…" dialog: the other servers (GET /admin/servers) in a <select>, then
+  // POST /admin/tenants/:id/move. The API's reason is shown in the dialog on 400/409; on 202 it
+  // links to the servers page, where the move shows with its progress.
+  async function moveTenant() {
+    const id = currentTenant;
+    const t = tenants.find((x) => x.id === id);
+    const from = (t && t.server) || "main";
+    const dialog = $("move-dialog");
+    const select = $("move-to");
+    const ok = $("move-ok");
+    const cancel = $("move-cancel");
+    const none = $("move-none");
+    const error = $("move-error");
+    const doneNote = $("move-done");
+    try {
+      servers = (await api("GET", "/admin/servers")).items || [];
+    } catch (e) {
+      if (e.status !== 401) say(`Could not list the database servers: ${e.message}`, "bad");
+      return;
+    }
+    if (currentTenant !== id) return;
+    const others = servers.filter((s) => s.name !== from);
+    $("move-title").textContent = `Move tenant ${id}?`;
+    $("move-text").textContent =
+      `Tenant ${t && t.name ? `"${id}" (${t.name})` : `"${id}"`} is on server ${from}. Its database is copied to ` +
+      "the server chosen below while it keeps serving; its writes are held for a moment at the cut-over.";
+    select.replaceChildren(...others.map((s) => {
+      const limit = s.max_tenants == null ? "" : ` of ${fmtNum(s.max_tenants)}`;
+      return el("option", { value: s.name, text: `${s.name} (${s.host}:${s.port}, ${s.state}, ${fmtNum(s.tenants)}${limit} tenants)` });
+    }));
+    $("move-to-row").hidden = others.length === 0;
+    none.hidden = others.length > 0;
+    none.textContent = others.length ? "" :
+      `There is no other database server to move tenant ${id} to: ${from} is the only one (GET /admin/servers). ` +
+      "Add a server first (POST /admin/servers or tenantd servers add).";
+    error.textContent = "";
+    doneNote.hidden = true;
+    doneNote.replaceChildren();
+    ok.hidden = false;
+    ok.disabled = others.length === 0;
+    cancel.textContent = "Cancel";
+
+    const form = $("move-form");
+    const finish = () => {
+      form.onsubmit = null;
+      cancel.onclick = null;
+      dialog.onclose = null;
+      if (dialog.open) dialog.close();
+    };
+    form.onsubmit = async (e) => {
+      e.preventDefault();
+      if (ok.disabled || !select.value) return;
+      const to = select.value;
+      ok.disabled = true;
+      select.disabled = true;
+      error.textContent = "";
+      try {
+        const move = await api("POST", `/admin/tenants/${encodeURIComponent(id)}/move`, { to });
+        ok.hidden = true;
+        cancel.textContent = "Close";
+        const link = el("a", { href: "#/servers", text: "the servers page" });
+        link.addEventListener("click", finish);
+        doneNote.replaceChildren(`Move of ${id} from ${move.from} to ${move.to} started (${move.state}). ` +
+          "Follow it on ", link, ".");
+        doneNote.hidden = false;
+        say(`Moving tenant ${id} from ${move.from} to ${move.to}.`, "good");
+        link.focus();
+      } catch (err) {
+        if (err.status === 401) { finish(); return; }
+        const why = [err.message, ...err.fields].join(" — ");
+        const lead = err.code === "move_unavailable" ? "This move cannot start"
+          : err.code === "move_in_progress" ? "A move of this tenant is already under way"
+          : `The server refused the move (${err.status}${err.code ? ` ${err.code}` : ""})`;
+        error.textContent = `${lead}: ${why}`;
+        ok.disabled = false;
+        select.focus();
+      } finally {
+        select.disabled = false;
+      }
+    };
+    cancel.onclick = finish;
+    dialog.onclose = finish;
+    dialog.showModal();
+    (others.length ? select : cancel).focus();
+  }
+
   // --- servers -------------------------------------------------------------------------------
 
-  function renderServers() {
-    const servers = new Map();
-    const newest = Math.max(0, ...tenants.map((t) => t.schema_version || 0));
+  const inProgress = (m) => m.state !== "done" && m.state !== "aborted";
+
+  async function showServers() {
+    try {
+      const [list, moveList] = await Promise.all([api("GET", "/admin/servers"), api("GET", "/admin/moves")]);
+      servers = list.items || [];
+      moves = moveList.items || [];
+    } catch (e) {
+      if (e.status !== 401) say(`Could not load the servers and moves: ${e.message}`, "bad");
+      return;
+    }
+    if (location.hash !== "#/servers") return;
+    renderServers();
+    renderMoves();
+    renderMigrations();
+    scheduleMovesPoll();
+  }
+
+  // Per server name: tenant counts, connections and size summed from the tenants list and usage.
+  function serverAggregates() {
+    const out = new Map();
     for (const t of tenants) {
       if (t.status === "deleted") continue;
       const name = t.server || "main";
-      let s = servers.get(name);
+      let s = out.get(name);
       if (!s) {
-        s = { tenants: 0, active: 0, suspended: 0, connections: 0, size: 0, versions: new Map() };
-        servers.set(name, s);
+        s = { tenants: 0, active: 0, suspended: 0, connections: null, size: null, list: [] };
+        out.set(name, s);
       }
       const u = usageByTenant.get(t.id) || {};
       s.tenants++;
+      s.list.push(t);
       if (t.status === "active") s.active++;
       if (t.status === "suspended") s.suspended++;
-      s.connections += u.connections || 0;
-      s.size += u.size || 0;
-      s.versions.set(t.schema_version, (s.versions.get(t.schema_version) || 0) + 1);
+      if (u.connections != null) s.connections = (s.connections || 0) + u.connections;
+      if (u.size != null) s.size = (s.size || 0) + u.size;
     }
+    return out;
+  }
+
+  function renderServers() {
+    const agg = serverAggregates();
+    const names = [...new Set([...servers.map((s) => s.name), ...agg.keys()])].sort();
+    const byName = new Map(servers.map((s) => [s.name, s]));
     const body = document.querySelector("#servers-table tbody");
-    body.replaceChildren(...[...servers.entries()].sort().map(([name, s]) => {
-      const versions = [...s.versions.entries()].sort((a, b) => b[0] - a[0])
-        .map(([v, n]) => `v${v}: ${n}`).join(", ");
-      const migrated = s.versions.get(newest) || 0;
-      return el("tr", {}, el("td", { text: name }), el("td", { class: "num", text: fmtNum(s.tenants) }),
-        el("td", { class: "num", text: fmtNum(s.active) }), el("td", { class: "num", text: fmtNum(s.suspended) }),
-        el("td", { class: "num", text: fmtNum(s.connections) }), el("td", { class: "num", text: fmtBytes(s.size) }),
-        el("td", { text: versions }),
-        el("td", { text: `${migrated} of ${s.tenants} at v${newest} (${Math.round((100 * migrated) / Math.max(1, s.tenants))} %)` }));
+    body.replaceChildren(...names.map((name) => {
+      const s = byName.get(name);
+      const a = agg.get(name) || { tenants: 0, active: 0, suspended: 0, connections: null, size: null };
+      const count = s ? s.tenants : a.tenants;
+      const full = s && s.max_tenants != null && count >= s.max_tenants;
+      return el("tr", { "data-server": name },
+        el("td", { text: name }),
+        el("td", { class: `num${full ? " full" : ""}`, text: s && s.max_tenants != null ? `${fmtNum(count)} / ${fmtNum(s.max_tenants)}` : fmtNum(count) }),
+        el("td", { class: "num", text: fmtNum(a.active) }), el("td", { class: "num", text: fmtNum(a.suspended) }),
+        el("td", { class: "num", text: fmtNum(a.connections) }), el("td", { class: "num", text: fmtBytes(a.size) }),
+        el("td", { text: s ? `${s.host}:${s.port}` : "–" }),
+        el("td", {}, s ? badge(s.state) : el("span", { class: "muted", text: "not listed" })),
+        el("td", { class: "num", text: s ? fmtNum(s.weight) : "–" }));
     }));
+  }
+
+  // The steps copying → catching_up → cutover → done, the move's own marked as current.
+  function moveSteps(state) {
+    const at = MOVE_STEPS.indexOf(state);
+    return el("ol", { class: "steps", "aria-label": `step ${at + 1} of ${MOVE_STEPS.length}: ${state}` },
+      ...MOVE_STEPS.map((step, i) => {
+        const item = el("li", { class: i < at ? "past" : i === at ? "current" : "next", text: step.replace("_", " ") });
+        if (i === at) item.setAttribute("aria-current", "step");
+        return item;
+      }));
+  }
+
+  const tenantLink = (id) => el("a", { href: `#/tenants/${encodeURIComponent(id)}`, text: id });
+  const fromTo = (m) => `${m.from} → ${m.to}`;
+  const since = (iso, until) => {
+    const start = new Date(iso).getTime();
+    const end = until ? new Date(until).getTime() : Date.now();
+    return Number.isNaN(start) || Number.isNaN(end) ? null : end - start;
+  };
+
+  function renderMoves() {
+    const active = moves.filter(inProgress);
+    const finished = moves.filter((m) => !inProgress(m)).slice(0, RECENT_MOVES);
+    $("moves-summary").textContent = moves.length === 0 ? "No moves: no tenant has been moved between servers."
+      : `${active.length ? `${active.length} in progress (updated every ${MOVES_POLL_MS / 1000} s)` : "No move in progress"}; ` +
+        `${moves.length - active.length} finished${finished.length < moves.length - active.length ? `, the last ${finished.length} shown` : ""}.`;
+    $("moves-active-wrap").hidden = active.length === 0;
+    $("moves-recent-wrap").hidden = finished.length === 0;
+    document.querySelector("#moves-active tbody").replaceChildren(...active.map((m) => el("tr", { "data-move": m.id },
+      el("td", {}, tenantLink(m.tenant_id)), el("td", { text: fromTo(m) }), el("td", {}, moveSteps(m.state)),
+      el("td", { class: "num", text: fmtDuration(since(m.started_at)) }), el("td", { class: "num", text: fmtNum(m.attempts) }),
+      el("td", { class: m.error ? "wrap bad" : "muted", text: m.error || "–" }))));
+    document.querySelector("#moves-recent tbody").replaceChildren(...finished.map((m) => el("tr", { "data-move": m.id },
+      el("td", {}, tenantLink(m.tenant_id)), el("td", { text: fromTo(m) }), el("td", {}, badge(m.state)),
+      el("td", { class: m.state === "aborted" ? "wrap bad" : "", text: m.state === "aborted"
+        ? m.error || "aborted" : m.freeze_ms != null ? `writes held ${fmtMs(m.freeze_ms)}` : "–" }),
+      el("td", { class: "num", text: fmtNum(m.attempts) }),
+      el("td", { class: "num", text: fmtDuration(since(m.started_at, m.finished_at || m.updated_at)) }),
+      el("td", { text: fmtTime(m.finished_at || m.updated_at) }))));
+  }
+
+  // Tenants per schema version on each server; those behind the newest version seen are named
+  // (a running `tenantd migrate` shows as their number going down at each refresh).
+  function renderMigrations() {
+    const live = tenants.filter((t) => t.status !== "deleted");
+    const newest = Math.max(0, ...live.map((t) => t.schema_version || 0));
+    const agg = serverAggregates();
+    const behindAll = live.filter((t) => (t.schema_version || 0) < newest).length;
+    $("migrations-summary").textContent = live.length === 0 ? "No tenants."
+      : behindAll === 0 ? `All ${fmtNum(live.length)} tenants are at schema version ${newest}, the newest seen.`
+      : `${fmtNum(behindAll)} of ${fmtNum(live.length)} tenants are behind schema version ${newest}, the newest seen.`;
+    const body = document.querySelector("#migrations-table tbody");
+    body.replaceChildren(...[...agg.entries()].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map(([name, s]) => {
+      const versions = new Map();
+      for (const t of s.list) versions.set(t.schema_version, (versions.get(t.schema_version) || 0) + 1);
+      const chips = [...versions.entries()].sort((x, y) => (y[0] || 0) - (x[0] || 0)).map(([v, n]) =>
+        el("span", { class: `chip${(v || 0) < newest ? " behind" : ""}`, text: `v${v == null ? "–" : v}: ${fmtNum(n)}` }));
+      const behind = s.list.filter((t) => (t.schema_version || 0) < newest).sort((x, y) => (x.id < y.id ? -1 : 1));
+      const migrated = s.list.length - behind.length;
+      const shown = behind.slice(0, 8);
+      const behindCell = el("td", { class: "wrap" });
+      if (!behind.length) behindCell.append(el("span", { class: "muted", text: "none" }));
+      shown.forEach((t, i) => {
+        if (i) behindCell.append(", ");
+        behindCell.append(tenantLink(t.id), el("span", { class: "muted", text: ` (v${t.schema_version ?? "–"})` }));
+      });
+      if (behind.length > shown.length) behindCell.append(` and ${fmtNum(behind.length - shown.length)} more`);
+      return el("tr", { "data-server": name, class: behind.length ? "behind" : "" },
+        el("td", { text: name }), el("td", { class: "chips" }, ...chips),
+        el("td", { text: `${fmtNum(migrated)} of ${fmtNum(s.list.length)} at v${newest} (${Math.round((100 * migrated) / Math.max(1, s.list.length))} %)` }),
+        behindCell);
+    }));
+  }
+
+  // While the servers page is open and a move is in progress: GET /admin/moves every 2 s. When
+  // the last one finishes, the whole page is refreshed once (tenant counts per server changed).
+  function scheduleMovesPoll() {
+    stopMovesPoll();
+    if (token === null || location.hash !== "#/servers" || !moves.some(inProgress)) return;
+    movesTimer = setTimeout(pollMoves, MOVES_POLL_MS);
+  }
+
+  function stopMovesPoll() {
+    clearTimeout(movesTimer);
+    movesTimer = null;
+  }
+
+  async function pollMoves() {
+    movesTimer = null;
+    if (token === null || location.hash !== "#/servers") return;
+    const before = moves.filter(inProgress).length;
+    try {
+      moves = (await api("GET", "/admin/moves")).items || [];
+    } catch (e) {
+      if (e.status !== 401) say(`Could not load the moves: ${e.message}`, "bad");
+      return;
+    }
+    if (token === null || location.hash !== "#/servers") return;
+    renderMoves();
+    if (moves.filter(inProgress).length < before) await refresh();
+    else scheduleMovesPoll();
   }
 
   // --- routing -------------------------------------------------------------------------------
@@ -440,7 +682,7 @@
     }
     const hash = location.hash;
     if (hash.startsWith("#/tenants/")) await showTenant(decodeURIComponent(hash.slice("#/tenants/".length)));
-    else if (hash === "#/servers") renderServers();
+    else if (hash === "#/servers") await showServers();
     else renderTenants();
   }
 
@@ -448,6 +690,8 @@
     if (token === null) return;
     say("");
     const hash = location.hash || "#/tenants";
+    if (hash !== "#/servers") stopMovesPoll();
+    if ($("move-dialog").open) $("move-dialog").close();
     if (hash.startsWith("#/tenants/")) show("tenant-view");
     else if (hash === "#/servers") show("servers-view");
     else show("tenants-view");
