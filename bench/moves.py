@@ -737,6 +737,18 @@ def bench(b, args, started_wall, load_at_start, compilers_at_start):
     L.append("| highest 1-min load average during the run | %.2f |" % sampler.load1_max)
     L.append("| other build processes (cc1plus, ld, …) | %d at start; up to %d, present in %d of %d samples (every 5 s) |"
              % (compilers_at_start, sampler.compilers_max, sampler.samples_with_compilers, sampler.samples))
+    binary = b.env["TENANTD_BIN"]
+    try:
+        built = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(binary)))
+    except OSError:
+        built = "?"
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or "?"
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", "src"],
+                           capture_output=True, text=True).stdout.strip().splitlines()
+    L.append("| tenantd | `%s`, built %s; checkout %s%s |" % (
+        os.path.relpath(binary, ROOT), built, head,
+        (" with %d modified file(s) under src/" % len(dirty)) if dirty else ""))
     L.append("| bed | scripts/cluster in `%s`: 3 × PostgreSQL 15, 3 × tenantd (release), HAProxy |" % b.dir)
     L.append("| load path | %s |" % ("straight to the 3 processes (HTTP)" if args.direct else
                                       "HAProxy, HTTPS on :%d (keep-alive)" % b.https_port))
@@ -747,10 +759,10 @@ def bench(b, args, started_wall, load_at_start, compilers_at_start):
     L.append("| MOVE_FREEZE_MAX_MS / MOVE_SOURCE_GRACE_S | %s / %s |" % (freeze_max_setting, grace or "default"))
     L.append("")
     if sampler.load1_max > os.cpu_count() or compilers_at_start or sampler.compilers_max:
-        L.append("> Other load was present: the machine is shared (builds ran during the run when build processes "
-                 "are counted above; the 1-min load average reached %.2f on %d cores). The bed, the load "
-                 "generator (Python threads) and everything else share those cores, so latencies include CPU "
-                 "contention." % (sampler.load1_max, os.cpu_count()))
+        L.append("> Other load was present: the 1-min load average reached %.2f on %d cores, and build processes "
+                 "(cc1plus, ld, …) were running at %d of %d samples. The bed, the load generator and everything "
+                 "else share those cores, so the latencies and freezes include CPU contention." % (
+                     sampler.load1_max, os.cpu_count(), sampler.samples_with_compilers, sampler.samples))
         L.append("")
     L.append("## Parameters")
     L.append("")
