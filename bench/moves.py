@@ -408,13 +408,10 @@ def seed(b, server, database, data_mb):
     return inserted, size, empty
 
 
-def run_moves(b, args, tid, moves_out, stop_at):
+def run_moves(b, args, tid, moves_out):
     admin = client(b)
     for i in range(args.moves):
-        try:
-            cur, _ = tenant_placement(admin, b, tid)
-        except SystemExit:
-            raise
+        cur, _ = tenant_placement(admin, b, tid)
         to = "pg2" if cur == "main" else "main"
         t_post = time.monotonic()
         status, body = admin.request("POST", "/admin/tenants/%s/move" % tid, {"to": to}, b.admin_token,
@@ -518,7 +515,8 @@ def ledger(b, server, database, acked_ids, run_id):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--moves", type=int, default=50, help="moves of the tenant, alternating main <-> pg2")
-    ap.add_argument("--data-mb", type=int, default=50, help="the moving tenant's database size (MiB) before the run")
+    ap.add_argument("--data-mb", type=int, default=50,
+                    help="MiB of data loaded into the moving tenant before the run (growth of pg_database_size)")
     ap.add_argument("--write-rate", type=float, default=300, help="writes/s to the moving tenant, in total")
     ap.add_argument("--writers", type=int, default=12, help="writer threads (each its own session and connection)")
     ap.add_argument("--read-tenants", type=int, default=3, help="other tenants (on main, pg2, pg3) serving reads")
@@ -629,7 +627,7 @@ def bench(b, args, started_wall, load_at_start, compilers_at_start):
     moves = []
     t_moves = time.monotonic()
     try:
-        run_moves(b, args, tid, moves, None)
+        run_moves(b, args, tid, moves)
     finally:
         t_moves_end = time.monotonic()
         time.sleep(args.cooldown)
@@ -789,8 +787,10 @@ def bench(b, args, started_wall, load_at_start, compilers_at_start):
     for what, target, measured, good in checks:
         L.append("| %s | %s | %s | %s |" % (what, target, measured, mark(good)))
     L.append("")
-    L.append("Percentiles are nearest-rank (with %d freezes, p99 is the %s value)." % (
-        len(freezes), "highest" if len(freezes) <= 100 else "99th-percent"))
+    if freezes:
+        rank = int(-(-len(freezes) * 99 // 100))
+        L.append("Percentiles are nearest-rank: with %d freezes, p99 is the %s." % (
+            len(freezes), "highest" if rank == len(freezes) else "%d-th smallest" % rank))
     L.append("")
     L.append("## Write freeze and latency")
     L.append("")
