@@ -17,10 +17,9 @@ using steady = std::chrono::steady_clock;
 
 const std::span<const param> no_params{};
 
-// Builds a statement with format() on the server, then runs it.
-awaitable<void> run_formatted(connection& c, std::string_view format_sql, std::span<const param> params) {
-  auto built = co_await c.exec_params(format_sql, params);
-  co_await c.exec(built.text(0, 0));
+// Runs a statement the server built with format() (its first column; nothing when NULL).
+awaitable<void> run_built(connection& c, const result_set& built) {
+  if (!built.empty() && !built.is_null(0, 0)) co_await c.exec(built.text(0, 0));
 }
 
 awaitable<void> pause(std::chrono::milliseconds how_long) {
@@ -65,40 +64,29 @@ awaitable<void> drop_marker_table(connection& c) { co_await c.exec("DROP SCHEMA 
 awaitable<void> create_publication(connection& c, const std::string& name) {
   const std::array<param, 1> p{param(name)};
   auto exists = co_await c.exec_params("SELECT 1 FROM pg_publication WHERE pubname = $1", p);
-  if (exists.empty()) co_await run_formatted(c, "SELECT format('CREATE PUBLICATION %I FOR ALL TABLES', $1::text)", p);
+  if (exists.empty()) {
+    const auto built = co_await c.exec_params("SELECT format('CREATE PUBLICATION %I FOR ALL TABLES', $1::text)", p);
+    co_await run_built(c, built);
+  }
 }
 
 awaitable<void> drop_publication(connection& c, const std::string& name) {
   const std::array<param, 1> p{param(name)};
-  co_await run_formatted(c, "SELECT format('DROP PUBLICATION IF EXISTS %I', $1::text)", p);
+  const auto built = co_await c.exec_params("SELECT format('DROP PUBLICATION IF EXISTS %I', $1::text)", p);
+  co_await run_built(c, built);
 }
 
-awaitable<std::vector<std::string>> tenant_tables(connection& c, const std::string& publication) {
+awaitable<bool> lock_tables(connection& c, const std::string& publication, std::chrono::milliseconds timeout) {
+  const auto ms = std::to_string(std::max<long long>(1, timeout.count())) + "ms";
+  const std::array<param, 1> limit{param(ms)};
+  (void)co_await c.exec_params("SELECT set_config('lock_timeout', $1, true)", limit);
   const std::array<param, 1> p{param(publication)};
-  auto r = co_await c.exec_params(
-      "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $1 "
-      "AND schemaname <> 'tenantd_move' ORDER BY 1",
+  const auto built = co_await c.exec_params(
+      "SELECT format('LOCK TABLE %s IN EXCLUSIVE MODE', string_agg(format('%I.%I', schemaname, tablename), ', ')) "
+      "FROM pg_publication_tables WHERE pubname = $1 AND schemaname <> 'tenantd_move'",
       p);
-  std::vector<std::string> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(r.string(i, 0));
-  co_return out;
-}
-
-namespace {
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) {
-    if (!out.empty()) out += ", ";
-    out += n;  // quoted by format('%I.%I') on the server
-  }
-  return out;
-}
-}  // namespace
-
-awaitable<void> lock_tables(connection& c, const std::vector<std::string>& tables, std::chrono::milliseconds timeout) {
-  const auto ms = std::to_string(std::max<long long>(1, timeout.count()));
-  co_await c.exec("SET LOCAL lock_timeout = '" + ms + "ms'");
-  if (!tables.empty()) co_await c.exec("LOCK TABLE " + joined(tables) + " IN EXCLUSIVE MODE");
+  co_await run_built(c, built);
+  co_return !built.empty() && !built.is_null(0, 0);
 }
 
 awaitable<void> insert_marker(connection& c, const std::string& token) {
@@ -115,8 +103,12 @@ awaitable<std::vector<sequence_value>> sequences(connection& c) {
   co_return out;
 }
 
-awaitable<void> truncate(connection& c, const std::vector<std::string>& tables) {
-  if (!tables.empty()) co_await c.exec("TRUNCATE " + joined(tables));
+awaitable<void> truncate_tenant_tables(connection& c) {
+  const auto built = co_await c.exec(
+      "SELECT format('TRUNCATE %s', string_agg(format('%I.%I', n.nspname, t.relname), ', ')) FROM pg_class t "
+      "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE t.relkind IN ('r', 'p') "
+      "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'tenantd_move') AND n.nspname NOT LIKE 'pg\\_%'");
+  co_await run_built(c, built);
 }
 
 awaitable<void> create_subscription(connection& c, const std::string& name, const std::string& source_conninfo) {
@@ -124,11 +116,11 @@ awaitable<void> create_subscription(connection& c, const std::string& name, cons
   auto exists = co_await c.exec_params("SELECT 1 FROM pg_subscription WHERE subname = $1", key);
   if (exists.empty()) {
     const std::array<param, 2> p{param(name), param(source_conninfo)};
-    co_await run_formatted(
-        c,
-        "SELECT format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I WITH (copy_data "
-        "= true, create_slot = true, slot_name = %1$L, synchronous_commit = ''on'')', $1::text, $2::text)",
+    const auto built = co_await c.exec_params(
+        "SELECT format('CREATE SUBSCRIPTION %1$I CONNECTION %2$L PUBLICATION %1$I WITH (copy_data = true, "
+        "create_slot = true, slot_name = %1$L, synchronous_commit = ''on'')', $1::text, $2::text)",
         p);
+    co_await run_built(c, built);
   }
 }
 
@@ -170,9 +162,19 @@ awaitable<void> drop_subscription(connection& c, const std::string& name) {
       "current_database())",
       p);
   if (!exists.empty()) {
-    co_await run_formatted(c, "SELECT format('ALTER SUBSCRIPTION %I DISABLE', $1::text)", p);
-    co_await run_formatted(c, "SELECT format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', $1::text)", p);
-    co_await run_formatted(c, "SELECT format('DROP SUBSCRIPTION %I', $1::text)", p);
+    {
+      const auto built = co_await c.exec_params("SELECT format('ALTER SUBSCRIPTION %I DISABLE', $1::text)", p);
+      co_await run_built(c, built);
+    }
+    {
+      const auto built =
+          co_await c.exec_params("SELECT format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', $1::text)", p);
+      co_await run_built(c, built);
+    }
+    {
+      const auto built = co_await c.exec_params("SELECT format('DROP SUBSCRIPTION %I', $1::text)", p);
+      co_await run_built(c, built);
+    }
   }
 }
 
@@ -222,12 +224,20 @@ awaitable<std::vector<std::string>> publications(connection& c) {
 
 awaitable<void> fence(connection& c, const std::string& database, const std::string& app_role) {
   const std::array<param, 2> p{param(database), param(app_role)};
-  co_await run_formatted(c, "SELECT format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC, %I', $1::text, $2::text)", p);
+  {
+    const auto built =
+        co_await c.exec_params("SELECT format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC, %I', $1::text, $2::text)", p);
+    co_await run_built(c, built);
+  }
 }
 
 awaitable<void> unfence(connection& c, const std::string& database, const std::string& app_role) {
   const std::array<param, 2> p{param(database), param(app_role)};
-  co_await run_formatted(c, "SELECT format('GRANT CONNECT ON DATABASE %I TO PUBLIC, %I', $1::text, $2::text)", p);
+  {
+    const auto built =
+        co_await c.exec_params("SELECT format('GRANT CONNECT ON DATABASE %I TO PUBLIC, %I', $1::text, $2::text)", p);
+    co_await run_built(c, built);
+  }
 }
 
 awaitable<int> terminate_sessions(connection& c, const std::string& database, const std::string& role) {
@@ -241,7 +251,10 @@ awaitable<int> terminate_sessions(connection& c, const std::string& database, co
 
 awaitable<void> drop_database(connection& c, const std::string& database) {
   const std::array<param, 1> p{param(database)};
-  co_await run_formatted(c, "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)", p);
+  {
+    const auto built = co_await c.exec_params("SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', $1::text)", p);
+    co_await run_built(c, built);
+  }
 }
 
 awaitable<bool> database_exists(connection& c, const std::string& database) {

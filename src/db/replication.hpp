@@ -40,11 +40,10 @@ awaitable<void> drop_marker_table(connection& c);
 // A publication of every table; nothing if it exists.
 awaitable<void> create_publication(connection& c, const std::string& name);
 awaitable<void> drop_publication(connection& c, const std::string& name);
-// The published tables that are the tenant's (the marker left out), schema-qualified, quoted.
-awaitable<std::vector<std::string>> tenant_tables(connection& c, const std::string& publication);
-// In the open transaction: waits at most `timeout` for EXCLUSIVE locks on `tables` (reads go
-// on, writes wait). Throws pg_error 55P03 when the timeout passes.
-awaitable<void> lock_tables(connection& c, const std::vector<std::string>& tables, std::chrono::milliseconds timeout);
+// In the open transaction: waits at most `timeout` for EXCLUSIVE locks on the tenant's tables
+// (every table `publication` publishes but the marker; reads go on, writes wait). Throws
+// pg_error 55P03 when the timeout passes; false when there was no table to lock.
+awaitable<bool> lock_tables(connection& c, const std::string& publication, std::chrono::milliseconds timeout);
 awaitable<void> insert_marker(connection& c, const std::string& token);
 struct sequence_value {
   std::string name;  // schema-qualified, quoted
@@ -54,8 +53,8 @@ struct sequence_value {
 awaitable<std::vector<sequence_value>> sequences(connection& c);
 
 // --- target (the tenant database there) ---
-// Empties the tenant's tables (a database made from the template holds its migration history).
-awaitable<void> truncate(connection& c, const std::vector<std::string>& tables);
+// Empties every table but the marker (a freshly migrated database holds its migration history).
+awaitable<void> truncate_tenant_tables(connection& c);
 // Subscribes to `name` on the source (conninfo: the mover's role on the source's tenant
 // database), with a slot of the same name and the initial copy; the apply worker commits
 // each applied transaction durably (on), so nothing the target acknowledged is lost to a crash after the cut-over.

@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
+#include <map>
 #include <set>
 #include <unistd.h>
 
@@ -60,7 +61,6 @@ struct mover::session {
   server_connection to;
   std::unique_ptr<db::connection> source;  // the tenant database on the source
   std::unique_ptr<db::connection> target;  // the tenant database on the target
-  std::vector<std::string> tables;         // the tenant's tables, quoted
   std::shared_ptr<lease_state> lease = std::make_shared<lease_state>();
   std::string step{"starting"};  // what it is doing, for the move's error
 };
@@ -220,7 +220,8 @@ boost::asio::awaitable<result<move_record>> mover::start(const std::string& tena
       co_return make_error(errc::move_unavailable, "server " + to + " already holds a database named " +
                                                        tenant->database_name +
                                                        " (kept by an earlier move?): drop it first");
-    co_await provisioning_.drop_database(target, tenant->database_name);
+    // As the mover: sessions of other roles may linger there, which only a superuser may end.
+    co_await db::replication::drop_database(*target_conn, tenant->database_name);
   }
 
   db::moves::new_move row;
@@ -304,11 +305,10 @@ boost::asio::awaitable<void> mover::copy(session& s) {
   s.step = "publishing the source";
   co_await db::replication::create_marker_table(*s.source);
   co_await db::replication::create_publication(*s.source, s.name);
-  s.tables = co_await db::replication::tenant_tables(*s.source, s.name);
   if (!sub.exists) {
     s.step = "subscribing the target";
     co_await db::replication::create_marker_table(*s.target);
-    co_await db::replication::truncate(*s.target, s.tables);
+    co_await db::replication::truncate_tenant_tables(*s.target);
     const auto& src = mover_endpoint(s.from);
     std::vector<std::pair<std::string, std::string>> keywords{{"host", src.host},
                                                               {"port", src.port},
@@ -316,7 +316,11 @@ boost::asio::awaitable<void> mover::copy(session& s) {
                                                               {"password", src.password},
                                                               {"dbname", s.move.database_name},
                                                               {"application_name", s.name}};
-    if (!src.sslmode.empty()) keywords.emplace_back("sslmode", src.sslmode);
+    // The target connects to the source from its own machine, where the CA file tenantd was
+    // given (sslrootcert) is not: a server reached with TLS is reached with TLS from there too,
+    // encrypted (require) but not verified (docs/operations.md).
+    if (!src.sslmode.empty())
+      keywords.emplace_back("sslmode", src.sslmode.starts_with("verify") ? std::string("require") : src.sslmode);
     co_await db::replication::create_subscription(*s.target, s.name, db::make_conninfo(keywords));
   }
   fault("move_after_subscribe");
@@ -375,15 +379,18 @@ boost::asio::awaitable<bool> mover::cut_over(session& s) {
       std::chrono::duration_cast<std::chrono::milliseconds>(settings_.freeze_max + hold_margin).count()));
 
   std::string abandoned;  // why, when the cut-over is given up
+  // When each step ended, as ms since the hold (for the log: where a slow cut-over spent it).
+  double locked_at = 0, caught_up_at = 0, fenced_at = 0;
   bool fenced = false;
   bool flipped = false;
   auto lock = co_await db::transaction::begin(*locker);
   try {
-    co_await db::replication::lock_tables(*locker, s.tables, ms_left(deadline - flip_reserve));
+    (void)co_await db::replication::lock_tables(*locker, s.name, ms_left(deadline - flip_reserve));
   } catch (const db::pg_error& e) {
     if (e.sqlstate() != "55P03") throw;
     abandoned = "the source's tables could not be locked in time (long transactions on them?)";
   }
+  locked_at = ms_since(started);
   const auto token = "cutover-" + s.move.id + "-" + std::to_string(s.move.attempts);
   if (abandoned.empty()) {
     co_await db::replication::insert_marker(*s.source, token);
@@ -393,6 +400,7 @@ boost::asio::awaitable<bool> mover::cut_over(session& s) {
       if (!arrived) co_await pause(2ms);
     }
     if (!arrived) abandoned = "the target did not catch up with the source in time";
+    caught_up_at = ms_since(started);
   }
   if (abandoned.empty()) {
     const auto values = co_await db::replication::sequences(*locker);
@@ -400,6 +408,7 @@ boost::asio::awaitable<bool> mover::cut_over(session& s) {
     fault("move_before_flip");
     co_await db::replication::fence(*s.source, s.move.database_name, app_role);
     fenced = true;
+    fenced_at = ms_since(started);
     if (steady::now() > deadline - flip_reserve / 2) abandoned = "the cut-over ran out of time before the flip";
   }
   if (abandoned.empty()) {
@@ -442,15 +451,18 @@ boost::asio::awaitable<bool> mover::cut_over(session& s) {
     co_await lock.rollback();
     if (publish_local_) publish_local_(invalidation::of_tenant(s.move.tenant_id));
     co_await publish_best_effort(invalidation::release_writes(s.move.tenant_id));
-    spdlog::info("move {}: tenant {} now on {}; writes were held {:.1f} ms", s.move.id, s.move.tenant_id, s.move.to,
-                 ms_since(started));
+    spdlog::info(
+        "move {}: tenant {} now on {}; writes were held {:.1f} ms (locked at {:.1f}, caught up at {:.1f}, fenced at "
+        "{:.1f}, flipped at {:.1f})",
+        s.move.id, s.move.tenant_id, s.move.to, ms_since(started), locked_at, caught_up_at, fenced_at,
+        s.move.freeze_ms.value_or(0));
     co_return true;
   }
   if (fenced) co_await db::replication::unfence(*s.source, s.move.database_name, app_role);
   co_await lock.rollback();
   co_await publish_best_effort(invalidation::release_writes(s.move.tenant_id));
-  spdlog::warn("move {}: cut-over {} abandoned after {:.1f} ms: {}", s.move.id, s.move.attempts, ms_since(started),
-               abandoned);
+  spdlog::warn("move {}: cut-over {} abandoned after {:.1f} ms (locked at {:.1f}, caught up at {:.1f}): {}", s.move.id,
+               s.move.attempts, ms_since(started), locked_at, caught_up_at, abandoned);
   s.move.error = abandoned;
   {
     std::lock_guard counted(stats_mutex_);
@@ -680,7 +692,8 @@ boost::asio::awaitable<std::vector<std::string>> mover::drop_due_sources() {
     const bool live = tenant && tenant->db_server == m.from && tenant->status != tenant_status::deleted;
     if (!live) {
       const auto server = co_await provisioning_.server(m.from);
-      co_await provisioning_.drop_database(server, m.database_name);
+      auto admin = co_await connect(server, "postgres");
+      co_await db::replication::drop_database(*admin, m.database_name);
       dropped.push_back(m.from + "/" + m.database_name);
       spdlog::info("move {}: dropped the source database {} on {} after its grace period", m.id, m.database_name,
                    m.from);
@@ -696,11 +709,24 @@ boost::asio::awaitable<std::vector<move_leftover>> mover::leftovers() {
   // makes anything, so whatever carries the name of one that is over is left over. Objects of
   // no move of ours (another installation sharing the server) are not ours to report.
   std::set<std::string> over;
+  // Target databases of aborted moves that a server away at the abort still holds, by server:
+  // never one the tenant is placed on, nor the target of a move in progress.
+  std::map<std::string, std::set<std::string>> abandoned_targets;
   {
     auto conn = co_await master_->acquire();
     const auto moves = co_await db::moves::list(*conn, 100000);
-    for (const auto& m : moves)
+    std::set<std::pair<std::string, std::string>> in_progress;  // (server, database)
+    for (const auto& m : moves) {
       if (finished(m.state)) over.insert(db::replication::replication_name(m.id));
+      if (!finished(m.state)) in_progress.insert({m.to, m.database_name});
+    }
+    for (const auto& m : moves) {
+      if (m.state != move_state::aborted || in_progress.contains({m.to, m.database_name})) continue;
+      const auto tenant = co_await db::master::find_tenant(*conn, m.tenant_id);
+      const bool live_there = tenant && tenant->status != tenant_status::deleted &&
+                              tenant->db_server.value_or(std::string(main_server_name)) == m.to;
+      if (!live_there) abandoned_targets[m.to].insert(m.database_name);
+    }
   }
   std::vector<move_leftover> out;
   const auto servers = co_await provisioning_.all_servers();
@@ -721,6 +747,10 @@ boost::asio::awaitable<std::vector<move_leftover>> mover::leftovers() {
         for (const auto& m : moves)
           if (m.from == server.name && finished(m.state)) databases.insert(m.database_name);
       }
+      for (const auto& database : abandoned_targets[server.name]) {
+        const bool exists = co_await db::replication::database_exists(*admin, database);
+        if (exists) out.push_back({server.name, "database", database, database});
+      }
       for (const auto& database : databases) {
         const bool exists = co_await db::replication::database_exists(*admin, database);
         if (!exists) continue;
@@ -739,8 +769,9 @@ boost::asio::awaitable<std::vector<move_leftover>> mover::leftovers() {
 boost::asio::awaitable<std::vector<move_leftover>> mover::drop_leftovers() {
   const auto found = co_await leftovers();
   std::vector<move_leftover> dropped;
-  // Subscriptions first (their workers hold the slots), then slots, then publications.
-  for (const auto* kind : {"subscription", "slot", "publication"}) {
+  // Subscriptions first (their workers hold the slots; a database with one cannot be
+  // dropped), then slots, publications, and aborted moves' target databases.
+  for (const auto* kind : {"subscription", "slot", "publication", "database"}) {
     for (const auto& l : found) {
       if (l.kind != kind) continue;
       try {
@@ -749,6 +780,9 @@ boost::asio::awaitable<std::vector<move_leftover>> mover::drop_leftovers() {
           auto admin = co_await connect(server, "postgres");
           const bool gone = co_await db::replication::drop_slot(*admin, l.name, 5s);
           if (!gone) continue;
+        } else if (l.kind == "database") {
+          auto admin = co_await connect(server, "postgres");
+          co_await db::replication::drop_database(*admin, l.database);
         } else {
           auto conn = co_await connect(server, l.database);
           if (l.kind == "subscription")

@@ -73,10 +73,11 @@ struct move_stats {
   double freeze_sum{0};  // seconds
 };
 
-// A crashed move's replication object (publication, subscription or slot) or its database.
+// What a move that ended badly left on a server: a replication object, or the target database
+// of an aborted move (the server was away when it was aborted).
 struct move_leftover {
   std::string server;
-  std::string kind;  // slot | subscription | publication
+  std::string kind;  // slot | subscription | publication | database
   std::string name;
   std::string database;
 };

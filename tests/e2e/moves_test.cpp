@@ -354,6 +354,51 @@ TEST_F(moves_bounded, a_cut_over_that_cannot_lock_the_source_in_time_is_abandone
   EXPECT_TRUE(query_as_superuser("SELECT 1 FROM pg_publication", database).empty());
 }
 
+// The target server goes away during the move (stopped, immediate): the move is aborted, the
+// tenant serves from main throughout, and what the move left on the target (its subscription
+// and database: the server was away at the abort) is reported by `tenants check` and removed
+// by `tenants reconcile` once the server is back.
+TEST_F(moves_bounded, the_target_going_away_aborts_the_move_and_reconcile_removes_what_it_left) {
+  const auto tenant_id = unique_name("mv_");
+  const auto owner = tenant_with_owner(tenant_id);
+  const auto database = database_of(tenant_id);
+  add_b2();
+  // Keeps every cut-over from reaching the flip, so the move is still before it when the
+  // target goes away, however fast the copy is.
+  held_session blocker(pg_cluster(), pg_cluster().superuser, database);
+  blocker.exec("BEGIN");
+  blocker.exec("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE");
+  const auto started = start_move(tenant_id, "b2");
+  ASSERT_EQ(started.status, 202u) << started.describe();
+  const auto move_id = json_string(started.json(), "id");
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline &&
+         json_string(get("/admin/moves/" + move_id, admin_token()).json(), "state") == "copying")
+    std::this_thread::sleep_for(10ms);
+  b2_.stop("immediate");
+  const auto ended = wait_for_move(move_id);
+  blocker.exec("ROLLBACK");
+  EXPECT_EQ(json_string(ended, "state"), "aborted") << json::serialize(ended);
+  EXPECT_EQ(server_of(tenant_id), "main");
+  const auto wrote =
+      post("/api/users", json::object{{"email", "during@example.com"}, {"first_name", "D"}, {"last_name", "E"}},
+           owner.token);
+  EXPECT_EQ(wrote.status, 201u) << wrote.describe();
+  EXPECT_EQ(leftovers_on_main(database), 0u) << "the slot on the source is dropped at the abort";
+
+  b2_.start();
+  const auto dirty = run_cli(server(), {"tenants", "check"}, mover_env());
+  EXPECT_EQ(dirty.exit_code, 1) << dirty.output;
+  EXPECT_NE(dirty.output.find("b2: database " + database), std::string::npos) << dirty.output;
+  const auto reconciled = run_cli(server(), {"tenants", "reconcile"}, mover_env());
+  EXPECT_EQ(reconciled.exit_code, 0) << reconciled.output;
+  EXPECT_FALSE(b2_.has_database(database)) << reconciled.output;
+  EXPECT_EQ(leftovers_on_b2(database), 0u);
+  const auto clean = run_cli(server(), {"tenants", "check"}, mover_env());
+  EXPECT_EQ(clean.exit_code, 0) << clean.output;
+  EXPECT_EQ(ids_on_main(database).count(json_string(wrote.json(), "id")), 1u);
+}
+
 // The mover is killed (SIGKILL) at a step; the move is taken over once its lease runs out (by
 // `tenantd tenants reconcile` or the server's own background task, whichever comes first) and
 // finished: the tenant ends on the target with every row, and nothing of the move is left.

@@ -10,8 +10,8 @@
 
 namespace tenantd::test {
 
-second_cluster::second_cluster()
-    : cluster_(std::make_unique<fault_cluster>()), role_(unique_name("srv_")), password_(unique_name("pw-")) {
+second_cluster::second_cluster(fault_cluster_options options)
+    : cluster_(std::make_unique<fault_cluster>(options)), role_(unique_name("srv_")), password_(unique_name("pw-")) {
   cluster_->exec("CREATE ROLE " + role_ + " LOGIN CREATEDB PASSWORD '" + password_ + "'");
 }
 

@@ -14,7 +14,7 @@ class second_cluster {
  public:
   // initdb + start (a few seconds), then a LOGIN CREATEDB role with a random password, so a
   // test can look for that password in responses and logs. Throws std::runtime_error.
-  second_cluster();
+  explicit second_cluster(fault_cluster_options options = {});
 
   const pg_cluster_info& info() const noexcept { return cluster_->info(); }
   const std::string& role() const noexcept { return role_; }
@@ -28,6 +28,9 @@ class second_cluster {
     return cluster_->query(sql, dbname);
   }
   bool has_database(const std::string& name) const;
+  // pg_ctl stop -m <mode> / start (a server going away and coming back).
+  void stop(std::string_view mode = "fast") { cluster_->stop(mode); }
+  void start() { cluster_->start(); }
 
  private:
   std::unique_ptr<fault_cluster> cluster_;

@@ -50,8 +50,9 @@ fault_cluster::fault_cluster(fault_cluster_options options) {
   if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl + "/cluster";
   const std::string command = "PG_MAX_CONNECTIONS=" + std::to_string(options.max_connections) +
-                              " PG_LOG_CONNECTIONS=" + (options.log_connections ? "on" : "off") + " " +
-                              shell_quoted(script()) + " start " + shell_quoted(dir_);
+                              " PG_LOG_CONNECTIONS=" + (options.log_connections ? "on" : "off") +
+                              " PG_TLS=" + (options.tls ? "on" : "off") + " " + shell_quoted(script()) + " start " +
+                              shell_quoted(dir_);
   const auto r = run_command(command);
   if (r.status != 0) throw std::runtime_error("cannot start a private PostgreSQL cluster:\n" + r.output);
   info_ = read_pg_cluster_env(dir_ + "/env");

@@ -20,6 +20,7 @@ namespace tenantd::test {
 struct fault_cluster_options {
   int max_connections{100};     // postgresql.conf max_connections (3 are reserved for superusers)
   bool log_connections{false};  // "connection received" lines in the server log, to count attempts
+  bool tls{false};              // ssl = on, with a certificate for 127.0.0.1 from a CA of its own (info().ca_file)
 };
 
 class fault_cluster {

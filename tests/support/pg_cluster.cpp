@@ -48,6 +48,7 @@ pg_cluster_info read_pg_cluster_env(const std::string& path) {
   info.app_password = kv["TEST_PG_APP_PASSWORD"];
   info.mover_user = kv["TEST_PG_MOVER_USER"];
   info.mover_password = kv["TEST_PG_MOVER_PASSWORD"];
+  info.ca_file = kv["TEST_PG_CA_FILE"];
   info.bin_dir = kv["TEST_PG_BIN"];
   info.data_dir = kv["TEST_PG_DATA"];
   info.log_path = kv["TEST_PG_LOG"];

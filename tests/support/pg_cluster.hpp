@@ -16,6 +16,7 @@ struct pg_cluster_info {
   std::string app_password;
   std::string mover_user;  // LOGIN SUPERUSER with a password (MOVE_DATABASE_USERNAME in move tests)
   std::string mover_password;
+  std::string ca_file;  // PG_TLS=on: the CA that signed the server's certificate; else empty
   std::string bin_dir;  // /usr/lib/postgresql/15/bin
   std::string data_dir;
   std::string log_path;  // the server log (pg_ctl -l)

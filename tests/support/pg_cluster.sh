@@ -7,7 +7,8 @@
 #                             e.g. `ctl DIR stop -m immediate`, `ctl DIR start`, `ctl DIR restart -m fast`
 # Options for start (environment): PG_MAX_CONNECTIONS (default 300), PG_LOG_CONNECTIONS
 # (on|off, default off: "connection received" lines in DIR's server log, to count attempts),
-# PG_WAL_LEVEL (default logical: tenants can be moved off this cluster).
+# PG_WAL_LEVEL (default logical: tenants can be moved off this cluster), PG_TLS (on: TLS with a
+# certificate for 127.0.0.1 signed by a CA made here; its file is TEST_PG_CA_FILE in DIR/env).
 # Roles: the app role (LOGIN CREATEDB) and a mover role (LOGIN SUPERUSER with a password: what
 # MOVE_DATABASE_USERNAME names in tests of tenant moves).
 set -euo pipefail
@@ -56,6 +57,24 @@ max_wal_senders = 20
 max_logical_replication_workers = 8
 max_worker_processes = 16
 CONF
+  ca_file=
+  if [ "${PG_TLS:-off}" = on ]; then
+    (
+      cd "$base"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=tenantd test CA" -keyout ca.key -out ca.pem \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout data/server.key -out server.csr 2>/dev/null
+      printf 'subjectAltName=IP:127.0.0.1\n' >server.ext
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext \
+        -out data/server.crt 2>/dev/null
+      rm -f ca.key server.csr server.ext
+      chmod 600 data/server.key
+      chmod 644 ca.pem
+    )
+    if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$base/data/server.key" "$base/data/server.crt"; fi
+    printf 'ssl = on\n' >>"$base/data/postgresql.conf"
+    ca_file=$base/ca.pem
+  fi
   as_pg "$bin/pg_ctl" -D "$base/data" -l "$base/server.log" -w -t 60 start >/dev/null
   as_pg "$bin/psql" -h "$base/sock" -p "$port" -U "$superuser" -d postgres -v ON_ERROR_STOP=1 -q \
     -c "CREATE ROLE $app_user LOGIN CREATEDB PASSWORD '$app_password'" \
@@ -69,6 +88,7 @@ TEST_PG_APP_USER=$app_user
 TEST_PG_APP_PASSWORD=$app_password
 TEST_PG_MOVER_USER=$mover_user
 TEST_PG_MOVER_PASSWORD=$mover_password
+TEST_PG_CA_FILE=$ca_file
 TEST_PG_BIN=$bin
 TEST_PG_DATA=$base/data
 TEST_PG_LOG=$base/server.log
