@@ -435,6 +435,99 @@ class stop_reader(threading.Thread):
         self.c.close()
 
 
+def offsets(b):
+    out = []
+    for path in b.node_logs():
+        try:
+            out.append(os.path.getsize(path))
+        except OSError:
+            out.append(0)
+    return out
+
+
+def stop_cycle(b, seconds, after):
+    """SIGSTOP pg3's postmaster and all its children, wait, SIGCONT, wait `after`."""
+    log_offsets = offsets(b)
+    pm, _ = pg_pids(b, 3)
+    t_stop = time.monotonic()
+    os.kill(pm, signal.SIGSTOP)  # first: it forks no new child meanwhile
+    _, kids = pg_pids(b, 3)
+    for p in kids:
+        try:
+            os.kill(p, signal.SIGSTOP)
+        except ProcessLookupError:
+            pass
+    t_stopped = time.monotonic()
+    log("stop: SIGSTOP to pg3's postmaster %d and its %d children (%.1f ms)" % (pm, len(kids),
+                                                                               (t_stopped - t_stop) * 1000))
+    time.sleep(seconds)
+    t_cont = time.monotonic()
+    for p in kids:
+        try:
+            os.kill(p, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    os.kill(pm, signal.SIGCONT)
+    log("stop: SIGCONT after %.2f s; %.0f s more of load" % (t_cont - t_stop, after))
+    time.sleep(after)
+    t_end = time.monotonic()
+    lines, count = mv.log_lines_about(b, [], log_offsets, limit=15)
+    return dict(t_stop=t_stop, t_cont=t_cont, t_end=t_end, pm=pm, children=len(kids),
+                t_stop_ms=(t_stopped - t_stop) * 1000, seconds=t_cont - t_stop, log_lines=lines, log_count=count)
+
+
+def analyze(readers, t_begin, c, t_end):
+    """Answers received in [t_begin, t_end) around one stop cycle, per server."""
+    t_stop, t_cont = c["t_stop"], c["t_cont"]
+    S = {"t_stop_ms": c["t_stop_ms"], "children": c["children"], "pm": c["pm"], "seconds": c["seconds"],
+         "log_lines": c["log_lines"], "log_count": c["log_count"], "per": {}}
+    for s in SERVERS:
+        rec = sorted((x for r in readers if r.server == s for x in r.rec if t_begin <= x[1] < t_end),
+                     key=lambda x: x[1])
+        d = {}
+        for label, a, z in (("before", t_begin, t_stop), ("stopped", t_stop, t_cont), ("after", t_cont, t_end)):
+            part = [x for x in rec if a <= x[1] < z]  # by time of the answer
+            d[label] = {"ok": sum(1 for x in part if x[2] == 200),
+                        "503": sum(1 for x in part if x[2] == 503),
+                        "other": sum(1 for x in part if x[2] not in (200, 503))}
+        sent_before = [(x[1] - x[0]) * 1000 for x in rec if x[0] < t_stop and x[1] < t_stop]
+        sent_during = [(x[1] - x[0]) * 1000 for x in rec if t_stop <= x[0] < t_cont]
+        d["p99_before"] = percentile(sent_before, 99)
+        d["p50_before"] = percentile(sent_before, 50)
+        d["p99_during"] = percentile(sent_during, 99)
+        d["p50_during"] = percentile(sent_during, 50)
+        d["max_during"] = max(sent_during) if sent_during else None
+        errs = [x for x in rec if x[2] != 200]
+        d["errors"] = errs
+        d["errors_total"] = len(errs)
+        d["errors_not_503_ra"] = [x for x in errs if not (x[2] == 503 and x[3])]
+        first503 = next((x for x in rec if x[2] == 503 and x[1] >= t_stop), None)
+        d["first_503_s"] = (first503[1] - t_stop) if first503 else None
+        first200 = next((x for x in rec if x[2] == 200 and x[1] >= t_cont), None)
+        d["first_200_after_cont_s"] = (first200[1] - t_cont) if first200 else None
+        d["errors_after_first_200"] = sum(1 for x in errs if first200 and x[1] > first200[1])
+        last_err = max((x[1] for x in errs if x[1] >= t_stop), default=None)
+        if last_err is None:
+            d["recovered_s"] = 0.0 if s != "pg3" else d["first_200_after_cont_s"]
+        else:
+            nxt200 = next((x for x in rec if x[2] == 200 and x[1] > last_err), None)
+            d["recovered_s"] = (nxt200[1] - t_cont) if nxt200 else None
+        d["max_wait_sent_during"] = max(((x[1] - x[0]) for x in rec if t_stop <= x[0] < t_cont), default=None)
+        d["kinds"] = {}
+        for x in errs:
+            key = "%s%s" % (x[2], " Retry-After: %s" % x[3] if x[3] else " (no Retry-After)")
+            d["kinds"][key] = d["kinds"].get(key, 0) + 1
+        sent_stopped = [x for x in rec if t_stop <= x[0] < t_cont]
+        d["sent_stopped"] = len(sent_stopped)
+        d["sent_stopped_200_after_cont"] = sum(1 for x in sent_stopped if x[2] == 200 and x[1] >= t_cont)
+        d["samples"] = [(x[0] - t_stop, x[1] - t_stop, x[2], x[3], str(x[4])[:160]) for x in errs[:4]]
+        S["per"][s] = d
+        log("stop %.0f s: %s before %s stopped %s after %s; p99 before %s during %s ms; first 503 %s s; "
+            "recovered %s s" % (c["seconds"], s, d["before"], d["stopped"], d["after"], fmt(d["p99_before"]),
+                                fmt(d["p99_during"]), fmt(d["first_503_s"], 2), fmt(d["recovered_s"], 2)))
+    return S
+
+
 def phase_stop(b, args, run_id, R):
     specs = [("st%s_%s_%d" % (run_id, s, k + 1), s) for s in SERVERS for k in range(args.stop_tenants)]
     log("stop: creating %d tenants (%d per server) with %d users each" % (len(specs), args.stop_tenants, 10))
@@ -452,98 +545,22 @@ def phase_stop(b, args, run_id, R):
         r.start()
     log("stop: %d readers at %.0f req/s each; %.0f s before the stop" % (len(readers), args.stop_rate, args.stop_before))
     time.sleep(args.stop_before)
-    log_offsets = []
-    for path in b.node_logs():
-        try:
-            log_offsets.append(os.path.getsize(path))
-        except OSError:
-            log_offsets.append(0)
-    pm, kids = pg_pids(b, 3)
-    t_stop = time.monotonic()
-    os.kill(pm, signal.SIGSTOP)
-    pm2, kids = pg_pids(b, 3)
-    for p in kids:
-        try:
-            os.kill(p, signal.SIGSTOP)
-        except ProcessLookupError:
-            pass
-    t_stopped = time.monotonic()
-    log("stop: SIGSTOP to pg3's postmaster %d and its %d children (%.1f ms)" % (pm, len(kids),
-                                                                               (t_stopped - t_stop) * 1000))
-    time.sleep(args.stop_seconds)
-    t_cont = time.monotonic()
-    for p in kids:
-        try:
-            os.kill(p, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-    os.kill(pm, signal.SIGCONT)
-    log("stop: SIGCONT after %.2f s; %.0f s more of load" % (t_cont - t_stop, args.stop_after))
-    time.sleep(args.stop_after)
+    t_begin = time.monotonic() - args.stop_before - 1
+    c1 = stop_cycle(b, args.stop_seconds, args.stop_after)
+    c2 = stop_cycle(b, args.stop_long_seconds, args.stop_after) if args.stop_long_seconds > 0 else None
     stop.set()
     for r in readers:
         r.join(60)
-    t_end = time.monotonic()
-
-    by = {s: [x for r in readers if r.server == s for x in r.rec] for s in SERVERS}
-    S = {"t_stop_ms": (t_stopped - t_stop) * 1000, "children": len(kids), "pm": pm, "readers": len(readers),
-         "tenants": [(t[0], t[1]) for t in tenants], "per": {}}
-    for s in SERVERS:
-        rec = sorted(by[s], key=lambda x: x[1])
-        d = {}
-        for label, a, z in (("before", 0, t_stop), ("stopped", t_stop, t_cont), ("after", t_cont, t_end + 1)):
-            part = [x for x in rec if a <= x[1] < z]  # by time of the answer
-            d[label] = {"ok": sum(1 for x in part if x[2] == 200),
-                        "503": sum(1 for x in part if x[2] == 503),
-                        "other": sum(1 for x in part if x[2] not in (200, 503))}
-        sent_before = [(x[1] - x[0]) * 1000 for x in rec if x[0] < t_stop and x[1] < t_stop]
-        sent_during = [(x[1] - x[0]) * 1000 for x in rec if t_stop <= x[0] < t_cont]
-        d["p99_before"] = percentile(sent_before, 99)
-        d["p50_before"] = percentile(sent_before, 50)
-        d["p99_during"] = percentile(sent_during, 99)
-        d["p50_during"] = percentile(sent_during, 50)
-        d["max_during"] = max(sent_during) if sent_during else None
-        errs = [x for x in rec if x[2] != 200]
-        d["errors"] = errs
-        d["errors_total"] = len(errs)
-        d["errors_before_stop"] = sum(1 for x in errs if x[1] < t_stop)
-        d["errors_not_503_ra"] = [x for x in errs if not (x[2] == 503 and x[3])]
-        first503 = next((x for x in rec if x[2] == 503 and x[1] >= t_stop), None)
-        d["first_503_s"] = (first503[1] - t_stop) if first503 else None
-        d["first_503_sent_s"] = (first503[0] - t_stop) if first503 else None
-        first200 = next((x for x in rec if x[2] == 200 and x[1] >= t_cont), None)
-        d["first_200_after_cont_s"] = (first200[1] - t_cont) if first200 else None
-        after_err = [x for x in errs if first200 and x[1] > first200[1]]
-        d["errors_after_first_200"] = len(after_err)
-        last_err = max((x[1] for x in errs if x[1] >= t_stop), default=None)
-        if last_err is None:
-            d["recovered_s"] = 0.0 if s != "pg3" else d["first_200_after_cont_s"]
-        else:
-            nxt200 = next((x for x in rec if x[2] == 200 and x[1] > last_err), None)
-            d["recovered_s"] = (nxt200[1] - t_cont) if nxt200 else None
-        # answers that came back while the server was stopped and 2 s after it: how long did a
-        # request to pg3 wait for its answer?
-        d["max_wait_sent_during"] = max(((x[1] - x[0]) for x in rec if t_stop <= x[0] < t_cont), default=None)
-        # 200s received while stopped (should not happen for pg3)
-        d["ok_while_stopped_sent_after_stop"] = sum(1 for x in rec if x[2] == 200 and t_stop <= x[0] and x[1] < t_cont)
-        d["kinds"] = {}
-        for x in errs:
-            key = "%s%s" % (x[2], " Retry-After: %s" % x[3] if x[3] else " (no Retry-After)")
-            d["kinds"][key] = d["kinds"].get(key, 0) + 1
-        sent_stopped = [x for x in rec if t_stop <= x[0] < t_cont]
-        d["sent_stopped"] = len(sent_stopped)
-        d["sent_stopped_200_after_cont"] = sum(1 for x in sent_stopped if x[2] == 200 and x[1] >= t_cont)
-        d["samples"] = [(x[0] - t_stop, x[1] - t_stop, x[2], x[3], str(x[4])[:160]) for x in errs[:4]]
-        S["per"][s] = d
-        log("stop: %s before %s stopped %s after %s; p99 before %s during %s ms; first 503 %s s; recovered %s s" % (
-            s, d["before"], d["stopped"], d["after"], fmt(d["p99_before"]), fmt(d["p99_during"]),
-            fmt(d["first_503_s"], 2), fmt(d["recovered_s"], 2)))
-    S["duration"] = t_end - t_stop + args.stop_before
-    S["log_lines"], S["log_count"] = mv.log_lines_about(b, [], log_offsets, limit=15)
+    S = analyze(readers, t_begin, c1, c2["t_stop"] if c2 else time.monotonic() + 1)
+    S.update(readers=len(readers), tenants=[(t[0], t[1]) for t in tenants])
+    if c2:
+        # "before" of the long stop: from 1 s after the first SIGCONT on
+        S["long"] = analyze(readers, c1["t_cont"] + 1.0, c2, time.monotonic() + 1)
     R["stop"] = S
-    others_err = sum(S["per"][s]["errors_total"] for s in ("main", "pg2"))
+    others_err = sum(X["per"][s]["errors_total"] for X in (S, S.get("long")) if X for s in ("main", "pg2"))
     p3 = S["per"]["pg3"]
-    R["checks"].append(("stop: errors on the tenants of main and pg2 (whole run)", "0", str(others_err),
+    R["checks"].append(("stop: errors on the tenants of main and pg2 (%s)" % (
+        "both stops" if S.get("long") else "whole phase"), "0", str(others_err),
                         others_err == 0))
     R["checks"].append(("stop: first 503 from pg3's tenants after SIGSTOP", "≤ %.0f s" % FIRST_503_TARGET_S,
                         "%s s" % fmt(p3["first_503_s"], 2),
@@ -598,6 +615,7 @@ def phase_routing(b, args, run_id, R, work):
         for label in pair:
             r = run_wrk(port, files[label], args.routing_connections, args.routing_seconds, args.wrk_threads)
             r["load1"] = mv.loadavg()[0]
+            r["compilers"] = mv.compiler_processes()
             runs[label].append(r)
             order.append(label)
             log("routing %d %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d, statuses %s, load %.2f" % (
@@ -618,6 +636,56 @@ def phase_routing(b, args, run_id, R, work):
 
 # ---------------------------------------------------------------------------------------------
 # report
+
+
+def stop_table(L, S):
+    """The per-server table of one stop cycle, its notes and the processes' log lines."""
+    L.append("| server | before: ok / 503 / other | stopped: ok / 503 / other | after SIGCONT: ok / 503 / other | "
+             "p50 / p99 before, ms | p50 / p99 during, ms | max during, ms | first 503 after SIGSTOP, s | "
+             "first 200 after SIGCONT, s | recovered (200 after the last error), s |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
+    for s in SERVERS:
+        d = S["per"][s]
+
+        def trio(x):
+            return "%d / %d / %d" % (x["ok"], x["503"], x["other"])
+
+        L.append("| %s | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %s |" % (
+            s, trio(d["before"]), trio(d["stopped"]), trio(d["after"]), fmt(d["p50_before"]),
+            fmt(d["p99_before"]), fmt(d["p50_during"]), fmt(d["p99_during"]), fmt(d["max_during"], 0),
+            fmt(d["first_503_s"], 2), fmt(d["first_200_after_cont_s"], 2) if s == "pg3" else "–",
+            fmt(d["recovered_s"], 2) if s == "pg3" else "–"))
+    L.append("")
+    d = S["per"]["pg3"]
+    L.append("Requests to pg3's tenants sent while it was stopped: %d; of them answered 200 only after SIGCONT: "
+             "%d; the longest wait for an answer: %s ms." % (d["sent_stopped"], d["sent_stopped_200_after_cont"],
+                                                            fmt(d["max_wait_sent_during"] * 1000
+                                                                if d["max_wait_sent_during"] is not None else None,
+                                                                0)))
+    L.append("")
+    kinds = False
+    for s in SERVERS:
+        d = S["per"][s]
+        if d["kinds"]:
+            L.append("- %s: failures by kind: %s; errors after pg3's first 200 after SIGCONT: %d; first ones "
+                     "(sent / answered, s after SIGSTOP): %s" % (
+                         s, ", ".join("%s × %d" % (k, v) for k, v in d["kinds"].items()),
+                         d["errors_after_first_200"],
+                         "; ".join("%+.2f / %+.2f %s `%s`" % (a, z, st, body) for a, z, st, ra, body in
+                                   d["samples"])))
+            kinds = True
+    if kinds:
+        L.append("")
+    if S["log_count"]:
+        L.append("Warnings and errors in the processes' logs from the stop on (%d lines, first %d):" % (
+            S["log_count"], len(S["log_lines"])))
+        L.append("")
+        L.append("```")
+        L.extend(S["log_lines"])
+        L.append("```")
+    else:
+        L.append("The processes logged no warning or error from the stop on.")
+    L.append("")
 
 
 def report(b, args, R, started_wall, load_start, load_end, compilers_start, sampler):
@@ -722,7 +790,7 @@ def report(b, args, R, started_wall, load_start, load_end, compilers_start, samp
             L.append("")
     S = R.get("stop")
     if S:
-        L.append("## 2. pg3 stopped for %.0f s" % args.stop_seconds)
+        L.append("## 2. pg3 stopped for %.0f s" % S["seconds"])
         L.append("")
         L.append("%d tenants per server (%s), %d reader thread(s) each, every thread %.0f GET /api/users/:id per "
                  "second, %s; %.0f s of load, then SIGSTOP to pg3's postmaster (pid %d) and its %d children "
@@ -732,52 +800,19 @@ def report(b, args, R, started_wall, load_start, load_end, compilers_start, samp
                      "straight to the 3 processes" if args.stop_direct else "through HAProxy (HTTPS, keep-alive)",
                      args.stop_before, S["pm"], S["children"], S["t_stop_ms"], args.stop_seconds, args.stop_after))
         L.append("")
-        L.append("| server | before: ok / 503 / other | stopped: ok / 503 / other | after SIGCONT: ok / 503 / other | "
-                 "p50 / p99 before, ms | p50 / p99 during, ms | max during, ms | first 503 after SIGSTOP, s | "
-                 "first 200 after SIGCONT, s | recovered (200 after the last error), s |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|")
-        for s in SERVERS:
-            d = S["per"][s]
-
-            def trio(x):
-                return "%d / %d / %d" % (x["ok"], x["503"], x["other"])
-
-            L.append("| %s | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %s |" % (
-                s, trio(d["before"]), trio(d["stopped"]), trio(d["after"]), fmt(d["p50_before"]),
-                fmt(d["p99_before"]), fmt(d["p50_during"]), fmt(d["p99_during"]), fmt(d["max_during"], 0),
-                fmt(d["first_503_s"], 2), fmt(d["first_200_after_cont_s"], 2) if s == "pg3" else "–",
-                fmt(d["recovered_s"], 2) if s == "pg3" else "–"))
-        L.append("")
-        d = S["per"]["pg3"]
-        L.append("Requests to pg3's tenants sent while it was stopped: %d; of them answered 200 only after SIGCONT: "
-                 "%d; the longest wait for an answer: %s ms." % (d["sent_stopped"], d["sent_stopped_200_after_cont"],
-                                                                fmt(d["max_wait_sent_during"] * 1000
-                                                                    if d["max_wait_sent_during"] is not None else None,
-                                                                    0)))
-        L.append("")
-        kinds = False
-        for s in SERVERS:
-            d = S["per"][s]
-            if d["kinds"]:
-                L.append("- %s: failures by kind: %s; errors after pg3's first 200 after SIGCONT: %d; first ones "
-                         "(sent / answered, s after SIGSTOP): %s" % (
-                             s, ", ".join("%s × %d" % (k, v) for k, v in d["kinds"].items()),
-                             d["errors_after_first_200"],
-                             "; ".join("%+.2f / %+.2f %s `%s`" % (a, z, st, body) for a, z, st, ra, body in
-                                       d["samples"])))
-                kinds = True
-        if kinds:
+        stop_table(L, S)
+        if S.get("long"):
+            T = S["long"]
+            L.append("### The same readers, pg3 stopped for %.0f s (for information: when does the first 503 come?)" %
+                     T["seconds"])
             L.append("")
-        if S["log_count"]:
-            L.append("Warnings and errors in the processes' logs from the stop on (%d lines, first %d):" % (
-                S["log_count"], len(S["log_lines"])))
+            L.append("After the stop above and its %.0f s of load (\"before\" counts from 1 s after its SIGCONT), "
+                     "pg3 was stopped again (postmaster pid %d and %d children, sent within %.1f ms) for %.0f s, "
+                     "then %.0f s of load. No target here; the targets above "
+                     "are of the %.0f s stop." % (args.stop_after, T["pm"], T["children"], T["t_stop_ms"], T["seconds"],
+                                              args.stop_after, args.stop_seconds))
             L.append("")
-            L.append("```")
-            L.extend(S["log_lines"])
-            L.append("```")
-        else:
-            L.append("The processes logged no warning or error from the stop on.")
-        L.append("")
+            stop_table(L, T)
     G = R.get("routing")
     if G:
         L.append("## 3. Routing cost")
@@ -791,16 +826,16 @@ def report(b, args, R, started_wall, load_start, load_end, compilers_start, samp
                      ", ".join("A" if o == "single" else "B" for o in G["order"])))
         L.append("")
         L.append("| | req/s (each run) | median | min – max (spread of the repeats) | p50 / p99 ms (each run) | "
-                 "1-min load after each run |")
-        L.append("|---|---|---|---|---|---|")
+                 "1-min load after each run | build processes after each run |")
+        L.append("|---|---|---|---|---|---|---|")
         for label, name in (("single", "A: 20 on main"), ("spread", "B: 20 over main/pg2/pg3")):
             rs = G["runs"][label]
             v = [r["rps"] for r in rs]
-            L.append("| %s | %s | %.0f | %.0f – %.0f (%.1f %%) | %s | %s |" % (
+            L.append("| %s | %s | %.0f | %.0f – %.0f (%.1f %%) | %s | %s | %s |" % (
                 name.replace("20", str(args.routing_tenants)), ", ".join("%.0f" % x for x in v), G["med"][label],
                 min(v), max(v), (max(v) - min(v)) / statistics.median(v) * 100,
                 ", ".join("%.2f / %.2f" % (r["p50"], r["p99"]) for r in rs),
-                ", ".join("%.2f" % r["load1"] for r in rs)))
+                ", ".join("%.2f" % r["load1"] for r in rs), ", ".join(str(r["compilers"]) for r in rs)))
         L.append("")
         L.append("Ratio B ÷ A: %.3f of the medians; per pair (run i of B ÷ run i of A): %s." % (
             G["ratio"], ", ".join("%.3f" % x for x in G["pair_ratios"])))
@@ -828,10 +863,12 @@ def main():
     ap.add_argument("--stop-before", type=float, default=10)
     ap.add_argument("--stop-seconds", type=float, default=5)
     ap.add_argument("--stop-after", type=float, default=10)
+    ap.add_argument("--stop-long-seconds", type=float, default=10,
+                    help="then a second, longer stop (information only: when the first 503 comes); 0: none")
     ap.add_argument("--stop-direct", action="store_true", help="readers straight to the processes, not HAProxy")
     ap.add_argument("--routing-tenants", type=int, default=20)
     ap.add_argument("--routing-users", type=int, default=10)
-    ap.add_argument("--routing-repeats", type=int, default=3)
+    ap.add_argument("--routing-repeats", type=int, default=5)
     ap.add_argument("--routing-seconds", type=int, default=10)
     ap.add_argument("--routing-warmup", type=int, default=3)
     ap.add_argument("--routing-connections", type=int, default=16)

@@ -256,7 +256,7 @@ boost::asio::awaitable<response> dispatcher::route_request(context& ctx, std::st
 // another server while it ran (it met the old server's lock or fence: nothing of it was
 // applied there) runs once more, on the new placement. Whether it was moved is asked of
 // master, not of this process's cache, which may not have heard of the move yet.
-boost::asio::awaitable<response> dispatcher::handle_with_placement_retry(const route& r, context& ctx) {
+boost::asio::awaitable<response> dispatcher::handle_with_placement_retry(const route& r, context& ctx) const {
   const auto started = std::chrono::steady_clock::now();
   std::optional<response> first;
   std::exception_ptr failure;

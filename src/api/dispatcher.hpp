@@ -47,7 +47,7 @@ class dispatcher {
 
  private:
   boost::asio::awaitable<response> route_request(context& ctx, std::string& route_name);
-  boost::asio::awaitable<response> handle_with_placement_retry(const route& r, context& ctx);
+  boost::asio::awaitable<response> handle_with_placement_retry(const route& r, context& ctx) const;
   void finish(const request& req, response& res, const std::string& request_id) const;
 
   services& svc_;

@@ -196,6 +196,7 @@ net::awaitable<int> run_action(services& s, const tenants_command& c) {
     if (s.mover.available()) {
       const auto moves = co_await s.mover.resume_stale();
       std::vector<std::string> ended;
+      ended.reserve(moves.size());
       for (const auto& m : moves)
         ended.push_back(m.id + " (tenant " + m.tenant_id + "): " + std::string(to_string(m.state)));
       print_list("moves of stopped processes taken over", ended);

@@ -48,6 +48,7 @@ awaitable<std::vector<std::string>> tables_without_primary_key(connection& c) {
       "AND n.nspname NOT LIKE 'pg\\_%' AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid AND "
       "i.indisprimary) ORDER BY 1");
   std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.string(i, 0));
   co_return out;
 }
@@ -99,6 +100,7 @@ awaitable<std::vector<sequence_value>> sequences(connection& c) {
       "SELECT format('%I.%I', schemaname, sequencename), last_value::text FROM pg_sequences "
       "WHERE last_value IS NOT NULL AND schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1");
   std::vector<sequence_value> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back({r.string(i, 0), r.string(i, 1)});
   co_return out;
 }
@@ -210,6 +212,7 @@ awaitable<std::vector<leftover>> leftovers(connection& c) {
       "SELECT 'subscription', s.subname::text, d.datname::text FROM pg_subscription s JOIN pg_database d ON d.oid = "
       "s.subdbid WHERE s.subname LIKE 'tenantd\\_move\\_%' ORDER BY 1, 2");
   std::vector<leftover> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back({r.string(i, 0), r.string(i, 1), r.string(i, 2)});
   co_return out;
 }
@@ -218,6 +221,7 @@ awaitable<std::vector<std::string>> publications(connection& c) {
   auto r =
       co_await c.exec("SELECT pubname::text FROM pg_publication WHERE pubname LIKE 'tenantd\\_move\\_%' ORDER BY 1");
   std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
   for (int i = 0; i < r.rows(); ++i) out.push_back(r.string(i, 0));
   co_return out;
 }

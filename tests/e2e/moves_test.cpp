@@ -38,7 +38,7 @@ env_overrides mover_env() {
 // as they can, until stopped: what they were answered.
 class write_load {
  public:
-  write_load(const e2e_test& test, const http_client& client, std::string token, std::string read_id)
+  write_load(const e2e_test& test, const http_client& client, const std::string& token, const std::string& read_id)
       : writer_([this, &client, token] {
           int n = 0;
           while (!stop_) {

@@ -42,8 +42,8 @@ TEST_F(servers_tls, a_server_verified_by_its_ca_serves_a_tenant_over_tls) {
   ASSERT_EQ(created.status, 201u) << created.describe();
   (void)register_user(tenant, "owner@tls.example");
   const auto owner = login("owner@tls.example", default_password, tenant);
-  const auto made =
-      post("/api/users", json::object{{"email", "x@tls.example"}, {"first_name", "X"}, {"last_name", "Y"}}, owner.token);
+  const auto made = post(
+      "/api/users", json::object{{"email", "x@tls.example"}, {"first_name", "X"}, {"last_name", "Y"}}, owner.token);
   ASSERT_EQ(made.status, 201u) << made.describe();
   const auto read = get("/api/users/" + json_string(made.json(), "id"), owner.token);
   EXPECT_EQ(read.status, 200u) << read.describe();
