@@ -321,6 +321,15 @@ class moves_bounded : public moves {
     env["MOVE_FREEZE_MAX_MS"] = "200";
     return env;
   }
+  // A session on the tenant's database that takes a lock letting the copy read (and, holding
+  // no transaction id, not keeping the slot from being made) but conflicting with the
+  // cut-over's, and keeps it until ROLLBACK.
+  static held_session lock_out_cut_overs(const std::string& database) {
+    held_session blocker(pg_cluster(), pg_cluster().superuser, database);
+    blocker.exec("BEGIN");
+    blocker.exec("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE");
+    return blocker;
+  }
 };
 
 TEST_F(moves_bounded, a_cut_over_that_cannot_lock_the_source_in_time_is_abandoned_and_the_move_aborted) {
@@ -328,11 +337,7 @@ TEST_F(moves_bounded, a_cut_over_that_cannot_lock_the_source_in_time_is_abandone
   const auto owner = tenant_with_owner(tenant_id);
   const auto database = database_of(tenant_id);
   add_b2();
-  // A session takes a lock that lets the copy read (and, holding no transaction id, does not
-  // keep the slot from being made) but conflicts with the cut-over's, and keeps it.
-  held_session blocker(pg_cluster(), pg_cluster().superuser, database);
-  blocker.exec("BEGIN");
-  blocker.exec("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE");
+  auto blocker = lock_out_cut_overs(database);
   const auto started = start_move(tenant_id, "b2");
   ASSERT_EQ(started.status, 202u) << started.describe();
   const auto move_id = json_string(started.json(), "id");
@@ -365,9 +370,7 @@ TEST_F(moves_bounded, the_target_going_away_aborts_the_move_and_reconcile_remove
   add_b2();
   // Keeps every cut-over from reaching the flip, so the move is still before it when the
   // target goes away, however fast the copy is.
-  held_session blocker(pg_cluster(), pg_cluster().superuser, database);
-  blocker.exec("BEGIN");
-  blocker.exec("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE");
+  auto blocker = lock_out_cut_overs(database);
   const auto started = start_move(tenant_id, "b2");
   ASSERT_EQ(started.status, 202u) << started.describe();
   const auto move_id = json_string(started.json(), "id");
