@@ -25,6 +25,8 @@ constexpr statement insert_sql{
 constexpr statement find_sql{"mv_find", "SELECT " MOVE_COLUMNS " FROM tenant_moves WHERE id = $1::uuid"};
 constexpr statement list_sql{"mv_list",
                              "SELECT " MOVE_COLUMNS " FROM tenant_moves ORDER BY started_at DESC, id LIMIT $1::int"};
+constexpr statement of_tenant_sql{
+    "mv_of_tenant", "SELECT " MOVE_COLUMNS " FROM tenant_moves WHERE tenant_id = $1 ORDER BY started_at DESC, id"};
 constexpr statement set_state_sql{
     "mv_set_state",
     "UPDATE tenant_moves SET state = $3, heartbeat_at = now(), updated_at = now() "
@@ -117,6 +119,12 @@ awaitable<std::vector<move_record>> list(connection& c, int limit) {
   const auto n = std::to_string(limit);
   const std::array<param, 1> p{param(n)};
   auto r = co_await c.exec_prepared(list_sql, p);
+  co_return moves_from(r);
+}
+
+awaitable<std::vector<move_record>> of_tenant(connection& c, const std::string& tenant_id) {
+  const std::array<param, 1> p{param(tenant_id)};
+  auto r = co_await c.exec_prepared(of_tenant_sql, p);
   co_return moves_from(r);
 }
 

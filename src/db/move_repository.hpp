@@ -30,6 +30,8 @@ awaitable<std::optional<move_record>> insert(connection& c, const new_move& move
 awaitable<std::optional<move_record>> find(connection& c, const std::string& id);
 // The newest first, at most `limit`.
 awaitable<std::vector<move_record>> list(connection& c, int limit);
+// Every move of one tenant, the newest first.
+awaitable<std::vector<move_record>> of_tenant(connection& c, const std::string& tenant_id);
 
 // Sets the state (and renews the owner's lease); false when `owner` no longer owns the move
 // (another process took it over) or it is finished.

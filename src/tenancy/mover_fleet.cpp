@@ -106,10 +106,9 @@ boost::asio::awaitable<result<move_record>> mover::start(const std::string& tena
     bool earlier_source = false;
     {
       auto conn = co_await master_->acquire();
-      const auto moves = co_await db::moves::list(*conn, 1000);
+      const auto moves = co_await db::moves::of_tenant(*conn, tenant_id);
       for (const auto& m : moves)
-        if (m.tenant_id == tenant_id && m.from == to && m.state == move_state::done && !m.keep_source &&
-            !m.source_dropped_at)
+        if (m.from == to && m.state == move_state::done && !m.keep_source && !m.source_dropped_at)
           earlier_source = true;
     }
     if (!earlier_source)
@@ -190,12 +189,15 @@ boost::asio::awaitable<std::vector<move_leftover>> mover::leftovers() {
   // Target databases of aborted moves that a server away at the abort still holds, by server:
   // never one the tenant is placed on, nor the target of a move in progress.
   std::map<std::string, std::set<std::string>> abandoned_targets;
+  // Where finished moves' publications may still be: their sources not dropped yet, by server.
+  std::map<std::string, std::set<std::string>> old_sources;
   {
     auto conn = co_await master_->acquire();
     const auto moves = co_await db::moves::list(*conn, 100000);
     std::set<std::pair<std::string, std::string>> in_progress;  // (server, database)
     for (const auto& m : moves) {
       if (finished(m.state)) over.insert(db::replication::replication_name(m.id));
+      if (finished(m.state) && !m.source_dropped_at) old_sources[m.from].insert(m.database_name);
       if (!finished(m.state)) in_progress.insert({m.to, m.database_name});
     }
     for (const auto& m : moves) {
@@ -211,20 +213,14 @@ boost::asio::awaitable<std::vector<move_leftover>> mover::leftovers() {
   for (const auto& server : servers) {
     try {
       auto admin = co_await connect(server, "postgres");
-      std::set<std::string> databases;
+      auto databases = old_sources[server.name];
       const auto objects = co_await db::replication::leftovers(*admin);
       for (const auto& l : objects) {
         if (!l.database.empty()) databases.insert(l.database);
         if (over.contains(l.name)) out.push_back({server.name, l.kind, l.name, l.database});
       }
-      // Publications live in their database: look where a slot or subscription points, and in
-      // the databases of finished moves that still exist there.
-      {
-        auto conn = co_await master_->acquire();
-        const auto moves = co_await db::moves::list(*conn, 100000);
-        for (const auto& m : moves)
-          if (m.from == server.name && finished(m.state)) databases.insert(m.database_name);
-      }
+      // Publications live in their database: look where a slot or subscription points (added
+      // above), and in finished moves' sources that still exist there.
       for (const auto& database : abandoned_targets[server.name]) {
         const bool exists = co_await db::replication::database_exists(*admin, database);
         if (exists) out.push_back({server.name, "database", database, database});

@@ -34,3 +34,4 @@ CREATE TABLE tenant_moves (
 );
 CREATE UNIQUE INDEX tenant_moves_one_active ON tenant_moves (tenant_id) WHERE state NOT IN ('done', 'aborted');
 CREATE INDEX tenant_moves_started_idx ON tenant_moves (started_at DESC);
+CREATE INDEX tenant_moves_tenant_idx ON tenant_moves (tenant_id);
