@@ -272,6 +272,16 @@ boost::asio::awaitable<std::string> metrics::render() {
            "Open connections to tenant databases per database server (each has its own budget).");
     for (const auto& [server, n] : pools.connections_by_server())
       sample(out, "tenantd_tenant_pool_server_connections", "server=\"" + escape_label_value(server) + "\"", n);
+    const auto health = pools.server_health_list();
+    header(out, "tenantd_db_server_answering", "gauge",
+           "1 while a database server answers, 0 while its probes get nothing and its calls fail fast with 503.");
+    for (const auto& h : health)
+      sample(out, "tenantd_db_server_answering", "server=\"" + escape_label_value(h.server) + "\"",
+             h.answering ? 1 : 0);
+    header(out, "tenantd_db_server_outages_total", "counter",
+           "Times a database server was found not answering (its waiting calls then failed with 503).");
+    for (const auto& h : health)
+      sample(out, "tenantd_db_server_outages_total", "server=\"" + escape_label_value(h.server) + "\"", h.outages);
     header(out, "tenantd_tenant_pool_evictions_total", "counter",
            "Idle tenant connections closed to make room under a server's budget.");
     sample(out, "tenantd_tenant_pool_evictions_total", "", pools.evictions());

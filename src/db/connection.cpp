@@ -18,6 +18,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "db/server_watch.hpp"
 #include "db/with_deadline.hpp"
 #include "domain/thread_priority.hpp"
 
@@ -32,6 +33,8 @@ namespace {
 // Asio waits on an edge-triggered epoll without a speculative check, so readiness reported
 // while no wait is queued can be missed; the socket is polled again at least this often.
 constexpr std::chrono::milliseconds recheck_interval{250};
+// How often a wait for an answer asks its server watch whether to go on waiting.
+constexpr std::chrono::milliseconds watched_recheck_interval{100};
 
 std::string trimmed(const char* message) {
   std::string text = message != nullptr ? message : "";
@@ -165,19 +168,40 @@ struct connection::impl {
     }
   }
 
-  // Waits until the socket is ready for `type`; false when `deadline` passes first.
-  net::awaitable<bool> wait_socket(net::posix::descriptor_base::wait_type type, clock_type::time_point deadline) {
-    const auto events = static_cast<short>(type == net::posix::descriptor_base::wait_read ? POLLIN : POLLOUT);
+  // Waits until the socket is ready for `type`; false when `deadline` passes first. A wait
+  // for the server's answer (`answer`, on a connection with a server watch) tells the watch
+  // how long it has waited and what arrived, and gives up (unavailable_error, the connection
+  // broken) as soon as the watch says the server is down.
+  net::awaitable<bool> wait_socket(net::posix::descriptor_base::wait_type type, clock_type::time_point deadline,
+                                   bool answer = false) {
+    const bool reading = type == net::posix::descriptor_base::wait_read;
+    const auto events = static_cast<short>(reading ? POLLIN : POLLOUT);
+    server_watch* watch = answer ? options.watch.get() : nullptr;
+    const auto since = clock_type::now();
     for (;;) {
       pollfd ready{socket.native_handle(), events, 0};
-      if (::poll(&ready, 1, 0) > 0) co_return true;
+      if (::poll(&ready, 1, 0) > 0) {
+        if (watch != nullptr && reading) watch->heard();
+        co_return true;
+      }
       const auto now = clock_type::now();
       if (now >= deadline) co_return false;
+      if (watch != nullptr) {
+        watch->waiting(now - since, options.conninfo);
+        if (watch->down()) {
+          broken = true;
+          throw unavailable_error(watch->down_message());
+        }
+      }
       const auto outcome =
           co_await detail::with_deadline([&](auto handler) { socket.async_wait(type, std::move(handler)); },
-                                         std::min(deadline, now + recheck_interval));
+                                         std::min(deadline, now + (watch != nullptr ? watched_recheck_interval
+                                                                                    : recheck_interval)));
       if (!outcome.timed_out && outcome.ec) throw boost::system::system_error(outcome.ec);
-      if (!outcome.timed_out) co_return true;
+      if (!outcome.timed_out) {
+        if (watch != nullptr && reading) watch->heard();
+        co_return true;
+      }
     }
   }
 
@@ -186,7 +210,7 @@ struct connection::impl {
       const int pending = PQflush(pg);
       if (pending == 0) co_return;
       if (pending < 0) fail("sending to the database failed");
-      if (!co_await wait_socket(net::posix::descriptor_base::wait_write, deadline)) fail_timeout();
+      if (!co_await wait_socket(net::posix::descriptor_base::wait_write, deadline, true)) fail_timeout();
       if (PQconsumeInput(pg) == 0) fail("reading from the database failed");
     }
   }
@@ -202,7 +226,7 @@ struct connection::impl {
     std::optional<pg_error> error;
     for (;;) {
       while (PQisBusy(pg) != 0) {
-        if (!co_await wait_socket(net::posix::descriptor_base::wait_read, deadline)) fail_timeout();
+        if (!co_await wait_socket(net::posix::descriptor_base::wait_read, deadline, true)) fail_timeout();
         if (PQconsumeInput(pg) == 0) fail("connection to the database lost");
       }
       PGresult* raw = PQgetResult(pg);
@@ -285,7 +309,7 @@ net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_exec
     state->bind_socket();
     const auto type = polling == PGRES_POLLING_READING ? net::posix::descriptor_base::wait_read
                                                        : net::posix::descriptor_base::wait_write;
-    if (!co_await state->wait_socket(type, deadline)) {
+    if (!co_await state->wait_socket(type, deadline, true)) {
       state->broken = true;
       throw unavailable_error("connecting to the database timed out after " + std::to_string(connect_timeout.count()) +
                               " ms");
@@ -295,6 +319,33 @@ net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_exec
   state->bind_socket();
   if (PQsetnonblocking(raw, 1) != 0) state->fail("cannot make the database connection non-blocking");
   co_return std::unique_ptr<connection>(new connection(std::move(state)));
+}
+
+net::awaitable<ping_result> connection::ping(net::any_io_executor executor, std::string conninfo,
+                                             std::chrono::milliseconds timeout) {
+  PGconn* raw = PQconnectStart(conninfo.c_str());
+  if (raw == nullptr) throw unavailable_error("cannot allocate a database connection");
+  PQsetNoticeProcessor(raw, log_notice, nullptr);
+  const auto deadline = clock_type::now() + timeout;
+  connection_options options;
+  options.conninfo = std::move(conninfo);
+  impl state(std::move(executor), std::move(options), raw);
+  if (PQstatus(raw) == CONNECTION_BAD) co_return ping_result::refused;
+  // libpq sends the startup packet (or the TLS request) as soon as TCP connects and then reads:
+  // any byte readable from then on was sent by a server process, which is all a ping asks.
+  auto polling = PGRES_POLLING_WRITING;
+  for (;;) {
+    if (polling == PGRES_POLLING_FAILED) co_return ping_result::refused;
+    if (polling == PGRES_POLLING_OK) co_return ping_result::answered;
+    state.bind_socket();
+    const bool reading = polling == PGRES_POLLING_READING;
+    if (!co_await state.wait_socket(reading ? net::posix::descriptor_base::wait_read
+                                            : net::posix::descriptor_base::wait_write,
+                                    deadline))
+      co_return ping_result::timed_out;
+    if (reading) co_return ping_result::answered;
+    polling = PQconnectPoll(raw);
+  }
 }
 
 net::awaitable<result_set> connection::exec_prepared(const statement& stmt, std::span<const param> params) {
@@ -425,7 +476,7 @@ PGconn* connection::native_handle() const noexcept { return impl_->pg; }
 
 net::awaitable<bool> connection::wait_socket(bool for_write, clock_type::time_point deadline) {
   co_return co_await impl_->wait_socket(
-      for_write ? net::posix::descriptor_base::wait_write : net::posix::descriptor_base::wait_read, deadline);
+      for_write ? net::posix::descriptor_base::wait_write : net::posix::descriptor_base::wait_read, deadline, true);
 }
 
 bool connection::is_prepared(std::string_view name) const { return impl_->prepared.contains(std::string(name)); }

@@ -20,6 +20,8 @@ typedef struct pg_conn PGconn;
 
 namespace tenantd::db {
 
+class server_watch;
+
 // The server rejected a statement (constraint violation, syntax, ...). The connection is
 // still usable unless broken() says otherwise. what() holds the server's message: log it,
 // never send it to a client.
@@ -76,9 +78,17 @@ struct connection_options {
   // socket waits stay on the connection's executor. Unset: on the connection's executor.
   // Whoever owns these threads must join them before the connection's io_context is destroyed.
   std::optional<boost::asio::any_io_executor> handshake_executor{};
+  // The liveness of this connection's server, shared by its connections (db/server_watch.hpp):
+  // waits for an answer report to it and give up when it says the server is down. Unset:
+  // only the deadlines bound a wait.
+  std::shared_ptr<server_watch> watch{};
 };
 
 class pipeline;
+
+// What a probe of a server got: a first byte from it (it answers, whatever it said), a
+// refusal without one (nothing listens there), or nothing before its deadline.
+enum class ping_result { answered, refused, timed_out };
 
 // Told how long each statement that got its answer took (exec, exec_params, exec_prepared;
 // not the ones that threw): usage accounting per tenant (tenancy/tenant_databases.hpp).
@@ -104,6 +114,10 @@ class connection : public statement_runner {
   // on failure or when options.connect_timeout passes.
   static boost::asio::awaitable<std::unique_ptr<connection>> connect(boost::asio::any_io_executor executor,
                                                                      connection_options options);
+  // Opens a connection with `conninfo` only until the server sends its first byte (no
+  // authentication is attempted), then closes it: whether a server answers at all.
+  static boost::asio::awaitable<ping_result> ping(boost::asio::any_io_executor executor, std::string conninfo,
+                                                  std::chrono::milliseconds timeout);
   ~connection() override;
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

@@ -35,7 +35,10 @@ pool_registry::~pool_registry() {
 
 pool_registry::budget& pool_registry::budget_of(const std::string& server) {
   auto& slot = budgets_[server];
-  if (!slot) slot = std::make_unique<budget>();
+  if (!slot) {
+    slot = std::make_unique<budget>();
+    slot->watch = db::server_watch::create(executor_, {.server = server});
+  }
   return *slot;
 }
 
@@ -74,6 +77,7 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant,
   options.connection.handshake_executor = settings_.handshake_executor;
   options.connection.label = "tenant=" + tenant.id + " server=" + key.server + " database=" + key.database;
   budget* b = &budget_of(key.server);
+  options.connection.watch = b->watch;
   // A pool, or a background connect holding it, may outlive the registry: its callbacks then
   // do nothing (callback_guard). Budgets live as long as the registry.
   options.reserve_slot = [this, b, key, guard = guard_] {
@@ -319,8 +323,18 @@ void pool_registry::shutdown() {
   {
     std::lock_guard lock(mutex_);
     all.swap(pools_);
+    for (auto& [server, b] : budgets_) b->watch->stop();
   }
   for (auto& [key, p] : all) p->shutdown();
+}
+
+std::vector<server_health> pool_registry::server_health_list() const {
+  std::vector<server_health> list;
+  std::lock_guard lock(mutex_);
+  list.reserve(budgets_.size());
+  for (const auto& [server, b] : budgets_) list.push_back({server, !b->watch->down(), b->watch->outages()});
+  std::sort(list.begin(), list.end(), [](const server_health& a, const server_health& b) { return a.server < b.server; });
+  return list;
 }
 
 std::size_t pool_registry::pool_count() const {

@@ -36,6 +36,7 @@
 
 #include "db/conninfo.hpp"
 #include "db/pool.hpp"
+#include "db/server_watch.hpp"
 #include "domain/records.hpp"
 
 namespace tenantd::tenancy {
@@ -83,6 +84,13 @@ struct tenant_connection_settings {
   std::optional<boost::asio::any_io_executor> handshake_executor{};
 };
 
+// Whether a database server answers, as this process's server watch sees it (metrics).
+struct server_health {
+  std::string server;
+  bool answering{true};
+  std::uint64_t outages{0};  // times it was found not answering, since start
+};
+
 // One tenant pool's connection counts, for metrics.
 struct tenant_pool_stats {
   std::string server;
@@ -127,6 +135,8 @@ class pool_registry {
   std::uint64_t evictions() const noexcept { return evictions_.load(); }
   // Pools waiting for a budget slot right now, over every server.
   std::size_t starved_pools() const;
+  // Each server this process has opened pools for: whether it answers (db::server_watch).
+  std::vector<server_health> server_health_list() const;
   // The `n` pools with the most open connections (then waiters), busiest first.
   std::vector<tenant_pool_stats> busiest(std::size_t n) const;
   const tenant_connection_settings& settings() const noexcept { return settings_; }
@@ -144,6 +154,8 @@ class pool_registry {
     std::deque<starved_pool> starved;  // pools waiting for a slot, oldest first
     std::atomic<std::size_t> starved_count{0};
     std::atomic<std::size_t> starved_empty_count{0};  // of which held nothing when queued
+    // Whether the server answers; shared by the connections of all its pools.
+    std::shared_ptr<db::server_watch> watch;
   };
 
   budget& budget_of(const std::string& server);  // with mutex_ held

@@ -31,6 +31,9 @@ class second_cluster {
   // pg_ctl stop -m <mode> / start (a server going away and coming back).
   void stop(std::string_view mode = "fast") { cluster_->stop(mode); }
   void start() { cluster_->start(); }
+  // SIGSTOP / SIGCONT to all its processes (fault_cluster::pause).
+  void pause() { cluster_->pause(); }
+  void resume() { cluster_->resume(); }
 
  private:
   std::unique_ptr<fault_cluster> cluster_;

@@ -2,6 +2,7 @@
 #include "support/fault_cluster.hpp"
 
 #include <libpq-fe.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -61,6 +62,7 @@ fault_cluster::fault_cluster(fault_cluster_options options) {
 
 fault_cluster::~fault_cluster() {
   try {
+    if (paused_) resume();  // a stopped postmaster would not hear pg_ctl stop
     // Immediate: nothing in it is worth a checkpoint. `stop` removes the data directory.
     (void)run_command(shell_quoted(script()) + " ctl " + shell_quoted(dir_) + " stop -m immediate");
     (void)run_command(shell_quoted(script()) + " stop " + shell_quoted(dir_));
@@ -82,6 +84,41 @@ void fault_cluster::stop(std::string_view mode) { ctl({"stop", "-m", std::string
 void fault_cluster::start() { ctl({"start"}); }
 
 void fault_cluster::restart(std::string_view mode) { ctl({"restart", "-m", std::string(mode)}); }
+
+namespace {
+// The postmaster (first line of postmaster.pid) and every process whose parent it is.
+std::vector<pid_t> cluster_processes(const std::string& data_dir) {
+  std::ifstream pid_file(data_dir + "/postmaster.pid");
+  long postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0)
+    throw std::runtime_error("no postmaster.pid in " + data_dir + ": is the cluster running?");
+  std::vector<pid_t> pids{static_cast<pid_t>(postmaster)};
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    long parent = 0;
+    if (rest >> state >> parent && parent == postmaster) pids.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return pids;
+}
+}  // namespace
+
+void fault_cluster::pause() {
+  paused_ = true;
+  for (const auto pid : cluster_processes(info_.data_dir)) ::kill(pid, SIGSTOP);
+}
+
+void fault_cluster::resume() {
+  for (const auto pid : cluster_processes(info_.data_dir)) ::kill(pid, SIGCONT);
+  paused_ = false;
+}
 
 std::vector<std::vector<std::string>> fault_cluster::query(const std::string& sql, const std::string& dbname) const {
   return admin_query(info_, sql, dbname);

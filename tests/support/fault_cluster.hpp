@@ -40,6 +40,10 @@ class fault_cluster {
   void start();
   // pg_ctl restart -m <mode>, waiting until it accepts connections again.
   void restart(std::string_view mode = "fast");
+  // SIGSTOP / SIGCONT to the postmaster and every process it started: a server that stops
+  // answering without closing a connection (a paused VM, a hung host), and comes back.
+  void pause();
+  void resume();
 
   // Superuser SQL over the unix socket (never counted as a TCP connection attempt).
   std::vector<std::vector<std::string>> query(const std::string& sql, const std::string& dbname = "postgres") const;
@@ -56,6 +60,7 @@ class fault_cluster {
   std::string dir_;
   pg_cluster_info info_;
   bool started_{false};
+  bool paused_{false};
 };
 
 // One blocking libpq session over the unix socket (trust), kept open to hold locks or
