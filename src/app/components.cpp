@@ -156,6 +156,7 @@ components::components(const config& config, net::io_context& io_context)
             return dispatcher.reject(status, code, detail, partial);
           }) {
   listener.on_connection([this](bool connected) { access.set_listening(connected); });
+  listener.set_fault_point(cfg.fault_point);
   add_metrics_server(*this);
 }
 

@@ -171,15 +171,21 @@ config load_config(const environment& env) {
   // Only builds with the tests have it (CMake option TENANTD_FAULT_INJECTION).
   c.fault_point = get(env, "TENANTD_FAULT_POINT");
 #ifdef TENANTD_FAULT_INJECTION
-  static constexpr std::string_view fault_points[] = {
-      "after_row",        "after_database",    "after_grants",
-      "after_ready",      "move_after_target", "move_after_subscribe",
-      "move_before_flip", "move_after_flip",   "move_after_unsubscribe"};
+  static constexpr std::string_view fault_points[] = {"after_row",
+                                                      "after_database",
+                                                      "after_grants",
+                                                      "after_ready",
+                                                      "move_after_target",
+                                                      "move_after_subscribe",
+                                                      "move_before_flip",
+                                                      "move_after_flip",
+                                                      "move_after_unsubscribe",
+                                                      "listener_reconnect_late"};
   if (!c.fault_point.empty() &&
       std::find(std::begin(fault_points), std::end(fault_points), c.fault_point) == std::end(fault_points))
     throw config_error(
         "TENANTD_FAULT_POINT: one of after_row, after_database, after_grants, after_ready, move_after_target, "
-        "move_after_subscribe, move_before_flip, move_after_flip, move_after_unsubscribe");
+        "move_after_subscribe, move_before_flip, move_after_flip, move_after_unsubscribe, listener_reconnect_late");
 #else
   if (!c.fault_point.empty())
     throw config_error(

@@ -36,7 +36,7 @@ struct config {
   database_endpoint tenant;  // DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD, defaulting to master's
   std::string tenant_db_prefix{"tenant_"};
   bool tenant_provisioning_template{true};  // TENANT_PROVISIONING=template|migrations
-  std::string fault_point;                  // TENANTD_FAULT_POINT (tests only): see provisioner.hpp
+  std::string fault_point;                  // TENANTD_FAULT_POINT (tests only): provisioner, mover, listener
   std::string tenant_migrations_dir;        // TENANT_MIGRATIONS_DIR: tenant migrations from here, not the embedded ones
   std::string backup_dir{"./backups"};      // BACKUP_DIR: where POST /admin/tenants/:id/backup writes
 

@@ -14,6 +14,16 @@ invalidation_listener::invalidation_listener(db::connection_options master,
                                              std::function<void(const invalidation&)> on_change)
     : master_(std::move(master)), on_change_(std::move(on_change)) {}
 
+std::chrono::milliseconds invalidation_listener::reconnect_delay(std::chrono::milliseconds backoff) const {
+#ifdef TENANTD_FAULT_INJECTION
+  if (fault_point_ == "listener_reconnect_late") {
+    spdlog::warn("fault injection: the invalidation listener reconnects in 20 s");
+    return std::chrono::seconds(20);
+  }
+#endif
+  return backoff;
+}
+
 boost::asio::awaitable<void> invalidation_listener::run() {
   auto executor = co_await boost::asio::this_coro::executor;
   auto backoff = std::chrono::milliseconds(200);
@@ -40,7 +50,7 @@ boost::asio::awaitable<void> invalidation_listener::run() {
     connected_ = false;
     if (on_connection_) on_connection_(false);
     if (failed && !stopped_) {
-      boost::asio::steady_timer timer(executor, backoff);
+      boost::asio::steady_timer timer(executor, reconnect_delay(backoff));
       co_await timer.async_wait(boost::asio::use_awaitable);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -28,11 +29,20 @@ class invalidation_listener {
   // connection is lost. Set before run().
   void on_connection(std::function<void(bool)> callback) { on_connection_ = std::move(callback); }
   bool connected() const noexcept { return connected_; }
+  // Test-only (TENANTD_FAULT_POINT, builds with TENANTD_FAULT_INJECTION): with
+  // "listener_reconnect_late", a lost connection is re-made only after 20 s, so a test can
+  // cut this process's LISTEN connection and have it miss notifications meanwhile. Set before
+  // run().
+  void set_fault_point(std::string point) { fault_point_ = std::move(point); }
 
  private:
+  // How long to wait before reconnecting: the back-off, or the fault point's delay.
+  std::chrono::milliseconds reconnect_delay(std::chrono::milliseconds backoff) const;
+
   db::connection_options master_;
   std::function<void(const invalidation&)> on_change_;
   std::function<void(bool)> on_connection_;
+  std::string fault_point_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> connected_{false};
 };
