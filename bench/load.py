@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--only", default="ceil,a,b1,b2,b3,c,d,e,u",
                     help="comma-separated subset of ceil,a,b1,b2,b3,c,d,e,u")
     ap.add_argument("--tenants", type=int, default=20, help="tenants in (a), (c), (d), (e)")
+    ap.add_argument("--keep-logs", default="", help="copy the servers' logs into this directory at the end")
     ap.add_argument("--tenants-b", type=int, default=100 if quick else 1000, help="tenants in (b1), (b2), (b3)")
     ap.add_argument("--users", type=int, default=1000, help="users per tenant")
     ap.add_argument("--tokens-b", type=int, default=20, help="tokens (accounts) per tenant in (b1)-(b3)")
@@ -326,6 +327,12 @@ def main():
         if b:
             b.activity.close()
         subprocess.run([os.path.join(ROOT, "tests/support/pg_cluster.sh"), "stop", pg_dir])
+        if args.keep_logs:
+            os.makedirs(args.keep_logs, exist_ok=True)
+            for folder, _, names in os.walk(work):
+                for name in names:
+                    if name.startswith("server-") and name.endswith(".log"):
+                        shutil.copy(os.path.join(folder, name), args.keep_logs)
         shutil.rmtree(work, ignore_errors=True)
 
 
