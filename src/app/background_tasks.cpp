@@ -78,12 +78,15 @@ net::awaitable<void> prepare_master(std::shared_ptr<db::pool> master, std::strin
   }
 }
 
+// Every 50 ms: room for starved pools; every 5 s: idle connections past the idle timeout.
 net::awaitable<void> sweep_pools(tenancy::pool_registry& pools, std::atomic<bool>& stopping) {
   auto executor = co_await net::this_coro::executor;
-  while (!stopping) {
-    net::steady_timer timer(executor, 5s);
+  net::steady_timer timer(executor);
+  for (unsigned tick = 1; !stopping; ++tick) {
+    timer.expires_after(50ms);
     co_await timer.async_wait(net::use_awaitable);
-    pools.sweep();
+    pools.relieve_starved();
+    if (tick % 100 == 0) pools.sweep();
   }
 }
 

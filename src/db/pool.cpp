@@ -70,13 +70,52 @@ void fail_if_server_down(const pool_options& options) {
 net::awaitable<result_set> pool::exec_prepared(const statement& stmt, std::span<const param> params) {
   fail_if_server_down(impl_->options);
   if (impl_->options.pipeline_depth > 0) {
-    if (auto shared = co_await shared_pipeline()) {
-      auto result = co_await shared->try_exec_prepared(stmt, params);
-      if (result) co_return std::move(*result);
+    const auto deadline = clock_type::now() + impl_->options.acquire_timeout;
+    for (;;) {
+      auto shared = co_await shared_pipeline();
+      if (shared) {
+        auto result = co_await shared->try_exec_prepared(stmt, params);
+        if (result) co_return std::move(*result);
+        break;  // full, or it broke before the statement was sent
+      }
+      // Another caller is opening it. Waiting for it, rather than queueing for a connection of
+      // one's own, keeps a tenant that starts (or restarts) its pipeline at one connection: a
+      // burst of first requests of many tenants would otherwise ask for max_size each, and
+      // under a full budget the pools would close each other's connections in turn.
+      const bool opened = co_await await_pipeline(deadline);  // not in the condition: GCC 12
+      if (!opened)
+        throw unavailable_error("database pool exhausted: no connection within " +
+                                std::to_string(impl_->options.acquire_timeout.count()) + " ms");
     }
   }
-  auto conn = co_await acquire();  // no pipeline, it is full, or it is being opened
+  auto conn = co_await acquire();  // no pipeline, or it is full
   co_return co_await conn->exec_prepared(stmt, params);
+}
+
+net::awaitable<bool> pool::await_pipeline(clock_type::time_point deadline) {
+  auto& s = *impl_;
+  auto w = std::make_shared<waiter>(co_await net::this_coro::executor);
+  {
+    std::lock_guard lock(s.mutex);
+    if (s.shut_down) throw unavailable_error("database pool is shut down");
+    if (!s.creating_pipe) co_return true;  // opened (or given up) meanwhile: look again
+    s.pipe_waiters.push_back(w);
+  }
+  const auto outcome =
+      co_await detail::with_deadline([&](auto handler) { w->wake.async_receive(std::move(handler)); }, deadline);
+  std::lock_guard lock(s.mutex);
+  if (!outcome.timed_out) co_return true;
+  std::erase(s.pipe_waiters, w);
+  co_return !s.creating_pipe;  // it may have been done just as the deadline passed
+}
+
+void pool::wake_pipe_waiters() noexcept {
+  std::vector<std::shared_ptr<waiter>> woken;
+  {
+    std::lock_guard lock(impl_->mutex);
+    woken.swap(impl_->pipe_waiters);
+  }
+  for (const auto& w : woken) signal(w);
 }
 
 net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline() {
@@ -104,8 +143,11 @@ net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline() {
     auto conn = co_await acquire();
     raw = conn.detach();
   } catch (...) {
-    std::lock_guard lock(s.mutex);
-    s.creating_pipe = false;
+    {
+      std::lock_guard lock(s.mutex);
+      s.creating_pipe = false;
+    }
+    wake_pipe_waiters();  // they try to open it themselves, or fail the same way
     throw;
   }
   std::shared_ptr<pipeline> made;
@@ -121,6 +163,7 @@ net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline() {
     }
     s.release_slot();
     s.carry_out(after);
+    wake_pipe_waiters();
     throw;
   }
   bool too_late = false;
@@ -132,6 +175,7 @@ net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline() {
     else
       s.pipe = made;
   }
+  wake_pipe_waiters();
   if (too_late) {
     {
       std::lock_guard lock(s.mutex);
@@ -345,6 +389,8 @@ void pool::shutdown() {
     s.idle.clear();
     s.open -= closed.size();
     failed.swap(s.waiters);
+    for (auto& w : s.pipe_waiters) failed.push_back(std::move(w));
+    s.pipe_waiters.clear();
     for (const auto& w : failed) {
       w->queued = false;
       w->failed = true;

@@ -124,6 +124,11 @@ class pool : public statement_runner, public std::enable_shared_from_this<pool> 
   // The shared pipelined connection, opening it if there is none (null while another caller
   // opens it, or after shutdown).
   boost::asio::awaitable<std::shared_ptr<pipeline>> shared_pipeline();
+  // Waits until the pipelined connection another caller is opening is there or its opening
+  // failed (true: look again), or `deadline` passes (false).
+  boost::asio::awaitable<bool> await_pipeline(std::chrono::steady_clock::time_point deadline);
+  // Wakes the callers waiting in await_pipeline (after the pipeline was set or its opening failed).
+  void wake_pipe_waiters() noexcept;
   std::unique_ptr<impl> impl_;
 };
 

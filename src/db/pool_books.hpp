@@ -72,6 +72,10 @@ struct pool::impl {
   // caller is opening it.
   std::shared_ptr<pipeline> pipe;
   bool creating_pipe{false};
+  // Callers of exec_prepared waiting for the pipelined connection another caller is opening
+  // (woken when it is there or its opening failed), instead of each asking for a connection
+  // of its own: a pool that is opening its pipeline wants one connection, not max_size.
+  std::vector<std::shared_ptr<waiter>> pipe_waiters;
 
   // True while no new connection may be attempted: inside the back-off window, or while a
   // probe connect of a failing pool is in flight.

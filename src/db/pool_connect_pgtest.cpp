@@ -314,5 +314,50 @@ TEST(pool, shutdown_fails_waiters_and_closes_returned_connections) {
   });
 }
 
+// A burst of first statements of a pool with a pipeline: the first caller opens the pipelined
+// connection and the others wait for it instead of each asking for a connection of their own
+// (under a full budget, pools asking for max_size each closed each other's connections in turn).
+TEST(pool, a_burst_of_first_statements_waits_for_the_one_pipelined_connection) {
+  test::test_database db;
+  auto options = options_for(db, 4);
+  options.pipeline_depth = 16;
+  std::atomic<int> reserved{0};
+  options.reserve_slot = [&] {
+    ++reserved;
+    return true;
+  };
+  options.release_slot = [] {};
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    constexpr int callers = 12;
+    std::atomic<int> done{0}, failed{0};
+    std::set<std::int64_t> pids;
+    std::mutex pids_mutex;
+    const auto caller = [&]() -> net::awaitable<void> {
+      try {
+        const std::span<const param> none;
+        const auto r = co_await p->exec_prepared(backend, none);
+        std::lock_guard lock(pids_mutex);
+        pids.insert(r.int64(0, 0));
+      } catch (const std::exception&) {
+        ++failed;
+      }
+      ++done;
+    };
+    for (int c = 0; c < callers; ++c) net::co_spawn(ex, caller(), net::detached);
+    net::steady_timer timer(ex);
+    for (int i = 0; i < 500 && done.load() < callers; ++i) {
+      timer.expires_after(10ms);
+      co_await timer.async_wait(net::use_awaitable);
+    }
+    EXPECT_EQ(done.load(), callers);
+    EXPECT_EQ(failed.load(), 0);
+    EXPECT_EQ(pids.size(), 1u) << "every statement went through the one pipelined connection";
+    EXPECT_EQ(reserved.load(), 1) << "one budget slot asked for, not one per caller";
+    EXPECT_EQ(p->stats().open, 1u);
+    EXPECT_TRUE(p->stats().pipelined);
+  });
+}
+
 }  // namespace
 }  // namespace tenantd::db

@@ -236,15 +236,17 @@ bool pool_registry::evict_idle_except(const pool_key& requester, std::size_t req
     return false;
   });
   std::sort(candidates.begin(), candidates.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
-  // A tenant with no connection takes any idle one; one that holds some, only a long-idle one.
-  const auto idle_before = requester_holds == 0 ? std::chrono::steady_clock::time_point::max()
-                                                : std::chrono::steady_clock::now() - settings_.reclaim_idle_after;
+  // A tenant with no connection takes an idle one unused for a moment (so that a busy tenant's
+  // pipelined connection, idle between two statements, is not taken from it: pools holding
+  // nothing would otherwise close each other's connections in turn, each then reconnecting);
+  // one that holds some, only a long-idle one.
+  const auto now = std::chrono::steady_clock::now();
+  const auto idle_before = now - (requester_holds == 0 ? settings_.reclaim_recent_after : settings_.reclaim_idle_after);
   for (const auto& c : candidates) {
     if (c.second->close_one_idle(idle_before)) {
       evictions_.fetch_add(1);
       return true;
     }
-    if (requester_holds == 0) return false;  // the least recently used pool's idle one just went
   }
   return false;
 }
@@ -294,6 +296,24 @@ void pool_registry::drop_server(const std::string& server) {
     }
   }
   for (auto& p : victims) p->shutdown();
+}
+
+void pool_registry::relieve_starved() {
+  std::vector<budget*> starved;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [server, b] : budgets_)
+      if (b->starved_count.load() != 0) starved.push_back(b.get());
+  }
+  for (auto* b : starved) {
+    std::optional<pool_key> oldest;
+    {
+      std::lock_guard lock(b->starved_mutex);
+      if (!b->starved.empty()) oldest = b->starved.front().key;
+    }
+    // The close returns the slot (slot_released), which offers it to the starved pools in order.
+    if (oldest) (void)evict_idle_except(*oldest, held_by(*oldest));
+  }
 }
 
 void pool_registry::sweep() {

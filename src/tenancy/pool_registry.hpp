@@ -76,6 +76,8 @@ struct tenant_connection_settings {
   std::chrono::milliseconds slow_query_threshold{0};  // log statements slower than this (0 = off)
   // A tenant holding connections may close another's idle one only after it has been idle this long.
   std::chrono::milliseconds reclaim_idle_after{1000};
+  // A tenant holding none may close another's idle connection once it has been idle this long.
+  std::chrono::milliseconds reclaim_recent_after{100};
   // Single statements of the request path share one pipelined connection per tenant pool, at
   // most this many in flight (then they take exclusive connections); 0 turns pipelining off.
   std::size_t pipeline_depth{32};
@@ -122,6 +124,11 @@ class pool_registry {
   void drop_server(const std::string& server);
   // Closes connections idle longer than the idle timeout; forgets pools left empty.
   void sweep();
+  // For each server with starved pools, closes an idle connection the oldest starved one may
+  // take (as its own request would), so that a starved pool does not wait for some other
+  // request to make room: idle pipelined connections are never released, only closed. Cheap
+  // when nothing is starved; run it often (every 50 ms).
+  void relieve_starved();
   void shutdown();
 
   // Over every server.

@@ -122,6 +122,46 @@ TEST(pool_registry, a_tenant_holding_a_connection_takes_only_long_idle_ones) {
   });
 }
 
+// A tenant with no connection does not take a busy tenant's pipelined connection while it is
+// merely idle between statements (the pools of a burst would otherwise close each other's
+// connections in turn); once it has been idle for reclaim_recent_after, the starved tenant gets
+// it from relieve_starved() without waiting for some other request to make room.
+TEST(pool_registry, a_starved_tenant_takes_a_pipelined_connection_only_once_it_rests) {
+  test::test_database a_db, b_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto settings = budget_settings(2, 1);
+    settings.pipeline_depth = 8;
+    settings.reclaim_recent_after = 300ms;
+    settings.acquire_timeout = 3000ms;
+    pool_registry registry(ex, settings);
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    static constexpr db::statement one{"t_one", "SELECT 1"};
+    const std::span<const db::param> none;
+    (void)co_await a->exec_prepared(one, none);  // A's pipeline holds the whole budget
+    EXPECT_TRUE(a->stats().pipelined);
+    std::atomic<bool> b_done{false};
+    const auto b_call = [&]() -> net::awaitable<void> {
+      (void)co_await b->exec_prepared(one, none);
+      b_done = true;
+    };
+    net::co_spawn(ex, b_call(), net::detached);
+    co_await sleep_for(50ms);
+    registry.relieve_starved();
+    co_await sleep_for(50ms);
+    EXPECT_FALSE(b_done.load()) << "A used its connection 100 ms ago: it is not taken";
+    EXPECT_EQ(registry.evictions(), 0U);
+    EXPECT_EQ(registry.starved_pools(), 1U);
+
+    co_await sleep_for(300ms);  // A's pipeline has rested past reclaim_recent_after
+    registry.relieve_starved();
+    for (int i = 0; i < 200 && !b_done.load(); ++i) co_await sleep_for(10ms);
+    EXPECT_TRUE(b_done.load());
+    EXPECT_EQ(registry.evictions(), 1U);
+    EXPECT_EQ(a->stats().open, 0U);
+  });
+}
+
 // More busy tenants than budget ÷ pool size: the first tenants fill the budget, and the
 // others must still be served. A pool holding more than its fair share (budget ÷ tenants
 // wanting connections) gives a connection back when it releases one, although its own

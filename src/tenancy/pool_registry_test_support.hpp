@@ -37,6 +37,7 @@ inline tenant_connection_settings budget_settings(std::size_t pool_size, std::si
   s.max_connections = max_connections;
   s.acquire_timeout = 400ms;
   s.reclaim_idle_after = 0ms;  // any idle connection may be taken; the reclaim test sets its own
+  s.reclaim_recent_after = 0ms;
   return s;
 }
 
