@@ -60,6 +60,12 @@ pool::~pool() {
 }
 
 namespace {
+// Which pool, for the log (a request's 503 body never shows it).
+std::string exhausted_message(const pool_options& options) {
+  return "database pool exhausted: no connection within " + std::to_string(options.acquire_timeout.count()) + " ms" +
+         (options.connection.label.empty() ? "" : " (" + options.connection.label + ")");
+}
+
 // A server its watch says is down fails a request at once, instead of after a wait.
 void fail_if_server_down(const pool_options& options) {
   if (const auto& watch = options.connection.watch; watch && watch->down())
@@ -84,8 +90,7 @@ net::awaitable<result_set> pool::exec_prepared(const statement& stmt, std::span<
       // under a full budget the pools would close each other's connections in turn.
       const bool opened = co_await await_pipeline(deadline);  // not in the condition: GCC 12
       if (!opened)
-        throw unavailable_error("database pool exhausted: no connection within " +
-                                std::to_string(impl_->options.acquire_timeout.count()) + " ms");
+        throw unavailable_error(exhausted_message(impl_->options));
     }
   }
   auto conn = co_await acquire();  // no pipeline, or it is full
@@ -242,8 +247,7 @@ net::awaitable<pooled_connection> pool::acquire() {
         continue;
       }
       if (w->queued) std::erase(s.waiters, w);
-      throw unavailable_error("database pool exhausted: no connection within " +
-                              std::to_string(s.options.acquire_timeout.count()) + " ms");
+      throw unavailable_error(exhausted_message(s.options));
     }
     co_return pooled_connection(self, std::move(conn));
   }
