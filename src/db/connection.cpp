@@ -193,10 +193,9 @@ struct connection::impl {
           throw unavailable_error(watch->down_message());
         }
       }
-      const auto outcome =
-          co_await detail::with_deadline([&](auto handler) { socket.async_wait(type, std::move(handler)); },
-                                         std::min(deadline, now + (watch != nullptr ? watched_recheck_interval
-                                                                                    : recheck_interval)));
+      const auto outcome = co_await detail::with_deadline(
+          [&](auto handler) { socket.async_wait(type, std::move(handler)); },
+          std::min(deadline, now + (watch != nullptr ? watched_recheck_interval : recheck_interval)));
       if (!outcome.timed_out && outcome.ec) throw boost::system::system_error(outcome.ec);
       if (!outcome.timed_out) {
         if (watch != nullptr && reading) watch->heard();
@@ -339,9 +338,8 @@ net::awaitable<ping_result> connection::ping(net::any_io_executor executor, std:
     if (polling == PGRES_POLLING_OK) co_return ping_result::answered;
     state.bind_socket();
     const bool reading = polling == PGRES_POLLING_READING;
-    if (!co_await state.wait_socket(reading ? net::posix::descriptor_base::wait_read
-                                            : net::posix::descriptor_base::wait_write,
-                                    deadline))
+    if (!co_await state.wait_socket(
+            reading ? net::posix::descriptor_base::wait_read : net::posix::descriptor_base::wait_write, deadline))
       co_return ping_result::timed_out;
     if (reading) co_return ping_result::answered;
     polling = PQconnectPoll(raw);

@@ -89,8 +89,7 @@ net::awaitable<result_set> pool::exec_prepared(const statement& stmt, std::span<
       // burst of first requests of many tenants would otherwise ask for max_size each, and
       // under a full budget the pools would close each other's connections in turn.
       const bool opened = co_await await_pipeline(deadline);  // not in the condition: GCC 12
-      if (!opened)
-        throw unavailable_error(exhausted_message(impl_->options));
+      if (!opened) throw unavailable_error(exhausted_message(impl_->options));
     }
   }
   auto conn = co_await acquire();  // no pipeline, or it is full

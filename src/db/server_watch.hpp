@@ -25,8 +25,8 @@ struct server_watch_settings {
   std::string server;  // its name, for messages and logs
   std::chrono::milliseconds suspect_after{500};
   std::chrono::milliseconds probe_timeout{1000};
-  std::chrono::milliseconds probe_every{250};          // while down
-  std::chrono::milliseconds probe_every_up{1000};      // at most, while it answers
+  std::chrono::milliseconds probe_every{250};      // while down
+  std::chrono::milliseconds probe_every_up{1000};  // at most, while it answers
 };
 
 class server_watch : public std::enable_shared_from_this<server_watch> {

@@ -116,7 +116,10 @@ net::awaitable<bool> eventually(const std::function<bool()>& done, std::chrono::
 }
 
 server_watch_settings quick(std::string name) {
-  return {.server = std::move(name), .suspect_after = 100ms, .probe_timeout = 300ms, .probe_every = 100ms,
+  return {.server = std::move(name),
+          .suspect_after = 100ms,
+          .probe_timeout = 300ms,
+          .probe_every = 100ms,
           .probe_every_up = 100ms};
 }
 

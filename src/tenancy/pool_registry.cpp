@@ -353,7 +353,8 @@ std::vector<server_health> pool_registry::server_health_list() const {
   std::lock_guard lock(mutex_);
   list.reserve(budgets_.size());
   for (const auto& [server, b] : budgets_) list.push_back({server, !b->watch->down(), b->watch->outages()});
-  std::sort(list.begin(), list.end(), [](const server_health& a, const server_health& b) { return a.server < b.server; });
+  std::sort(list.begin(), list.end(),
+            [](const server_health& a, const server_health& b) { return a.server < b.server; });
   return list;
 }
 
