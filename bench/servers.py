@@ -588,6 +588,13 @@ def run_wrk(port, lines, conns, seconds, threads):
     return parse_wrk(p.stdout)
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds (/proc/<pid>/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def phase_routing(b, args, run_id, R, work):
     n = args.routing_tenants
     specs_a = [("ra%s_%02d" % (run_id, i + 1), "main") for i in range(n)]
@@ -605,6 +612,7 @@ def phase_routing(b, args, run_id, R, work):
                     f.write("%s %s\n" % (token, uid))
         files[label] = path
     port = b.node_ports[0]
+    pid = b.node_pids()[0]  # the tenantd process wrk talks to: its CPU per request is the routing's own cost
     log("routing: warm-up %d s each" % args.routing_warmup)
     for label in ("single", "spread"):
         run_wrk(port, files[label], args.routing_connections, args.routing_warmup, args.wrk_threads)
@@ -613,23 +621,31 @@ def phase_routing(b, args, run_id, R, work):
     for i in range(args.routing_repeats):
         pair = ("spread", "single") if args.routing_alternate_order and i % 2 else ("single", "spread")
         for label in pair:
+            cpu_before = cpu_seconds(pid)
             r = run_wrk(port, files[label], args.routing_connections, args.routing_seconds, args.wrk_threads)
+            requests = r["rps"] * args.routing_seconds
+            r["us_per_req"] = (cpu_seconds(pid) - cpu_before) / requests * 1e6 if requests else 0.0
             r["load1"] = mv.loadavg()[0]
             r["compilers"] = mv.compiler_processes()
             runs[label].append(r)
             order.append(label)
-            log("routing %d %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d, statuses %s, load %.2f" % (
-                i + 1, label, r["rps"], r["p50"], r["p99"], r["errors"], r["statuses"], r["load1"]))
+            log("routing %d %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, tenantd %.1f µs/req, errors %d, statuses %s, "
+                "load %.2f" % (i + 1, label, r["rps"], r["p50"], r["p99"], r["us_per_req"], r["errors"], r["statuses"],
+                               r["load1"]))
     med = {k: statistics.median(r["rps"] for r in v) for k, v in runs.items()}
     ratio = med["spread"] / med["single"] if med["single"] else 0.0
     pair_ratios = [b_["rps"] / a_["rps"] for a_, b_ in zip(runs["single"], runs["spread"]) if a_["rps"]]
     errors = sum(r["errors"] for v in runs.values() for r in v)
     non200 = sum(c for v in runs.values() for r in v for code, c in r["statuses"].items() if code != "200")
+    cpu = {k: statistics.median(r["us_per_req"] for r in v) for k, v in runs.items()}
+    cpu_ratio = cpu["spread"] / cpu["single"] if cpu["single"] else 0.0
     R["routing"] = dict(runs=runs, med=med, ratio=ratio, pair_ratios=pair_ratios, order=order, port=port,
-                        errors=errors, non200=non200)
+                        errors=errors, non200=non200, cpu=cpu, cpu_ratio=cpu_ratio)
     R["checks"].append(("routing: req/s spread ÷ single (medians of %d runs each)" % args.routing_repeats,
                         "≥ %.2f" % ROUTING_TARGET, "%.3f (%.0f / %.0f)" % (ratio, med["spread"], med["single"]),
                         ratio >= ROUTING_TARGET))
+    R["checks"].append(("routing: tenantd CPU per request, spread ÷ single (medians; for information)", "–",
+                        "%.3f (%.1f / %.1f µs)" % (cpu_ratio, cpu["spread"], cpu["single"]), True))
     R["checks"].append(("routing: errors and non-200 answers", "0", "%d / %d" % (errors, non200),
                         errors == 0 and non200 == 0))
 
@@ -839,6 +855,12 @@ def report(b, args, R, started_wall, load_start, load_end, compilers_start, samp
         L.append("")
         L.append("Ratio B ÷ A: %.3f of the medians; per pair (run i of B ÷ run i of A): %s." % (
             G["ratio"], ", ".join("%.3f" % x for x in G["pair_ratios"])))
+        L.append("")
+        L.append("tenantd's CPU per request (utime + stime of the process wrk talks to, ÷ requests), each run: "
+                 "A %s µs; B %s µs; medians %.1f / %.1f, B ÷ A %.3f." % (
+                     ", ".join("%.1f" % r["us_per_req"] for r in G["runs"]["single"]),
+                     ", ".join("%.1f" % r["us_per_req"] for r in G["runs"]["spread"]),
+                     G["cpu"]["single"], G["cpu"]["spread"], G["cpu_ratio"]))
         L.append("")
     ok = all(c[3] for c in R["checks"])
     L.append("Overall: %s" % ("all targets met ✅" if ok else "targets missed ❌"))

@@ -118,6 +118,9 @@ class pool_registry {
   // when the tenant's server is unknown.
   std::shared_ptr<db::pool> pool_for(const tenant_record& tenant,
                                      const std::optional<db::server_endpoint>& endpoint = std::nullopt);
+  // The tenant's pool if this process has it already (no endpoint needed: a server's pools
+  // are dropped when its endpoint changes), else null.
+  std::shared_ptr<db::pool> existing_pool(const tenant_record& tenant) const { return find_pool(pool_key_of(tenant)); }
   // Closes and forgets the pool of a database (tenant deleted or suspended).
   void drop(const pool_key& key);
   // Closes and forgets every pool of a server (the server was removed or changed).
