@@ -3,6 +3,7 @@
 // working on server B in under a second. B's access cache lives 30 s, so this measures the
 // LISTEN/NOTIFY path; it must also survive the listener's connection being killed.
 #include "support/e2e_fixture.hpp"
+#include "support/e2e_listeners.hpp"
 #include "support/pg_cluster.hpp"
 
 #include <algorithm>
@@ -183,15 +184,6 @@ TEST_F(propagation, without_a_notification_the_cache_keeps_answering) {
              server().master_database());
   expect_refused_within_budget(
       poll_until_refused(*b_client(), "/api/me", member.token, clock_type::now(), propagation_budget), {401, 403});
-}
-
-// The LISTEN connections of both servers, by backend pid.
-std::set<std::string> listener_backends(const std::string& master) {
-  std::set<std::string> pids;
-  for (const auto& row :
-       admin_query("SELECT pid FROM pg_stat_activity WHERE datname = '" + master + "' AND query LIKE 'LISTEN %'"))
-    pids.insert(row.at(0));
-  return pids;
 }
 
 TEST_F(propagation, listener_reconnects_after_its_connection_is_killed_and_forgets_what_it_missed) {

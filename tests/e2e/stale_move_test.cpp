@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/e2e_fixture.hpp"
+#include "support/e2e_listeners.hpp"
 #include "support/e2e_second_cluster.hpp"
 #include "support/pg_cluster.hpp"
 
@@ -21,15 +22,6 @@ namespace {
 namespace json = boost::json;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-// The LISTEN connections on a master database, by backend pid.
-std::set<std::string> listener_backends(const std::string& master) {
-  std::set<std::string> pids;
-  for (const auto& row :
-       admin_query("SELECT pid FROM pg_stat_activity WHERE datname = '" + master + "' AND query LIKE 'LISTEN %'"))
-    pids.insert(row.at(0));
-  return pids;
-}
 
 std::multiset<std::string> first_column(const std::vector<std::vector<std::string>>& rows) {
   std::multiset<std::string> values;
