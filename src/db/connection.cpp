@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 
@@ -63,8 +65,17 @@ struct param_buffer {
   int count() const noexcept { return static_cast<int>(values.size()); }
 };
 
-// Server notices (and errors libpq reports while idle) go to the log, not to stderr.
-void log_notice(void*, const char* message) { spdlog::debug("postgres: {}", trimmed(message)); }
+// Server notices, and errors that arrive while the connection is idle, go to the log, not to
+// stderr. An idle connection's error is the backend saying why it is about to close (FATAL:
+// "terminating connection due to administrator command", a shutdown): `arg` is the
+// connection's flag, set so that it is discarded before anyone is handed it, even if the
+// socket's close has not arrived yet (it follows the message).
+void receive_notice(void* arg, const PGresult* notice) {
+  const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+  const std::string_view level = severity != nullptr ? severity : "";
+  if (level == "FATAL" || level == "PANIC") static_cast<std::atomic<bool>*>(arg)->store(true);
+  spdlog::debug("postgres: {}", trimmed(PQresultErrorMessage(notice)));
+}
 
 // A connect step on a handshake thread. `pg` is held by value: the PGconn stays alive until
 // the step is over even if the connecting coroutine is destroyed meanwhile.
@@ -98,12 +109,20 @@ bool means_unavailable(std::string_view sqlstate) noexcept {
 
 struct connection::impl {
   impl(net::any_io_executor executor, connection_options opts, PGconn* conn)
-      : pg(conn), owner(conn, &PQfinish), socket(std::move(executor)), options(std::move(opts)) {}
+      : pg(conn),
+        owner(conn, [flag = fatal_notice](PGconn* finished) { PQfinish(finished); }),
+        socket(std::move(executor)),
+        options(std::move(opts)) {
+    PQsetNoticeReceiver(conn, receive_notice, fatal_notice.get());
+  }
   ~impl() { release_socket(); }  // then `owner` finishes the PGconn, unless a handshake step still holds it
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
 
   PGconn* pg;
+  // Set by receive_notice when the server sent a FATAL error while nothing was asked of it.
+  // Shared with `owner`'s deleter, so it lives as long as the PGconn that may report to it.
+  std::shared_ptr<std::atomic<bool>> fatal_notice{std::make_shared<std::atomic<bool>>(false)};
   // Shared with a connect step running on the handshake executor, so that the PGconn outlives
   // this state if the connecting coroutine is destroyed meanwhile (its io_context shut down).
   std::shared_ptr<PGconn> owner;
@@ -296,7 +315,6 @@ net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_exec
                                                                 connection_options options) {
   PGconn* raw = PQconnectStart(options.conninfo.c_str());
   if (raw == nullptr) throw unavailable_error("cannot allocate a database connection");
-  PQsetNoticeProcessor(raw, log_notice, nullptr);
   const auto deadline = clock_type::now() + options.connect_timeout;
   const auto connect_timeout = options.connect_timeout;
   auto state = std::make_unique<impl>(std::move(executor), std::move(options), raw);
@@ -324,7 +342,6 @@ net::awaitable<ping_result> connection::ping(net::any_io_executor executor, std:
                                              std::chrono::milliseconds timeout) {
   PGconn* raw = PQconnectStart(conninfo.c_str());
   if (raw == nullptr) throw unavailable_error("cannot allocate a database connection");
-  PQsetNoticeProcessor(raw, log_notice, nullptr);
   const auto deadline = clock_type::now() + timeout;
   connection_options options;
   options.conninfo = std::move(conninfo);
@@ -425,6 +442,10 @@ bool connection::consume_input() noexcept {
       break;
     }
   }
+  // Parses what arrived: an idle connection's FATAL error reaches receive_notice here, before
+  // the socket's close may have arrived.
+  if (!s.broken) (void)PQisBusy(s.pg);
+  if (s.fatal_notice->load()) s.broken = true;
   return !broken();
 }
 

@@ -144,6 +144,36 @@ TEST(pool, during_back_off_waiters_are_served_by_open_connections) {
   });
 }
 
+// A backend terminated while its connection sat idle sends its last message ("FATAL:
+// terminating connection due to administrator command") just before its socket closes. A
+// connection asked for in between is not handed out: that message alone marks it dead (the
+// proxy holds the close back, as a busy machine may; CI once saw a request fail with 503 in
+// that moment).
+TEST(pool, an_idle_connection_whose_backend_announced_its_end_is_not_handed_out) {
+  test::test_database db;
+  slow_proxy proxy;
+  auto options = options_for(db, 2);
+  options.connection.conninfo += " port=" + std::to_string(proxy.port());
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto p = pool::create(ex, options);
+    int killed_pid = 0;
+    {
+      auto conn = co_await p->acquire();
+      killed_pid = conn->backend_pid();
+    }  // idle in the pool
+    proxy.hold_server_closes(true);
+    co_await terminate_backend(killed_pid);
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (proxy.server_closes() < 1 && std::chrono::steady_clock::now() < deadline) co_await sleep_for(5ms);
+    EXPECT_EQ(proxy.server_closes(), 1) << "the backend's last message was forwarded, its close held";
+    auto conn = co_await p->acquire();
+    EXPECT_NE(conn->backend_pid(), killed_pid) << "the dead connection was handed out";
+    const auto rows = co_await conn->exec("SELECT 1");
+    EXPECT_EQ(rows.int64(0, 0), 1);
+    proxy.hold_server_closes(false);
+  });
+}
+
 // A request never waits on its own connect: while the connect opened for it is held back,
 // a connection of the pool released meanwhile serves it. The slow connect still completes
 // and feeds the pool.

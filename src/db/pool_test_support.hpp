@@ -82,6 +82,12 @@ class slow_proxy {
   unsigned short port() const { return acceptor_.local_endpoint().port(); }
   void delay_new_connections(std::chrono::milliseconds delay) { delay_ms_ = delay.count(); }
   int accepted() const { return accepted_.load(); }
+  // While on, a connection the server closed is left open towards the client (everything the
+  // server sent before its close is forwarded): the moment between a backend's last message
+  // and its socket's close, held open.
+  void hold_server_closes(bool on) { hold_closes_ = on; }
+  // How many server sides have closed (held or not).
+  int server_closes() const { return server_closes_.load(); }
 
  private:
   using tcp = net::ip::tcp;
@@ -107,11 +113,15 @@ class slow_proxy {
                                  static_cast<unsigned short>(test::pg_cluster().port));
     auto [ec] = co_await server->async_connect(upstream, net::as_tuple(net::use_awaitable));
     if (ec) co_return;
-    net::co_spawn(io_, pump(client, server), net::detached);
-    net::co_spawn(io_, pump(server, client), net::detached);
+    // As PostgreSQL does: a message is forwarded at once, not held back by Nagle's algorithm.
+    boost::system::error_code ignored;
+    client->set_option(tcp::no_delay(true), ignored);
+    server->set_option(tcp::no_delay(true), ignored);
+    net::co_spawn(io_, pump(client, server, false), net::detached);
+    net::co_spawn(io_, pump(server, client, true), net::detached);
   }
 
-  static net::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
+  net::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to, bool from_server) {
     std::array<char, 8192> buffer{};
     for (;;) {
       auto [read_ec, n] = co_await from->async_read_some(net::buffer(buffer), net::as_tuple(net::use_awaitable));
@@ -119,6 +129,14 @@ class slow_proxy {
       auto [write_ec, written] =
           co_await net::async_write(*to, net::buffer(buffer.data(), n), net::as_tuple(net::use_awaitable));
       if (write_ec) break;
+    }
+    if (from_server) {
+      ++server_closes_;
+      net::steady_timer held(io_);
+      while (hold_closes_.load() && to->is_open()) {
+        held.expires_after(5ms);
+        (void)co_await held.async_wait(net::as_tuple(net::use_awaitable));
+      }
     }
     boost::system::error_code ignored;
     to->shutdown(tcp::socket::shutdown_send, ignored);
@@ -128,6 +146,8 @@ class slow_proxy {
   tcp::acceptor acceptor_;
   std::atomic<long> delay_ms_{0};
   std::atomic<int> accepted_{0};
+  std::atomic<bool> hold_closes_{false};
+  std::atomic<int> server_closes_{0};
   std::thread thread_;
 };
 
