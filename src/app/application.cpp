@@ -4,6 +4,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,11 +17,13 @@
 #include <csignal>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "app/background_tasks.hpp"
 #include "app/components.hpp"
+#include "domain/lane.hpp"
 
 namespace tenantd::app {
 namespace net = boost::asio;
@@ -72,22 +75,53 @@ void stop_on_signals(components& c, net::signal_set& signals) {
   });
 }
 
+// An I/O lane's io_context, whose services can be shut down before it is destroyed. An
+// operation of one lane may hold an object of another (the acceptor's pending accept holds
+// the socket it will hand to the next lane): every lane is shut down, its pending operations
+// destroyed while every lane still exists, before any lane is destroyed.
+class lane_context : public net::io_context {
+ public:
+  lane_context() : net::io_context(1) {}
+  using net::execution_context::shutdown;
+};
+
 }  // namespace
 
 int serve(const config& cfg) {
   const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1U, std::thread::hardware_concurrency());
-  net::io_context io(static_cast<int>(threads));
-  components c(cfg, io);
+  // One io_context per I/O thread (a lane). Lane 0, `io`, also runs the signals, the
+  // background tasks and the pools' connects; the others only what sessions put on them.
+  lane_context io;
+  std::vector<std::unique_ptr<lane_context>> other_lanes;
+  std::vector<net::io_context*> lanes{&io};
+  for (unsigned i = 1; i < threads; ++i) {
+    other_lanes.push_back(std::make_unique<lane_context>());
+    lanes.push_back(other_lanes.back().get());
+  }
+  components c(cfg, io, lanes);
   if (!c.listen()) return 1;
   spdlog::info("tenantd {} listening on {}:{} with {} threads", TENANTD_VERSION, cfg.host, c.server.port(), threads);
   start_background_tasks(c);
   net::signal_set signals(io, SIGINT, SIGTERM);
   stop_on_signals(c, signals);
 
+  using work_guard = net::executor_work_guard<net::io_context::executor_type>;
+  std::vector<work_guard> keep_running;
   std::vector<std::thread> workers;
-  for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
-  io.run();
+  for (std::size_t i = 1; i < lanes.size(); ++i) {
+    keep_running.emplace_back(lanes[i]->get_executor());
+    workers.emplace_back([lane = lanes[i], i] {
+      set_this_threads_lane(i);
+      lane->run();
+    });
+  }
+  set_this_threads_lane(0);
+  io.run();  // until drain_and_stop has closed the sessions and the pools
+  for (auto& guard : keep_running) guard.reset();
+  for (auto& lane : other_lanes) lane->stop();
   for (auto& t : workers) t.join();
+  io.shutdown();
+  for (auto& lane : other_lanes) lane->shutdown();
   spdlog::info("tenantd stopped");
   spdlog::shutdown();
   return 0;

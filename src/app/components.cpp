@@ -31,10 +31,17 @@ tenancy::tenant_connection_settings tenant_pools(const config& cfg) {
 
 // The request path's tenant pools: as tenant_pools, with new connections' connect steps on
 // the handshake thread.
-tenancy::tenant_connection_settings request_pools(const config& cfg, boost::asio::thread_pool& handshakes) {
+tenancy::tenant_connection_settings request_pools(const config& cfg, boost::asio::thread_pool& handshakes,
+                                                  const std::vector<net::io_context*>& lanes) {
   auto settings = tenant_pools(cfg);
   settings.handshake_executor = handshakes.get_executor();
+  for (auto* lane : lanes) settings.lanes.push_back(lane->get_executor());
   return settings;
+}
+
+std::vector<net::io_context*> lanes_or_io(std::vector<net::io_context*> lanes, net::io_context& io) {
+  if (lanes.empty()) lanes.push_back(&io);
+  return lanes;
 }
 
 tenancy::provisioning_settings provisioning_for_serve(const config& cfg) {
@@ -72,10 +79,11 @@ api::quota_settings quota_settings(const config& cfg) {
   return quotas;
 }
 
-http::server_options main_server_options(const config& cfg) {
+http::server_options main_server_options(const config& cfg, const std::vector<net::io_context*>& lanes) {
   http::server_options options;
   options.host = cfg.host;
   options.port = cfg.port;
+  options.lanes = lanes;
   return options;
 }
 
@@ -109,13 +117,14 @@ void add_metrics_server(components& c) {
 
 }  // namespace
 
-components::components(const config& config, net::io_context& io_context)
+components::components(const config& config, net::io_context& io_context, std::vector<net::io_context*> io_lanes)
     : cfg(config),
       io(io_context),
+      lanes(lanes_or_io(std::move(io_lanes), io_context)),
       master(db::pool::create(io.get_executor(), master_pool_options(cfg))),
       ddl(db::pool::create(io.get_executor(), ddl_pool_options(cfg))),
       db_servers(master, main_server(cfg), server_defaults(cfg)),
-      pools(io.get_executor(), request_pools(cfg, handshakes),
+      pools(io.get_executor(), request_pools(cfg, handshakes, lanes),
             [this](const std::string& name) -> std::optional<db::server_endpoint> {
               auto found = db_servers.find(name);
               if (!found) return std::nullopt;
@@ -151,7 +160,7 @@ components::components(const config& config, net::io_context& io_context)
                    telemetry.observe(entry);
                  }),
       server(
-          io, main_server_options(cfg), [this](api::request& req) { return dispatcher.handle(req); },
+          io, main_server_options(cfg, lanes), [this](api::request& req) { return dispatcher.handle(req); },
           [this](unsigned status, errc code, std::string_view detail, const api::request& partial) {
             return dispatcher.reject(status, code, detail, partial);
           }) {

@@ -6,6 +6,7 @@
 #pragma once
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <vector>
 
 #include <atomic>
 #include <memory>
@@ -43,7 +44,9 @@ namespace tenantd::app {
 
 class components {
  public:
-  components(const config& cfg, boost::asio::io_context& io);
+  // `lanes`: the I/O lanes (one io_context per I/O thread, `io` first); sessions and their
+  // pipelined tenant connections are spread over them. Empty: `io` is the only lane.
+  components(const config& cfg, boost::asio::io_context& io, std::vector<boost::asio::io_context*> lanes = {});
   components(const components&) = delete;
   components& operator=(const components&) = delete;
 
@@ -54,7 +57,8 @@ class components {
   void invalidate(const invalidation& change);
 
   const config& cfg;
-  boost::asio::io_context& io;
+  boost::asio::io_context& io;                  // lane 0: also runs the background tasks and the pools' connects
+  std::vector<boost::asio::io_context*> lanes;  // every I/O lane, `io` first
 
   // Process state: the readiness probe, the dispatcher and the background tasks read it.
   std::atomic<bool> master_ready{false};  // master migrated and the role table loaded

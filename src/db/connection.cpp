@@ -509,6 +509,12 @@ void connection::set_prepared(std::string_view name, bool prepared) {
 
 void connection::mark_broken() noexcept { impl_->broken = true; }
 
+void connection::rebind(net::any_io_executor executor) {
+  impl_->release_socket();
+  impl_->socket = net::posix::stream_descriptor(std::move(executor));
+  impl_->bind_socket();
+}
+
 const connection_options& connection::options() const noexcept { return impl_->options; }
 
 void connection::observe_statements(statement_observer* observer) noexcept { impl_->observer = observer; }

@@ -177,6 +177,9 @@ class connection : public statement_runner {
   void set_prepared(std::string_view name, bool prepared);
   void mark_broken() noexcept;
   const connection_options& options() const noexcept;
+  // Moves the socket's waits to `executor`'s io_context (a pipeline driven on an I/O lane).
+  // Nothing may be waiting on the socket.
+  void rebind(boost::asio::any_io_executor executor);
   std::unique_ptr<impl> impl_;
 };
 

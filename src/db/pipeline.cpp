@@ -4,6 +4,7 @@
 #include "db/pipeline.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <libpq-fe.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -64,25 +65,30 @@ struct pipeline::entry {
   std::optional<std::string> unavailable;  // the message of the unavailable_error the caller throws
 };
 
-pipeline::pipeline(net::any_io_executor executor, std::unique_ptr<connection> conn, std::size_t max_depth)
+pipeline::pipeline(net::any_io_executor executor, std::unique_ptr<connection> conn, std::size_t max_depth,
+                   std::size_t lane)
     : strand_(net::make_strand(std::move(executor))),
       conn_(std::move(conn)),
       max_depth_(max_depth),
+      lane_(lane),
       backend_pid_(conn_->backend_pid()),
       last_used_(clock_type::now()) {}
 
 pipeline::~pipeline() = default;
 
+void pipeline::assert_on_lane() const noexcept { assert(lane_ == no_lane || this_threads_lane() == lane_); }
+
 std::shared_ptr<pipeline> pipeline::create(net::any_io_executor executor, std::unique_ptr<connection> conn,
-                                           std::size_t max_depth) {
+                                           std::size_t max_depth, std::size_t lane) {
   if (conn->broken() || !conn->idle_in_no_transaction())
     throw unavailable_error("database connection cannot enter pipeline mode: it is broken or in a transaction");
+  conn->rebind(executor);  // its socket waits run where the pipeline is driven
   if (PQenterPipelineMode(conn->native_handle()) != 1) {
     conn->mark_broken();
     throw unavailable_error("database connection cannot enter pipeline mode");
   }
   return std::shared_ptr<pipeline>(
-      new pipeline(std::move(executor), std::move(conn), std::max<std::size_t>(1, max_depth)));
+      new pipeline(std::move(executor), std::move(conn), std::max<std::size_t>(1, max_depth), lane));
 }
 
 std::chrono::steady_clock::time_point pipeline::last_used() const {
@@ -137,6 +143,7 @@ void pipeline::send_pending() {
     e.unsent = true;
     complete(e);
   };
+  assert_on_lane();
   std::deque<std::shared_ptr<entry>> batch;
   {
     std::lock_guard lock(mutex_);
@@ -205,6 +212,7 @@ net::awaitable<void> pipeline::read_results(std::shared_ptr<pipeline> self) {
   (void)self;  // keeps the pipeline alive while it reads
   PGconn* pg = conn_->native_handle();
   for (;;) {
+    assert_on_lane();
     if (sent_.empty() || broken_.load()) {
       reading_ = false;
       co_return;

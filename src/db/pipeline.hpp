@@ -16,6 +16,7 @@
 #include <span>
 
 #include "db/connection.hpp"
+#include "domain/lane.hpp"
 
 namespace tenantd::db {
 
@@ -24,10 +25,13 @@ namespace tenantd::db {
 // (BEGIN/COMMIT, advisory locks, LISTEN): those take an exclusive connection.
 class pipeline : public std::enable_shared_from_this<pipeline> {
  public:
-  // Puts `conn` (open, no transaction, nothing in flight) into pipeline mode; at most
+  // Puts `conn` (open, no transaction, nothing in flight) into pipeline mode, driven on
+  // `executor` (its socket waits move there: an I/O lane runs it on its own thread); at most
   // `max_depth` statements are in flight at once. Throws unavailable_error if libpq refuses.
+  // `lane`: the I/O lane `executor` belongs to (tenantd::this_threads_lane()), whose thread
+  // alone then drives the connection (asserted in debug builds), or no_lane.
   static std::shared_ptr<pipeline> create(boost::asio::any_io_executor executor, std::unique_ptr<connection> conn,
-                                          std::size_t max_depth);
+                                          std::size_t max_depth, std::size_t lane = no_lane);
   ~pipeline();
   pipeline(const pipeline&) = delete;
   pipeline& operator=(const pipeline&) = delete;
@@ -52,7 +56,10 @@ class pipeline : public std::enable_shared_from_this<pipeline> {
 
  private:
   struct entry;
-  pipeline(boost::asio::any_io_executor executor, std::unique_ptr<connection> conn, std::size_t max_depth);
+  pipeline(boost::asio::any_io_executor executor, std::unique_ptr<connection> conn, std::size_t max_depth,
+           std::size_t lane);
+  // Debug builds: the strand's work runs on the pipeline's lane's thread.
+  void assert_on_lane() const noexcept;
   // Strand only:
   void send_pending();
   boost::asio::awaitable<void> read_results(std::shared_ptr<pipeline> self);
@@ -63,6 +70,7 @@ class pipeline : public std::enable_shared_from_this<pipeline> {
   boost::asio::strand<boost::asio::any_io_executor> strand_;
   std::unique_ptr<connection> conn_;
   const std::size_t max_depth_;
+  [[maybe_unused]] const std::size_t lane_;  // read only by assert_on_lane in debug builds
   const int backend_pid_;
   std::atomic<bool> broken_{false};
   std::atomic<std::size_t> in_flight_{0};

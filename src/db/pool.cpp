@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <spdlog/spdlog.h>
 #include <string>
 #include <vector>
 
 #include "db/pool_books.hpp"
 #include "db/server_watch.hpp"
 #include "db/with_deadline.hpp"
+#include "domain/lane.hpp"
 
 namespace tenantd::db {
 
@@ -53,8 +55,9 @@ pool::~pool() {
   for (auto& entry : impl_->idle) closed.push_back(std::move(entry.conn));
   impl_->idle.clear();
   impl_->close(std::move(closed));
-  if (impl_->pipe) {
-    impl_->pipe->close();
+  for (auto& slot : impl_->pipes) {
+    if (!slot.pipe) continue;
+    slot.pipe->close();
     impl_->release_slot();
   }
 }
@@ -64,6 +67,12 @@ namespace {
 std::string exhausted_message(const pool_options& options) {
   return "database pool exhausted: no connection within " + std::to_string(options.acquire_timeout.count()) + " ms" +
          (options.connection.label.empty() ? "" : " (" + options.connection.label + ")");
+}
+
+// The caller's pipelined-connection slot: its lane's (lane 0's from a thread that runs none).
+std::size_t lane_slot(std::size_t slots) noexcept {
+  const auto lane = this_threads_lane();
+  return lane < slots ? lane : 0;
 }
 
 // A server its watch says is down fails a request at once, instead of after a wait.
@@ -77,8 +86,9 @@ net::awaitable<result_set> pool::exec_prepared(const statement& stmt, std::span<
   fail_if_server_down(impl_->options);
   if (impl_->options.pipeline_depth > 0) {
     const auto deadline = clock_type::now() + impl_->options.acquire_timeout;
+    const auto lane = lane_slot(impl_->pipes.size());
     for (;;) {
-      auto shared = co_await shared_pipeline();
+      auto shared = co_await shared_pipeline(lane);
       if (shared) {
         auto result = co_await shared->try_exec_prepared(stmt, params);
         if (result) co_return std::move(*result);
@@ -102,7 +112,7 @@ net::awaitable<bool> pool::await_pipeline(clock_type::time_point deadline) {
   {
     std::lock_guard lock(s.mutex);
     if (s.shut_down) throw unavailable_error("database pool is shut down");
-    if (!s.creating_pipe) co_return true;  // opened (or given up) meanwhile: look again
+    if (!s.pipe_being_opened_locked()) co_return true;  // opened (or given up) meanwhile: look again
     s.pipe_waiters.push_back(w);
   }
   const auto outcome =
@@ -110,7 +120,7 @@ net::awaitable<bool> pool::await_pipeline(clock_type::time_point deadline) {
   std::lock_guard lock(s.mutex);
   if (!outcome.timed_out) co_return true;
   std::erase(s.pipe_waiters, w);
-  co_return !s.creating_pipe;  // it may have been done just as the deadline passed
+  co_return !s.pipe_being_opened_locked();  // it may have been done just as the deadline passed
 }
 
 void pool::wake_pipe_waiters() noexcept {
@@ -122,26 +132,65 @@ void pool::wake_pipe_waiters() noexcept {
   for (const auto& w : woken) signal(w);
 }
 
-net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline() {
+net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline(std::size_t lane) {
   auto& s = *impl_;
   std::shared_ptr<pipeline> current;
-  std::shared_ptr<pipeline> retired;
+  std::vector<std::shared_ptr<pipeline>> retired;
   follow_up next;
   bool opener = false;
+  bool open_in_background = false;
   {
     std::lock_guard lock(s.mutex);
     if (s.shut_down) throw unavailable_error("database pool is shut down");
-    if (s.pipe && s.pipe->broken()) retired = s.retire_pipeline_locked(next);  // replaced below
-    if (s.pipe) {
-      current = s.pipe;
-    } else if (!s.creating_pipe) {
-      s.creating_pipe = true;
-      opener = true;
+    for (std::size_t i = 0; i < s.pipes.size(); ++i)  // broken ones are replaced below
+      if (s.pipes[i].pipe && s.pipes[i].pipe->broken()) retired.push_back(s.retire_pipeline_locked(i, next));
+    auto& own = s.pipes[lane];
+    if (own.pipe) {
+      current = own.pipe;
+    } else {
+      // Another lane's, the least busy, while this lane has none: a quiet tenant keeps one
+      // connection. Once it is busy, this lane opens its own in the background meanwhile.
+      bool any_creating = false;
+      for (std::size_t i = 0; i < s.pipes.size(); ++i) {
+        any_creating = any_creating || s.pipes[i].creating;
+        const auto& other = s.pipes[i].pipe;
+        if (i != lane && other && (!current || other->in_flight() < current->in_flight())) current = other;
+      }
+      if (current) {
+        if (!own.creating && current->in_flight() >= s.options.lane_share_below && s.open < s.options.max_size) {
+          own.creating = true;
+          open_in_background = true;
+        }
+      } else if (!any_creating) {
+        own.creating = true;
+        opener = true;
+      }
     }
   }
-  if (retired) s.finish_retire(retired, next);
+  for (const auto& pipe : retired) {  // finish_retire's work, the follow-up carried out once
+    pipe->close();
+    s.release_slot();
+  }
+  s.carry_out(next);
+  if (open_in_background) {
+    net::co_spawn(
+        s.executor,
+        [](std::shared_ptr<pool> self, std::size_t slot) -> net::awaitable<void> {
+          try {
+            co_await self->open_pipeline(slot);
+          } catch (const std::exception& e) {
+            // The callers go on with the other lane's pipeline; the next busy moment tries again.
+            spdlog::debug("db pool: second lane's pipelined connection not opened: {}", e.what());
+          }
+        }(shared_from_this(), lane),
+        net::detached);
+  }
   if (!opener) co_return current;
+  co_return co_await open_pipeline(lane);
+}
 
+net::awaitable<std::shared_ptr<pipeline>> pool::open_pipeline(std::size_t lane) {
+  auto& s = *impl_;
   std::unique_ptr<connection> raw;
   try {
     auto conn = co_await acquire();
@@ -149,19 +198,20 @@ net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline() {
   } catch (...) {
     {
       std::lock_guard lock(s.mutex);
-      s.creating_pipe = false;
+      s.pipes[lane].creating = false;
     }
     wake_pipe_waiters();  // they try to open it themselves, or fail the same way
     throw;
   }
   std::shared_ptr<pipeline> made;
   try {
-    made = pipeline::create(s.executor, std::move(raw), s.options.pipeline_depth);
+    made = pipeline::create(s.lane_executor(lane), std::move(raw), s.options.pipeline_depth,
+                            s.options.lanes.empty() ? no_lane : lane);
   } catch (...) {
     follow_up after;
     {
       std::lock_guard lock(s.mutex);
-      s.creating_pipe = false;
+      s.pipes[lane].creating = false;
       --s.open;  // the connection was closed with the failed attempt
       after = s.grant_capacity_locked();
     }
@@ -173,11 +223,11 @@ net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline() {
   bool too_late = false;
   {
     std::lock_guard lock(s.mutex);
-    s.creating_pipe = false;
+    s.pipes[lane].creating = false;
     if (s.shut_down)
       too_late = true;
     else
-      s.pipe = made;
+      s.pipes[lane].pipe = made;
   }
   wake_pipe_waiters();
   if (too_late) {
@@ -305,9 +355,22 @@ void pool::release(std::unique_ptr<connection> conn) noexcept {
 pool_stats pool::stats() const {
   const auto& s = *impl_;
   std::lock_guard lock(s.mutex);
-  const bool pipe_idle = s.pipe && s.pipe->in_flight() == 0;
-  return {s.open - s.opening, s.idle.size() + (pipe_idle ? 1 : 0),    s.opening, s.pipe != nullptr,
-          s.waiters.size(),   s.backing_off_locked(clock_type::now())};
+  std::size_t pipelines = 0;
+  std::size_t idle_pipes = 0;
+  for (const auto& slot : s.pipes) {
+    if (!slot.pipe) continue;
+    ++pipelines;
+    if (slot.pipe->in_flight() == 0) ++idle_pipes;
+  }
+  pool_stats stats;
+  stats.open = s.open - s.opening;
+  stats.idle = s.idle.size() + idle_pipes;
+  stats.opening = s.opening;
+  stats.pipelined = pipelines > 0;
+  stats.pipelines = pipelines;
+  stats.waiters = s.waiters.size();
+  stats.connect_failing = s.backing_off_locked(clock_type::now());
+  return stats;
 }
 
 bool pool::budget_freed() {
@@ -326,7 +389,7 @@ bool pool::budget_freed() {
 std::size_t pool::close_idle_older_than(std::chrono::steady_clock::duration age) {
   auto& s = *impl_;
   std::vector<std::unique_ptr<connection>> closed;
-  std::shared_ptr<pipeline> retired;
+  std::vector<std::shared_ptr<pipeline>> retired;
   follow_up next;
   {
     std::lock_guard lock(s.mutex);
@@ -338,14 +401,16 @@ std::size_t pool::close_idle_older_than(std::chrono::steady_clock::duration age)
     // Entries are ordered by release time, so the scan above stops at the first fresh one.
     s.open -= closed.size();
     next = s.grant_capacity_locked();
-    if (s.pipe_idle_before_locked(cutoff)) retired = s.retire_pipeline_locked(next);
+    for (auto slot = s.idle_pipe_before_locked(cutoff); slot < s.pipes.size(); slot = s.idle_pipe_before_locked(cutoff))
+      retired.push_back(s.retire_pipeline_locked(slot, next));
   }
-  const auto count = closed.size() + (retired ? 1 : 0);
+  const auto count = closed.size() + retired.size();
   s.close(std::move(closed));
-  if (retired)
-    s.finish_retire(retired, next);
-  else
-    s.carry_out(next);
+  for (const auto& pipe : retired) {
+    pipe->close();
+    s.release_slot();
+  }
+  s.carry_out(next);
   return count;
 }
 
@@ -361,8 +426,8 @@ bool pool::close_one_idle(std::chrono::steady_clock::time_point idle_before) {
       s.idle.pop_front();
       --s.open;
       next = s.grant_capacity_locked();
-    } else if (s.pipe_idle_before_locked(idle_before)) {
-      retired = s.retire_pipeline_locked(next);
+    } else if (const auto slot = s.idle_pipe_before_locked(idle_before); slot < s.pipes.size()) {
+      retired = s.retire_pipeline_locked(slot, next);
     } else {
       return false;
     }
@@ -383,7 +448,7 @@ std::chrono::steady_clock::time_point pool::last_used() const {
 void pool::shutdown() {
   auto& s = *impl_;
   std::vector<std::unique_ptr<connection>> closed;
-  std::shared_ptr<pipeline> retired;
+  std::vector<std::shared_ptr<pipeline>> retired;
   std::deque<std::shared_ptr<waiter>> failed;
   {
     std::lock_guard lock(s.mutex);
@@ -399,15 +464,16 @@ void pool::shutdown() {
       w->failed = true;
       w->failure = "database pool is shut down";
     }
-    if (s.pipe) {
-      retired = std::move(s.pipe);
-      s.pipe.reset();
+    for (auto& slot : s.pipes) {
+      if (!slot.pipe) continue;
+      retired.push_back(std::move(slot.pipe));
+      slot.pipe.reset();
       --s.open;
     }
   }
   s.close(std::move(closed));
-  if (retired) {
-    retired->close();
+  for (const auto& pipe : retired) {
+    pipe->close();
     s.release_slot();
   }
   for (const auto& w : failed) signal(w);

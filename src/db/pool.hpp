@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "db/connection.hpp"
 #include "db/pipeline.hpp"
@@ -46,13 +47,24 @@ struct pool_options {
   // Statements in flight at most on the pool's shared pipelined connection (exec_prepared);
   // 0: no pipeline, exec_prepared takes an exclusive connection.
   std::size_t pipeline_depth{0};
+  // The I/O lanes (io_contexts run by one thread each, tenantd::this_threads_lane() numbers
+  // them): the first pipelined connection is driven on the lane of the caller that opened it,
+  // and callers of every lane share it (the results are handed across threads) while it has
+  // fewer than `lane_share_below` statements in flight: one connection per tenant keeps
+  // PostgreSQL's work batched (bench (a): a connection per lane cost PostgreSQL 1.5x the CPU
+  // per query). Past that, a lane without its own opens one in the background, so one busy
+  // tenant is not held to one backend's core. Empty: one pipelined connection, on the pool's
+  // executor.
+  std::vector<boost::asio::any_io_executor> lanes{};
+  std::size_t lane_share_below{16};
 };
 
 struct pool_stats {
   std::size_t open{0};  // connections open (idle + in use)
   std::size_t idle{0};
-  std::size_t opening{0};  // background connects in flight (not counted in open)
-  bool pipelined{false};   // one of the open connections is the shared pipelined one
+  std::size_t opening{0};    // background connects in flight (not counted in open)
+  bool pipelined{false};     // one of the open connections is a shared pipelined one
+  std::size_t pipelines{0};  // pipelined connections open (at most one per lane)
   std::size_t waiters{0};
   bool connect_failing{false};  // the last connect failed and the back-off window is running
 };
@@ -121,9 +133,11 @@ class pool : public statement_runner, public std::enable_shared_from_this<pool> 
   struct impl;
   pool(boost::asio::any_io_executor executor, pool_options options);
   void release(std::unique_ptr<connection> conn) noexcept;
-  // The shared pipelined connection, opening it if there is none (null while another caller
-  // opens it, or after shutdown).
-  boost::asio::awaitable<std::shared_ptr<pipeline>> shared_pipeline();
+  // The pipelined connection for a caller on `lane`: its lane's, else (while it has none)
+  // another lane's, else it opens its lane's; null while another caller opens the first one.
+  boost::asio::awaitable<std::shared_ptr<pipeline>> shared_pipeline(std::size_t lane);
+  // Opens `lane`'s pipelined connection (its slot is marked creating) and installs it.
+  boost::asio::awaitable<std::shared_ptr<pipeline>> open_pipeline(std::size_t lane);
   // Waits until the pipelined connection another caller is opening is there or its opening
   // failed (true: look again), or `deadline` passes (false).
   boost::asio::awaitable<bool> await_pipeline(std::chrono::steady_clock::time_point deadline);

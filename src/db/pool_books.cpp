@@ -85,14 +85,29 @@ void pool::impl::carry_out(const follow_up& next) noexcept {
   start_opens(next.opens);
 }
 
-std::shared_ptr<pipeline> pool::impl::retire_pipeline_locked(follow_up& next) {
-  auto retired = std::move(pipe);
-  pipe.reset();
+std::shared_ptr<pipeline> pool::impl::retire_pipeline_locked(std::size_t slot, follow_up& next) {
+  auto retired = std::move(pipes[slot].pipe);
+  pipes[slot].pipe.reset();
   --open;
   auto more = grant_capacity_locked();
   next.opens += more.opens;
   for (auto& w : more.woken) next.woken.push_back(std::move(w));
   return retired;
+}
+
+std::size_t pool::impl::idle_pipe_before_locked(clock_type::time_point cutoff) const {
+  std::size_t found = pipes.size();
+  auto oldest = cutoff;
+  for (std::size_t i = 0; i < pipes.size(); ++i) {
+    const auto& pipe = pipes[i].pipe;
+    if (!pipe || pipe->in_flight() != 0) continue;
+    const auto used = pipe->last_used();
+    if (used < oldest) {
+      oldest = used;
+      found = i;
+    }
+  }
+  return found;
 }
 
 void pool::impl::finish_retire(const std::shared_ptr<pipeline>& retired, const follow_up& next) noexcept {

@@ -5,6 +5,7 @@
 // after the mutex is released.
 #pragma once
 
+#include <algorithm>
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <chrono>
 #include <deque>
@@ -48,7 +49,8 @@ struct follow_up {
 };
 
 struct pool::impl {
-  impl(net::any_io_executor ex, pool_options opts) : executor(std::move(ex)), options(std::move(opts)) {}
+  impl(net::any_io_executor ex, pool_options opts)
+      : executor(std::move(ex)), options(std::move(opts)), pipes(std::max<std::size_t>(1, options.lanes.size())) {}
 
   net::any_io_executor executor;
   pool_options options;
@@ -68,12 +70,15 @@ struct pool::impl {
   std::chrono::milliseconds connect_backoff{0};
   std::string connect_error;
   bool probing{false};  // while connects fail, one connect at a time tests the database
-  // The shared pipelined connection (counted in `open`, never idle-listed), and whether a
-  // caller is opening it.
-  std::shared_ptr<pipeline> pipe;
-  bool creating_pipe{false};
+  // The shared pipelined connections, one slot per lane (one slot without lanes): each counted
+  // in `open`, never idle-listed; `creating` while a caller or a background task opens it.
+  struct pipe_slot {
+    std::shared_ptr<pipeline> pipe;
+    bool creating{false};
+  };
+  std::vector<pipe_slot> pipes;
   // Callers of exec_prepared waiting for the pipelined connection another caller is opening
-  // (woken when it is there or its opening failed), instead of each asking for a connection
+  // (woken when one is there or its opening failed), instead of each asking for a connection
   // of its own: a pool that is opening its pipeline wants one connection, not max_size.
   std::vector<std::shared_ptr<waiter>> pipe_waiters;
 
@@ -114,15 +119,23 @@ struct pool::impl {
   // Runs what a change of the books asked for, outside the mutex.
   void carry_out(const follow_up& next) noexcept;
 
-  // Takes the shared pipelined connection off the books (it counted as one open connection);
+  // Takes a lane's pipelined connection off the books (it counted as one open connection);
   // finish_retire closes it and returns its budget slot outside the mutex.
-  std::shared_ptr<pipeline> retire_pipeline_locked(follow_up& next);
+  std::shared_ptr<pipeline> retire_pipeline_locked(std::size_t slot, follow_up& next);
 
   void finish_retire(const std::shared_ptr<pipeline>& retired, const follow_up& next) noexcept;
 
-  // True when the pipelined connection has nothing in flight and was last used before `cutoff`.
-  bool pipe_idle_before_locked(clock_type::time_point cutoff) const {
-    return pipe && pipe->in_flight() == 0 && pipe->last_used() < cutoff;
+  // The slot of a pipelined connection with nothing in flight, last used before `cutoff`
+  // (the one used longest ago), or pipes.size() when there is none.
+  std::size_t idle_pipe_before_locked(clock_type::time_point cutoff) const;
+  // True while no lane has a pipelined connection and one is being opened (callers wait for it).
+  bool pipe_being_opened_locked() const {
+    return std::none_of(pipes.begin(), pipes.end(), [](const pipe_slot& p) { return p.pipe != nullptr; }) &&
+           std::any_of(pipes.begin(), pipes.end(), [](const pipe_slot& p) { return p.creating; });
+  }
+  // The executor a lane's pipelined connection is driven on.
+  const net::any_io_executor& lane_executor(std::size_t slot) const {
+    return options.lanes.empty() ? executor : options.lanes[slot];
   }
 
   void start_opens(std::size_t count) noexcept;

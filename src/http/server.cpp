@@ -1,5 +1,6 @@
-// The listener: binds, accepts connections on a strand of their own and starts a session for
-// each; enforces max_connections and backs off on descriptor exhaustion instead of spinning.
+// The listener: binds, accepts connections (each onto the next I/O lane, or a strand of its
+// own) and starts a session for each; enforces max_connections and backs off on descriptor
+// exhaustion instead of spinning.
 #include "http/server.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -58,9 +59,13 @@ struct server::impl {
     const auto& state = self->state;
     net::steady_timer backoff(self->acceptor.get_executor());
     bool backing_off = false;
+    const auto& lanes = state->options.lanes;
+    std::size_t next_lane = 0;
     for (;;) {
-      net::any_io_executor connection_strand = net::make_strand(self->io);
-      auto [ec, socket] = co_await self->acceptor.async_accept(connection_strand, use_tuple);
+      // A lane's io_context has one thread, which serialises the session as a strand would.
+      net::any_io_executor connection_executor =
+          lanes.empty() ? net::any_io_executor(net::make_strand(self->io)) : lanes[next_lane]->get_executor();
+      auto [ec, socket] = co_await self->acceptor.async_accept(connection_executor, use_tuple);
       if (!self->acceptor.is_open() || ec == net::error::operation_aborted) co_return;
       if (ec == net::error::connection_aborted) continue;
       if (ec) {
@@ -79,7 +84,9 @@ struct server::impl {
         continue;
       }
       ++state->open_connections;
-      start_session(state, std::move(socket));
+      const std::size_t lane = lanes.empty() ? no_lane : next_lane;
+      if (!lanes.empty()) next_lane = (next_lane + 1) % lanes.size();
+      start_session(state, std::move(socket), lane);
     }
   }
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "api/message.hpp"
 #include "domain/error.hpp"
@@ -33,6 +34,10 @@ struct server_options {
   // may already be on its way; one that comes is answered (with "Connection: close").
   std::chrono::milliseconds drain_window{1000};
   std::size_t max_connections{20000};  // beyond this, new connections are closed at once
+  // The I/O lanes (io_contexts run by one thread each): accepted connections are handed to
+  // them in turn, and a session runs wholly on its lane's thread. Empty: each session gets a
+  // strand of the server's io_context (which any number of threads may run).
+  std::vector<boost::asio::io_context*> lanes;
 };
 
 // Produces the response for a request the server itself rejects (framing, limits,

@@ -1,4 +1,4 @@
-// One connection on its own strand: reads each request under a deadline and the size limits,
+// One connection on its lane (or its own strand): reads each request under a deadline and the size limits,
 // checks its framing, awaits the handler and writes the reply, in order, with keep-alive.
 #include "http/session.hpp"
 
@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <cstdint>
 #include <exception>
 #include <limits>
@@ -66,8 +67,8 @@ class in_flight_guard {
 
 class session {
  public:
-  session(std::shared_ptr<server_state> state, tcp::socket socket, std::uint64_t id)
-      : state_(std::move(state)), stream_(std::move(socket)), id_(id) {
+  session(std::shared_ptr<server_state> state, tcp::socket socket, std::uint64_t id, std::size_t lane)
+      : state_(std::move(state)), stream_(std::move(socket)), id_(id), lane_(lane) {
     beast::error_code ec;
     const auto peer = stream_.socket().remote_endpoint(ec);
     if (!ec) remote_address_ = peer.address().to_string();
@@ -170,6 +171,7 @@ class session {
     std::optional<api::response> reply;
     {
       in_flight_guard guard(state_->in_flight);
+      assert(lane_ == no_lane || this_threads_lane() == lane_);
       try {
         reply = co_await state_->handler(req);
       } catch (const std::exception& e) {
@@ -316,6 +318,7 @@ class session {
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   std::string remote_address_;
   std::uint64_t id_;
+  [[maybe_unused]] std::size_t lane_;  // its I/O lane (no_lane: a strand), asserted in debug builds
   bool idle_{false};
   bool counted_{true};
 };
@@ -340,10 +343,10 @@ void server_state::close_idle_sessions() {
   for (const auto& s : live) session::close_if_idle(s);
 }
 
-void start_session(const std::shared_ptr<server_state>& state, tcp::socket socket) {
+void start_session(const std::shared_ptr<server_state>& state, tcp::socket socket, std::size_t lane) {
   std::shared_ptr<session> s;
   try {
-    s = std::make_shared<session>(state, std::move(socket), state->next_session_id++);
+    s = std::make_shared<session>(state, std::move(socket), state->next_session_id++, lane);
   } catch (const std::exception& e) {
     --state->open_connections;
     spdlog::error("http: cannot start a session: {}", e.what());

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "domain/lane.hpp"
 #include "http/server.hpp"
 
 namespace tenantd::http {
@@ -28,7 +29,7 @@ struct server_state {
   std::atomic<std::size_t> in_flight{0};
   std::atomic<bool> stopping{false};  // set by stop_accepting: replies carry Connection: close
 
-  // Thread-safe; each posts to the session's strand. Sessions that are gone are skipped.
+  // Thread-safe; each posts to the session's executor (its lane or its strand). Sessions that are gone are skipped.
   void close_all_sessions();
   void close_idle_sessions();
 
@@ -37,8 +38,10 @@ struct server_state {
   std::atomic<std::uint64_t> next_session_id{0};
 };
 
-// Takes over an accepted socket (bound to its own strand; already counted in
-// open_connections) and runs its session on that strand until the connection closes.
-void start_session(const std::shared_ptr<server_state>& state, boost::asio::ip::tcp::socket socket);
+// Takes over an accepted socket (bound to its lane or its own strand; already counted in
+// open_connections) and runs its session there until the connection closes. `lane`: the
+// index of the socket's I/O lane (tenantd::this_threads_lane() on its thread), or no_lane.
+void start_session(const std::shared_ptr<server_state>& state, boost::asio::ip::tcp::socket socket,
+                   std::size_t lane = no_lane);
 
 }  // namespace tenantd::http

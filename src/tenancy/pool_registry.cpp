@@ -75,6 +75,7 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant,
   options.idle_timeout = settings_.idle_timeout;
   options.connection.slow_query_threshold = settings_.slow_query_threshold;
   options.connection.handshake_executor = settings_.handshake_executor;
+  options.lanes = settings_.lanes;
   options.connection.label = "tenant=" + tenant.id + " server=" + key.server + " database=" + key.database;
   budget* b = &budget_of(key.server);
   options.connection.watch = b->watch;

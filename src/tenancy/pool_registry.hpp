@@ -84,6 +84,8 @@ struct tenant_connection_settings {
   // Where new connections' connect steps run (db::connection_options::handshake_executor);
   // unset: on the pool's own executor.
   std::optional<boost::asio::any_io_executor> handshake_executor{};
+  // The I/O lanes (db::pool_options::lanes): a busy tenant gets a pipelined connection on each.
+  std::vector<boost::asio::any_io_executor> lanes{};
 };
 
 // Whether a database server answers, as this process's server watch sees it (metrics).
