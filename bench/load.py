@@ -65,6 +65,9 @@ def main():
     ap.add_argument("--sweep", metavar="CFG;CFG...",
                     help="instead of the scenarios, run (a) under each server configuration (CFG = K=V,K=V), "
                          "interleaved --repeat times, e.g. 'TENANT_POOL_SIZE=2;TENANT_POOL_SIZE=3,THREADS=1'")
+    ap.add_argument("--hold", action="store_true",
+                    help="after seeding, print the server's port and the token file of (a) and wait (for profiling "
+                         "by hand); Ctrl-C ends it")
     ap.add_argument("--profile", action="store_true",
                     help="after the runs, profile one extra (a) run with perf record -a -g")
     ap.add_argument("--profile-binary", help="binary for the profile run (e.g. built with frame pointers)")
@@ -150,6 +153,11 @@ def main():
 
         res = {}
         conns = args.connections
+        if args.hold:
+            log("holding: port %d, pid %d, (a) tokens in %s; e.g. wrk -t1 -c64 -d10s -s bench/wrk/get_user.lua "
+                "http://127.0.0.1:%d -- %s" % (b.srv.port, b.srv.pid, lines_a, b.srv.port, lines_a))
+            while True:
+                time.sleep(3600)
         if args.sweep:
             text = sweep(args, b, common_env, lines_a, started)
             os.makedirs(os.path.dirname(args.out), exist_ok=True)
