@@ -35,7 +35,7 @@ tenancy::tenant_connection_settings request_pools(const config& cfg, boost::asio
                                                   const std::vector<net::io_context*>& lanes) {
   auto settings = tenant_pools(cfg);
   settings.handshake_executor = handshakes.get_executor();
-  for (auto* lane : lanes) settings.lanes.push_back(lane->get_executor());
+  for (auto* lane : lanes) settings.lanes.emplace_back(lane->get_executor());
   return settings;
 }
 

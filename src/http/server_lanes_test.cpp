@@ -74,6 +74,7 @@ TEST_F(server_lanes_test, connections_take_the_lanes_in_turn_and_each_stays_on_i
   std::map<std::string, int> connections_per_lane;
   std::map<std::string, std::string> thread_of_lane;
   std::vector<std::unique_ptr<client>> clients;
+  clients.reserve(4);
   for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<client>(server_->port()));
   for (auto& c : clients) {
     std::string lane;
