@@ -12,6 +12,7 @@
 #include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/container/small_vector.hpp>
 #include <string>
 #include <vector>
 
@@ -46,8 +47,10 @@ struct pipeline::entry {
   net::experimental::concurrent_channel<void(boost::system::error_code)> done;
   std::string name;
   std::string sql;
-  std::vector<std::string> storage;  // NUL-terminated copies of the parameters
-  std::vector<const char*> values;
+  // The parameters' copies, each NUL-terminated, in one buffer; `values` points into it (or is
+  // null for SQL NULL). One allocation at most for the parameters of a statement.
+  std::string param_text;
+  boost::container::small_vector<const char*, 4> values;
   bool prepare_only{false};  // the pipeline's own PQsendPrepare, no caller
   bool unsent{false};        // failed before it was sent: safe to run elsewhere
   // The prepare this statement relies on, while it is in flight: if it fails (a lock held
@@ -67,7 +70,7 @@ struct pipeline::entry {
 
 pipeline::pipeline(net::any_io_executor executor, std::unique_ptr<connection> conn, std::size_t max_depth,
                    std::size_t lane)
-    : strand_(net::make_strand(std::move(executor))),
+    : strand_(lane == no_lane ? net::any_io_executor(net::make_strand(std::move(executor))) : std::move(executor)),
       conn_(std::move(conn)),
       max_depth_(max_depth),
       lane_(lane),
@@ -107,13 +110,19 @@ net::awaitable<std::optional<result_set>> pipeline::try_exec_prepared(const stat
   auto e = std::make_shared<entry>(co_await net::this_coro::executor);
   e->name = stmt.name;
   e->sql = stmt.sql;
-  e->storage.reserve(params.size());
+  std::size_t text_size = 0;
+  for (const auto& p : params) text_size += p ? p->size() + 1 : 0;
+  e->param_text.reserve(text_size);  // never grows below: the pointers taken stay valid
+  e->values.reserve(params.size());
   for (const auto& p : params) {
-    e->values.push_back(nullptr);
-    if (p) {
-      e->storage.emplace_back(*p);
-      e->values.back() = e->storage.back().c_str();
+    if (!p) {
+      e->values.push_back(nullptr);
+      continue;
     }
+    const auto at = e->param_text.size();
+    e->param_text.append(*p);
+    e->param_text.push_back('\0');
+    e->values.push_back(e->param_text.data() + at);
   }
   const auto wait_until = clock_type::now() + conn_->options().query_timeout + caller_margin;
   {
@@ -143,22 +152,26 @@ void pipeline::send_pending() {
     e.unsent = true;
     complete(e);
   };
+  const auto give_back_from = [&](std::size_t first) {
+    for (std::size_t i = first; i < sending_.size(); ++i) give_back(*sending_[i]);
+    sending_.clear();
+  };
   assert_on_lane();
-  std::deque<std::shared_ptr<entry>> batch;
-  {
+  {  // swapped with the emptied batch of the last time: no allocation once both have grown
     std::lock_guard lock(mutex_);
-    batch.swap(pending_);
+    sending_.swap(pending_);
     send_scheduled_ = false;
   }
   PGconn* pg = conn_->native_handle();
   // An idle connection may have died meanwhile (backend terminated, server restarted): look
   // before sending, so that the batch can still go elsewhere rather than fail.
   if (sent_.empty() && !broken_.load() && !conn_->consume_input()) {
-    for (auto& e : batch) give_back(*e);
+    give_back_from(0);
     break_connection("connection to the database lost while idle");
     return;
   }
-  for (auto& e : batch) {
+  for (std::size_t i = 0; i < sending_.size(); ++i) {
+    auto& e = sending_[i];
     if (broken_.load()) {
       give_back(*e);
       continue;
@@ -177,6 +190,7 @@ void pipeline::send_pending() {
       if (PQsendPrepare(pg, e->name.c_str(), e->sql.c_str(), static_cast<int>(e->values.size()), nullptr) != 1 ||
           PQpipelineSync(pg) != 1) {
         sent_.push_back(std::move(e));
+        give_back_from(i + 1);  // the rest of the batch was never sent
         break_connection("sending to the database failed: " + trimmed_message(PQerrorMessage(pg)));
         return;
       }
@@ -188,11 +202,13 @@ void pipeline::send_pending() {
                             0) != 1 ||
         PQpipelineSync(pg) != 1) {
       sent_.push_back(std::move(e));
+      give_back_from(i + 1);
       break_connection("sending to the database failed: " + trimmed_message(PQerrorMessage(pg)));
       return;
     }
     sent_.push_back(std::move(e));
   }
+  sending_.clear();
   const int flushed = PQflush(pg);
   if (flushed < 0) {
     break_connection("sending to the database failed: " + trimmed_message(PQerrorMessage(pg)));
@@ -317,7 +333,7 @@ void pipeline::break_connection(const std::string& why) {
   conn_->mark_broken();
   std::deque<std::shared_ptr<entry>> failed;
   failed.swap(sent_);
-  std::deque<std::shared_ptr<entry>> queued;
+  std::vector<std::shared_ptr<entry>> queued;
   {
     std::lock_guard lock(mutex_);
     queued.swap(pending_);

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "db/connection.hpp"
 #include "domain/lane.hpp"
@@ -67,19 +68,23 @@ class pipeline : public std::enable_shared_from_this<pipeline> {
   void complete(entry& e);
   void break_connection(const std::string& why);
 
-  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  // Where the connection is driven, one handler at a time: a strand of the executor, or, on an
+  // I/O lane, the lane's executor itself (its one thread already runs one handler at a time,
+  // and a strand wrapped in any_io_executor costs an allocation per post).
+  boost::asio::any_io_executor strand_;
   std::unique_ptr<connection> conn_;
   const std::size_t max_depth_;
   [[maybe_unused]] const std::size_t lane_;  // read only by assert_on_lane in debug builds
   const int backend_pid_;
   std::atomic<bool> broken_{false};
   std::atomic<std::size_t> in_flight_{0};
-  mutable std::mutex mutex_;                    // guards pending_, send_scheduled_ and last_used_
-  std::deque<std::shared_ptr<entry>> pending_;  // admitted, not yet sent
+  mutable std::mutex mutex_;                     // guards pending_, send_scheduled_ and last_used_
+  std::vector<std::shared_ptr<entry>> pending_;  // admitted, not yet sent
   bool send_scheduled_{false};
   std::chrono::steady_clock::time_point last_used_;
   // Strand only:
-  std::deque<std::shared_ptr<entry>> sent_;  // sent, awaiting results, oldest first
+  std::deque<std::shared_ptr<entry>> sent_;      // sent, awaiting results, oldest first
+  std::vector<std::shared_ptr<entry>> sending_;  // the batch send_pending is sending
   bool reading_{false};
   bool flush_pending_{false};
 };
