@@ -1,6 +1,9 @@
 // Record -> JSON mapping and the validating body reader.
 #include "api/dto.hpp"
 
+#include <array>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/serialize.hpp>
 #include <cctype>
 
 #include "domain/validation.hpp"
@@ -15,6 +18,21 @@ boost::json::object to_json(const user_record& u, const std::string& tenant_id) 
           {"tenant_id", tenant_id},
           {"created_at", u.created_at},
           {"updated_at", u.updated_at}};
+}
+
+std::string to_json_text(const user_record& u, const std::string& tenant_id) {
+  std::array<unsigned char, 2048> buffer;  // a user's object fits; a larger one spills to the heap
+  boost::json::monotonic_resource arena(buffer.data(), buffer.size());
+  boost::json::object o(&arena);
+  o.reserve(7);
+  o.emplace("id", u.id);
+  o.emplace("email", u.email);
+  o.emplace("first_name", u.first_name);
+  o.emplace("last_name", u.last_name);
+  o.emplace("tenant_id", tenant_id);
+  o.emplace("created_at", u.created_at);
+  o.emplace("updated_at", u.updated_at);
+  return boost::json::serialize(o);
 }
 
 boost::json::object to_json(const tenant_record& t) {

@@ -17,6 +17,9 @@
 namespace tenantd::api {
 
 boost::json::object to_json(const user_record& u, const std::string& tenant_id);
+// The same object, serialised: built in a stack arena, so the only allocation is the text's
+// (the single-user responses of the request path).
+std::string to_json_text(const user_record& u, const std::string& tenant_id);
 boost::json::object to_json(const tenant_record& t);         // the /api/tenant shape
 boost::json::object to_public_json(const tenant_record& t);  // the POST /tenants shape
 boost::json::array to_json(const std::vector<std::string>& strings);

@@ -463,6 +463,24 @@ TEST(dto, user_json_shape_has_no_secrets) {
       "updated_at":"2026-11-28T11:00:00Z"})"));
 }
 
+// The serialised form the request path sends is the same text as the object's, in the same key
+// order, also when the fields outgrow its stack arena and when they need escaping.
+TEST(dto, user_json_text_is_the_objects_serialisation) {
+  const user_record small{"0b5e2b1c-9d1f-4a6e-8c3b-2f1e0d9c8b7a",
+                          "ada@example.com",
+                          "Ada \"the Countess\"",
+                          "Lovelace\u00e9\n",
+                          "2026-11-28T10:00:00Z",
+                          "2026-11-28T11:00:00Z"};
+  EXPECT_EQ(to_json_text(small, "acme_corp"), json::serialize(to_json(small, "acme_corp")));
+  user_record large = small;
+  large.first_name = repeat("\u00e9x", 3000);
+  large.last_name = repeat("L", 5000);
+  const auto text = to_json_text(large, "acme_corp");
+  EXPECT_EQ(text, json::serialize(to_json(large, "acme_corp")));
+  EXPECT_EQ(json::parse(text).as_object().at("last_name").as_string().size(), 5000U);
+}
+
 TEST(dto, tenant_json_shapes) {
   tenant_record t;
   t.id = "acme_corp";

@@ -70,9 +70,13 @@ response no_content() {
 }
 
 response json_response(unsigned status, const boost::json::value& body) {
+  return json_response(status, boost::json::serialize(body));
+}
+
+response json_response(unsigned status, std::string body) {
   response r;
   r.status = status;
-  r.body = boost::json::serialize(body);
+  r.body = std::move(body);
   return r;
 }
 

@@ -22,5 +22,7 @@ response no_content();
 
 // A JSON response with the given status.
 response json_response(unsigned status, const boost::json::value& body);
+// A JSON response whose body is already serialised.
+response json_response(unsigned status, std::string body);
 
 }  // namespace tenantd::api

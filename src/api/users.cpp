@@ -93,7 +93,7 @@ awaitable<response> create_user(context& ctx) {
   const user_record entry{validation::new_uuid(), *email, *first, *last, {}, {}};
   auto created = co_await db::users::insert(*tenant_db, entry);
   if (!created) co_return problem(created.err(), ctx.request_id);
-  co_return json_response(201, to_json(*created, ctx.who().tenant_id));
+  co_return json_response(201, to_json_text(*created, ctx.who().tenant_id));
 }
 
 // GET /api/users/:id
@@ -103,7 +103,7 @@ awaitable<response> get_user(context& ctx) {
   auto tenant_db = co_await ctx.svc.databases->runner(ctx.who().tenant_id);
   auto user = co_await db::users::find(*tenant_db, *id);
   if (!user) co_return problem(make_error(errc::not_found, "no such user"), ctx.request_id);
-  co_return json_response(200, to_json(*user, ctx.who().tenant_id));
+  co_return json_response(200, to_json_text(*user, ctx.who().tenant_id));
 }
 
 // PUT /api/users/:id, PATCH /api/users/:id
@@ -118,7 +118,7 @@ awaitable<response> update_user(context& ctx) {
   if (!body.ok()) co_return problem(body.failure(), ctx.request_id);
   auto updated = co_await ctx.svc.accounts->update_user(ctx.who(), *id, changes);
   if (!updated) co_return problem(updated.err(), ctx.request_id);
-  co_return json_response(200, to_json(*updated, ctx.who().tenant_id));
+  co_return json_response(200, to_json_text(*updated, ctx.who().tenant_id));
 }
 
 // DELETE /api/users/:id

@@ -107,11 +107,8 @@ double process_start_seconds(double fallback) {
   return fallback;
 }
 
-}  // namespace
-
-std::string escape_label_value(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
+// Appends `value` escaped as a Prometheus label value.
+void append_label_value(std::string& out, std::string_view value) {
   for (char c : value) {
     if (c == '\\')
       out += "\\\\";
@@ -122,6 +119,14 @@ std::string escape_label_value(std::string_view value) {
     else
       out += c;
   }
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  append_label_value(out, value);
   return out;
 }
 
@@ -166,9 +171,14 @@ Series& request_metrics::series(std::map<std::string, std::unique_ptr<Series>>& 
 
 void request_metrics::observe(std::string_view route, std::string_view method, unsigned status,
                               std::chrono::microseconds duration) {
-  const std::string route_label =
-      "route=\"" + escape_label_value(route) + "\",method=\"" + std::string(bounded_method(method)) + "\"";
-  const std::string status_label = route_label + ",status=\"" + std::to_string(status) + "\"";
+  // The label texts are built in buffers each thread reuses: no allocation per request once
+  // they have grown (they key the series, found under a shared lock).
+  thread_local std::string route_label;
+  thread_local std::string status_label;
+  route_label.assign("route=\"");
+  append_label_value(route_label, route);
+  route_label.append("\",method=\"").append(bounded_method(method)).append("\"");
+  status_label.assign(route_label).append(",status=\"").append(std::to_string(status)).append("\"");
   series(requests_, status_label).count.fetch_add(1, std::memory_order_relaxed);
   auto& h = series(durations_, route_label);
   const double seconds = static_cast<double>(duration.count()) / 1e6;
