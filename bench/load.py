@@ -64,7 +64,8 @@ def main():
     ap.add_argument("--create-concurrency", type=int, default=2)
     ap.add_argument("--sweep", metavar="CFG;CFG...",
                     help="instead of the scenarios, run (a) under each server configuration (CFG = K=V,K=V), "
-                         "interleaved --repeat times, e.g. 'TENANT_POOL_SIZE=2;TENANT_POOL_SIZE=3,THREADS=1'")
+                         "interleaved --repeat times, e.g. 'TENANT_POOL_SIZE=2;TENANT_POOL_SIZE=3,THREADS=1'; "
+                         "BINARY=path in a CFG runs that build instead")
     ap.add_argument("--hold", action="store_true",
                     help="after seeding, print the server's port and the token file of (a) and wait (for profiling "
                          "by hand); Ctrl-C ends it")
@@ -352,8 +353,13 @@ def sweep(args, b, common_env, lines_a, started):
         configs.append((cfg or "(defaults)", env))
     results = {name: [] for name, _ in configs}
     get_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], args.connections, secs)
+    default_binary = b.args.binary
     for _ in range(args.repeat):
         for name, env in configs:
+            env = dict(env)
+            # BINARY=path is not a server setting: that configuration runs another build (an
+            # older commit's, say), so two builds are compared in one run.
+            b.args.binary = os.path.abspath(env.pop("BINARY", default_binary))
             b.start_server(env)
             get_a(args.warmup).result()
             results[name].append(b.measure("a with %s" % name, get_a)[0])
