@@ -85,22 +85,13 @@ class lane_context : public net::io_context {
   using net::execution_context::shutdown;
 };
 
-}  // namespace
-
-int serve(const config& cfg) {
-  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1U, std::thread::hardware_concurrency());
-  // One io_context per I/O thread (a lane). Lane 0, `io`, also runs the signals, the
-  // background tasks and the pools' connects; the others only what sessions put on them.
-  lane_context io;
-  std::vector<std::unique_ptr<lane_context>> other_lanes;
-  std::vector<net::io_context*> lanes{&io};
-  for (unsigned i = 1; i < threads; ++i) {
-    other_lanes.push_back(std::make_unique<lane_context>());
-    lanes.push_back(other_lanes.back().get());
-  }
+// Builds the components, runs the lanes' threads until the drain is done, then destroys the
+// components (joining their own threads). False when a port could not be bound.
+bool serve_on(const config& cfg, lane_context& io, const std::vector<net::io_context*>& lanes) {
   components c(cfg, io, lanes);
-  if (!c.listen()) return 1;
-  spdlog::info("tenantd {} listening on {}:{} with {} threads", TENANTD_VERSION, cfg.host, c.server.port(), threads);
+  if (!c.listen()) return false;
+  spdlog::info("tenantd {} listening on {}:{} with {} threads", TENANTD_VERSION, cfg.host, c.server.port(),
+               lanes.size());
   start_background_tasks(c);
   net::signal_set signals(io, SIGINT, SIGTERM);
   stop_on_signals(c, signals);
@@ -118,8 +109,28 @@ int serve(const config& cfg) {
   set_this_threads_lane(0);
   io.run();  // until drain_and_stop has closed the sessions and the pools
   for (auto& guard : keep_running) guard.reset();
-  for (auto& lane : other_lanes) lane->stop();
+  for (std::size_t i = 1; i < lanes.size(); ++i) lanes[i]->stop();
   for (auto& t : workers) t.join();
+  return true;
+}
+
+}  // namespace
+
+int serve(const config& cfg) {
+  const unsigned threads = cfg.threads != 0 ? cfg.threads : std::max(1U, std::thread::hardware_concurrency());
+  // One io_context per I/O thread (a lane). Lane 0, `io`, also runs the signals, the
+  // background tasks and the pools' connects; the others only what sessions put on them.
+  lane_context io;
+  std::vector<std::unique_ptr<lane_context>> other_lanes;
+  std::vector<net::io_context*> lanes{&io};
+  for (unsigned i = 1; i < threads; ++i) {
+    other_lanes.push_back(std::make_unique<lane_context>());
+    lanes.push_back(other_lanes.back().get());
+  }
+  if (!serve_on(cfg, io, lanes)) return 1;
+  // Every thread that posts to the lanes is gone (the lanes' own, and the handshake and
+  // hashing threads, joined with the components): shut every lane down before any is
+  // destroyed.
   io.shutdown();
   for (auto& lane : other_lanes) lane->shutdown();
   spdlog::info("tenantd stopped");
