@@ -167,11 +167,7 @@ net::awaitable<std::shared_ptr<pipeline>> pool::shared_pipeline(std::size_t lane
       }
     }
   }
-  for (const auto& pipe : retired) {  // finish_retire's work, the follow-up carried out once
-    pipe->close();
-    s.release_slot();
-  }
-  s.carry_out(next);
+  s.finish_retire(retired, next);
   if (open_in_background) {
     net::co_spawn(
         s.executor,
@@ -406,11 +402,7 @@ std::size_t pool::close_idle_older_than(std::chrono::steady_clock::duration age)
   }
   const auto count = closed.size() + retired.size();
   s.close(std::move(closed));
-  for (const auto& pipe : retired) {
-    pipe->close();
-    s.release_slot();
-  }
-  s.carry_out(next);
+  s.finish_retire(retired, next);
   return count;
 }
 
@@ -418,7 +410,7 @@ bool pool::close_one_idle(std::chrono::steady_clock::time_point idle_before) {
   auto& s = *impl_;
   std::vector<std::unique_ptr<connection>> closed;
   follow_up next;
-  std::shared_ptr<pipeline> retired;
+  std::vector<std::shared_ptr<pipeline>> retired;
   {
     std::lock_guard lock(s.mutex);
     if (!s.idle.empty() && s.idle.front().last_used < idle_before) {
@@ -427,16 +419,13 @@ bool pool::close_one_idle(std::chrono::steady_clock::time_point idle_before) {
       --s.open;
       next = s.grant_capacity_locked();
     } else if (const auto slot = s.idle_pipe_before_locked(idle_before); slot < s.pipes.size()) {
-      retired = s.retire_pipeline_locked(slot, next);
+      retired.push_back(s.retire_pipeline_locked(slot, next));
     } else {
       return false;
     }
   }
   s.close(std::move(closed));
-  if (retired)
-    s.finish_retire(retired, next);
-  else
-    s.carry_out(next);
+  s.finish_retire(retired, next);
   return true;
 }
 
@@ -472,10 +461,7 @@ void pool::shutdown() {
     }
   }
   s.close(std::move(closed));
-  for (const auto& pipe : retired) {
-    pipe->close();
-    s.release_slot();
-  }
+  s.finish_retire(retired, follow_up{});
   for (const auto& w : failed) signal(w);
 }
 

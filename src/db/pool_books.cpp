@@ -110,9 +110,11 @@ std::size_t pool::impl::idle_pipe_before_locked(clock_type::time_point cutoff) c
   return found;
 }
 
-void pool::impl::finish_retire(const std::shared_ptr<pipeline>& retired, const follow_up& next) noexcept {
-  retired->close();  // fails what is in flight; the connection closes when its last user is done
-  release_slot();
+void pool::impl::finish_retire(const std::vector<std::shared_ptr<pipeline>>& retired, const follow_up& next) noexcept {
+  for (const auto& pipe : retired) {
+    pipe->close();  // fails what is in flight; the connection closes when its last user is done
+    release_slot();
+  }
   carry_out(next);
 }
 

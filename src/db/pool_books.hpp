@@ -120,10 +120,11 @@ struct pool::impl {
   void carry_out(const follow_up& next) noexcept;
 
   // Takes a lane's pipelined connection off the books (it counted as one open connection);
-  // finish_retire closes it and returns its budget slot outside the mutex.
+  // finish_retire closes those taken off and returns their budget slots outside the mutex, then
+  // carries out the follow-up once.
   std::shared_ptr<pipeline> retire_pipeline_locked(std::size_t slot, follow_up& next);
 
-  void finish_retire(const std::shared_ptr<pipeline>& retired, const follow_up& next) noexcept;
+  void finish_retire(const std::vector<std::shared_ptr<pipeline>>& retired, const follow_up& next) noexcept;
 
   // The slot of a pipelined connection with nothing in flight, last used before `cutoff`
   // (the one used longest ago), or pipes.size() when there is none.
