@@ -106,7 +106,7 @@ net::awaitable<std::unique_ptr<connection>> connection::connect(net::any_io_exec
   if (raw == nullptr) throw unavailable_error("cannot allocate a database connection");
   const auto deadline = clock_type::now() + options.connect_timeout;
   const auto connect_timeout = options.connect_timeout;
-  auto state = std::make_unique<impl>(std::move(executor), std::move(options), raw);
+  auto state = std::make_unique<impl>(executor, std::move(options), raw);
   if (PQstatus(raw) == CONNECTION_BAD) state->fail("cannot connect to the database");
 
   auto polling = PGRES_POLLING_WRITING;
@@ -134,7 +134,7 @@ net::awaitable<ping_result> connection::ping(net::any_io_executor executor, std:
   const auto deadline = clock_type::now() + timeout;
   connection_options options;
   options.conninfo = std::move(conninfo);
-  impl state(std::move(executor), std::move(options), raw);
+  impl state(executor, std::move(options), raw);
   if (PQstatus(raw) == CONNECTION_BAD) co_return ping_result::refused;
   // libpq sends the startup packet (or the TLS request) as soon as TCP connects and then reads:
   // any byte readable from then on was sent by a server process, which is all a ping asks.

@@ -51,10 +51,10 @@ void receive_notice(void* arg, const PGresult* notice);
 }  // namespace connection_detail
 
 struct connection::impl {
-  impl(net::any_io_executor executor, connection_options opts, PGconn* conn)
+  impl(const net::any_io_executor& executor, connection_options opts, PGconn* conn)
       : pg(conn),
         owner(conn, [flag = fatal_notice](PGconn* finished) { PQfinish(finished); }),
-        socket(std::move(executor)),
+        socket(executor),
         options(std::move(opts)) {
     PQsetNoticeReceiver(conn, connection_detail::receive_notice, fatal_notice.get());
   }
@@ -105,7 +105,8 @@ struct connection::impl {
   // from epoll (found by ThreadSanitizer). The duplicate stays ours until release_socket.
   void bind_socket() {
     const int fd = PQsocket(pg);
-    if (fd < 0) throw unavailable_error("database connection has no socket: " + connection_detail::trimmed(PQerrorMessage(pg)));
+    if (fd < 0)
+      throw unavailable_error("database connection has no socket: " + connection_detail::trimmed(PQerrorMessage(pg)));
     release_socket();
     const int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) throw unavailable_error("cannot duplicate the database socket: " + std::string(std::strerror(errno)));
@@ -157,7 +158,8 @@ struct connection::impl {
       }
       const auto outcome = co_await detail::with_deadline(
           [&](auto handler) { socket.async_wait(type, std::move(handler)); },
-          std::min(deadline, now + (watch != nullptr ? connection_detail::watched_recheck_interval : connection_detail::recheck_interval)));
+          std::min(deadline, now + (watch != nullptr ? connection_detail::watched_recheck_interval
+                                                     : connection_detail::recheck_interval)));
       if (!outcome.timed_out && outcome.ec) throw boost::system::system_error(outcome.ec);
       if (!outcome.timed_out) {
         if (watch != nullptr && reading) watch->heard();
