@@ -245,9 +245,11 @@ awaitable<result<user_record>> accounts::update_user(const principal& caller, co
                                                      const user_changes& changes) {
   auto tenant = co_await deps_.tenants->find(caller.tenant_id);
   if (!tenant) co_return make_error(errc::tenant_not_found, "no such tenant");
-  auto tenant_conn = co_await databases_.acquire(*tenant);
+  // Single statements, each its own implicit transaction (an exclusive connection held
+  // between them would add nothing): the pool may pipeline them on its shared connection.
+  auto tenant_db = co_await databases_.runner(tenant->id, tenancy::intent::write);
   if (changes.email) {
-    auto current = co_await db::users::find(*tenant_conn, user_id);
+    auto current = co_await db::users::find(*tenant_db, user_id);
     if (!current) co_return make_error(errc::not_found, "no such user");
     if (current->email != *changes.email) {
       std::optional<std::string> role;
@@ -262,7 +264,7 @@ awaitable<result<user_record>> accounts::update_user(const principal& caller, co
       }
     }
   }
-  co_return co_await db::users::update(*tenant_conn, user_id, changes);
+  co_return co_await db::users::update(*tenant_db, user_id, changes);
 }
 
 awaitable<status> accounts::remove_member(const principal& caller, const std::string& user_id, bool drop_user_row) {
