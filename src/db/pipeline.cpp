@@ -100,11 +100,12 @@ std::chrono::steady_clock::time_point pipeline::last_used() const {
 }
 
 net::awaitable<std::optional<result_set>> pipeline::try_exec_prepared(const statement& stmt,
-                                                                      std::span<const param> params) {
+                                                                      std::span<const param> params,
+                                                                      bool beyond_depth) {
   if (params.size() > 65535) throw std::invalid_argument("too many query parameters");
   auto current = in_flight_.load();
   do {
-    if (broken_.load() || current >= max_depth_) co_return std::nullopt;
+    if (broken_.load() || (current >= max_depth_ && !beyond_depth)) co_return std::nullopt;
   } while (!in_flight_.compare_exchange_weak(current, current + 1));
 
   auto e = std::make_shared<entry>(co_await net::this_coro::executor);

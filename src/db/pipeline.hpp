@@ -44,8 +44,11 @@ class pipeline : public std::enable_shared_from_this<pipeline> {
   // unavailable (this statement only), and unavailable_error for every statement in flight
   // when the connection breaks or the oldest statement outlives the connection's query_timeout
   // (the connection is then broken() and must be replaced).
+  // `beyond_depth`: admitted although max_depth statements are in flight (the caller has no
+  // other connection to turn to); a broken connection still refuses it.
   boost::asio::awaitable<std::optional<result_set>> try_exec_prepared(const statement& stmt,
-                                                                      std::span<const param> params);
+                                                                      std::span<const param> params,
+                                                                      bool beyond_depth = false);
 
   bool broken() const noexcept { return broken_.load(); }
   std::size_t in_flight() const noexcept { return in_flight_.load(); }

@@ -92,7 +92,15 @@ net::awaitable<result_set> pool::exec_prepared(const statement& stmt, std::span<
       if (shared) {
         auto result = co_await shared->try_exec_prepared(stmt, params);
         if (result) co_return std::move(*result);
-        break;  // full, or it broke before the statement was sent
+        if (shared->broken() || impl_->can_lend_at_once())
+          break;  // it broke before sending, or a connection is at hand
+        // Full, and an exclusive connection would mean waiting for another's release: under a
+        // full budget a busy tenant holding its fair share waits for its own, which its
+        // pipelined connection never gives back (bench (b3): 503s after the acquire timeout
+        // while the pipelined connection was answering). It queues there instead.
+        result = co_await shared->try_exec_prepared(stmt, params, true);
+        if (result) co_return std::move(*result);
+        break;  // it broke before the statement was sent
       }
       // Another caller is opening it. Waiting for it, rather than queueing for a connection of
       // one's own, keeps a tenant that starts (or restarts) its pipeline at one connection: a
@@ -431,7 +439,14 @@ bool pool::close_one_idle(std::chrono::steady_clock::time_point idle_before) {
 
 std::chrono::steady_clock::time_point pool::last_used() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->last_used;
+  // A pipelined connection's statements never pass acquire or release: without its own last
+  // use, a tenant served only through it looked unused since it was opened, and was the first
+  // a global budget took a connection from (bench (b3): the busy tenants' pipelines were
+  // closed for a connect storm's tenants, then reopened, under a saturated PostgreSQL).
+  auto latest = impl_->last_used;
+  for (const auto& slot : impl_->pipes)
+    if (slot.pipe) latest = std::max(latest, slot.pipe->last_used());
+  return latest;
 }
 
 void pool::shutdown() {

@@ -39,6 +39,10 @@ struct pool_options {
   // global budget wants it closed, even though this pool's own waiters queue, so that its slot
   // goes to a pool starved of connections (this one holds more than its fair share).
   std::function<bool()> yield_connection;
+  // True when a global budget has no slot left for a new connection right now (a look, not a
+  // reservation). With the pipelined connection full, exec_prepared then queues its statement
+  // on it rather than wait for an exclusive connection that only a release could give.
+  std::function<bool()> budget_full;
   // After a failed connect, new connections are not attempted for this long (doubling on
   // each further failure up to connect_backoff_max): with no connection open, acquires fail
   // at once; otherwise they wait for one of the open ones. Stops a reconnect storm.
@@ -99,7 +103,10 @@ class pool : public statement_runner, public std::enable_shared_from_this<pool> 
 
   // One statement as its own implicit transaction: on the shared pipelined connection when
   // pipeline_depth > 0 and it has room (the connection is taken from the pool on first use and
-  // replaced once broken), else on an exclusive connection from acquire(). Throws pg_error for
+  // replaced once broken), else on an exclusive connection from acquire(). With the pipelined
+  // connection full, an exclusive connection is taken only when one is idle or can be opened
+  // without waiting for another's release (under max_size, and budget_full says no); otherwise
+  // the statement queues on the pipelined connection past its depth. Throws pg_error for
   // the statement's own failure and unavailable_error as acquire() does, or when the pipelined
   // connection breaks while the statement is in flight (every statement in flight then fails).
   // Never for work that needs a transaction or session state: take acquire() for that.
@@ -123,7 +130,8 @@ class pool : public statement_runner, public std::enable_shared_from_this<pool> 
   // max_size) a background connect starts for them. Returns false when no waiter could use
   // it; the next waiter to queue then asks the budget at once.
   bool budget_freed();
-  // Time the pool was last used (acquire or release), for LRU decisions.
+  // Time the pool was last used (acquire, release, or a statement of a pipelined connection
+  // completing), for LRU decisions.
   std::chrono::steady_clock::time_point last_used() const;
   // Closes every idle connection and fails all waiters; connections in use are closed on return.
   void shutdown();

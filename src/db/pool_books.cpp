@@ -71,6 +71,20 @@ bool pool::impl::should_yield() const noexcept {
   }
 }
 
+bool pool::impl::can_lend_at_once() const {
+  {
+    std::lock_guard lock(mutex);
+    if (!idle.empty()) return true;
+    if (open >= options.max_size || !waiters.empty()) return false;
+  }
+  if (!options.budget_full) return true;
+  try {
+    return !options.budget_full();
+  } catch (...) {
+    return false;
+  }
+}
+
 void pool::impl::notify_idle() const noexcept { call_budget_callback(options.on_idle); }
 
 void pool::impl::close(std::vector<std::unique_ptr<connection>> closed) const noexcept {

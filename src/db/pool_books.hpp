@@ -111,6 +111,10 @@ struct pool::impl {
 
   bool should_yield() const noexcept;
 
+  // An exclusive connection can be had without waiting for a release: one is idle, or the
+  // pool is under max_size and the global budget (if any) has a slot left.
+  bool can_lend_at_once() const;
+
   void notify_idle() const noexcept;
 
   // Closes connections already removed from the pool's books (`open` decremented).

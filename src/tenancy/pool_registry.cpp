@@ -97,6 +97,10 @@ std::shared_ptr<db::pool> pool_registry::pool_for(const tenant_record& tenant,
     const callback_guard::call call(*guard);
     return call.alive() && should_yield(*b, key);
   };
+  options.budget_full = [this, b, guard = guard_] {
+    const callback_guard::call call(*guard);
+    return !call.alive() || b->used.load() >= settings_.max_connections;
+  };
   auto created = db::pool::create(executor_, std::move(options));
   pools_.emplace(std::move(key), created);
   return created;

@@ -162,6 +162,35 @@ TEST(pool_registry, a_starved_tenant_takes_a_pipelined_connection_only_once_it_r
   });
 }
 
+// Under a full budget, the tenant whose statements ran longest ago gives up its pipelined
+// connection first. A pipelined connection's statements pass neither acquire nor release: the
+// pool counted them as uses, or a busy tenant served only through it would look unused since
+// it was opened and lose it before a tenant that has been quiet for longer.
+TEST(pool_registry, the_tenant_used_least_recently_loses_its_pipelined_connection_first) {
+  test::test_database a_db, b_db, c_db;
+  run_coro([&](auto ex) -> net::awaitable<void> {
+    auto settings = budget_settings(1, 2);
+    settings.pipeline_depth = 8;
+    settings.reclaim_recent_after = 100ms;
+    pool_registry registry(ex, settings);
+    const auto a = registry.pool_for(tenant_on(a_db));
+    const auto b = registry.pool_for(tenant_on(b_db));
+    const auto c = registry.pool_for(tenant_on(c_db));
+    static constexpr db::statement one{"t_one", "SELECT 1"};
+    const std::span<const db::param> none;
+    (void)co_await a->exec_prepared(one, none);  // A's pipelined connection opens first
+    co_await sleep_for(50ms);
+    (void)co_await b->exec_prepared(one, none);
+    co_await sleep_for(50ms);
+    (void)co_await a->exec_prepared(one, none);  // ... and A used it last
+    co_await sleep_for(300ms);                   // both rested past reclaim_recent_after
+    (void)co_await c->exec_prepared(one, none);  // the budget is full: one of them makes room
+    EXPECT_EQ(a->stats().pipelines, 1U) << "A, used most recently, keeps its connection";
+    EXPECT_EQ(b->stats().open, 0U) << "B, used least recently, gave its connection to C";
+    EXPECT_EQ(registry.evictions(), 1U);
+  });
+}
+
 // More busy tenants than budget ÷ pool size: the first tenants fill the budget, and the
 // others must still be served. A pool holding more than its fair share (budget ÷ tenants
 // wanting connections) gives a connection back when it releases one, although its own
