@@ -205,6 +205,9 @@ def main():
             b.start_server(common_env)
             warm(get_a)
             res["a"], _ = b.repeat("a: GET user, %d tenants" % args.tenants, get_a)
+            res["a_answers"] = verify_answers(b, lines_a, conns, 3)
+            log("(a) answers checked against the database: %d, wrong %d" % (res["a_answers"]["checked"],
+                                                                          res["a_answers"]["wrong"]))
 
         # --- (d) --------------------------------------------------------------------------------
         if "d" in only:

@@ -30,11 +30,11 @@ def parse_wrk(text):
 class wrk_run:
     """wrk in the background; result() waits and returns the parsed output plus wrk's CPU."""
 
-    def __init__(self, args, port, script, script_args, conns, seconds):
+    def __init__(self, args, port, script, script_args, conns, seconds, env=None):
         cmd = ["wrk", "-t%d" % args.wrk_threads, "-c%d" % conns, "-d%ds" % seconds, "--latency", "--timeout", "5s",
                "-s", os.path.join(WRK_DIR, script), "http://127.0.0.1:%d" % port, "--"] + script_args
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     preexec_fn=raise_nofile)
+                                     preexec_fn=raise_nofile, env=dict(os.environ, **(env or {})))
 
     def result(self):
         out = self.proc.stdout.read()
@@ -199,12 +199,41 @@ class bench:
                 log("  errors: %s %s" % (r["error_detail"], r.get("statuses", "")))
         return results
 
-    def wrk(self, script, script_args, conns, seconds=None):
-        return wrk_run(self.args, self.srv.port, script, script_args, conns, seconds or self.args.seconds)
+    def wrk(self, script, script_args, conns, seconds=None, env=None):
+        return wrk_run(self.args, self.srv.port, script, script_args, conns, seconds or self.args.seconds, env)
 
     def repeat(self, label, start_load, tenantd=True):
         runs = [self.measure(label, start_load, tenantd) for _ in range(self.args.repeat)]
         return median_result([r[0] for r in runs]), runs
+
+
+def verify_answers(b, lines_a, conns, seconds):
+    """(a) with every response checked: each is 200 with the user the request asked for, of the
+    token's tenant, as the database holds it (its email read back after the run). Pipelining must
+    never hand one request another's result."""
+    out = os.path.join(b.work, "answers")
+    b.wrk("get_user.lua", [lines_a], conns, seconds, {"BENCH_ANSWERS": out}).result()
+    records = []
+    for name in sorted(os.listdir(b.work)):
+        if name.startswith("answers."):
+            with open(os.path.join(b.work, name)) as f:
+                records += [line.split() for line in f if line.strip()]
+            os.remove(os.path.join(b.work, name))
+    asked = {}  # tenant index -> user ids asked for (a user id's first field is its tenant's index)
+    for rec in records:
+        if len(rec) == 5 and rec[0] != "-":
+            asked.setdefault(int(rec[0].split("-")[0]), set()).add(rec[0])
+    truth = {}
+    for i, ids in asked.items():
+        rows = psql(b.pg, "SELECT id, email FROM users WHERE id IN (%s)" % ",".join("'%s'" % x for x in sorted(ids)),
+                    TENANT_PREFIX + tenant_id(i))
+        for row in rows.splitlines():
+            uid, email = row.split("|")
+            truth[uid] = email
+    wrong = [rec for rec in records if len(rec) != 5 or rec[1] != "200" or rec[2] != rec[0] or
+             rec[3] != tenant_id(int(rec[0].split("-")[0])) or truth.get(rec[0]) != rec[4]]
+    return {"checked": len(records), "wrong": len(wrong), "examples": [" ".join(r) for r in wrong[:3]],
+            "users": len(truth)}
 
 
 def median_result(runs):
