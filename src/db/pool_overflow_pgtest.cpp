@@ -29,7 +29,8 @@ net::awaitable<void> one_call(std::shared_ptr<pool> target, int echo, std::share
 // Runs `callers` statements at once on `p` (one thread runs them all) and waits for all.
 net::awaitable<tally> run_at_once(const std::shared_ptr<pool>& p, int callers) {
   auto counts = std::make_shared<tally>();
-  for (int i = 0; i < callers; ++i) net::co_spawn(co_await net::this_coro::executor, one_call(p, i, counts), net::detached);
+  for (int i = 0; i < callers; ++i)
+    net::co_spawn(co_await net::this_coro::executor, one_call(p, i, counts), net::detached);
   while (counts->finished < callers) co_await sleep_for(5ms);
   co_return *counts;
 }
