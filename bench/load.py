@@ -30,6 +30,26 @@ from load_runs import *  # noqa: E402,F401,F403 (wrk, pgbench, the bench class)
 from load_report import *  # noqa: E402,F401,F403 (machine, report)
 
 
+def root_against_baseline(b, pg, master_db, url, common_env, conns, warm):
+    """GET / on the current build and on --baseline-binary, interleaved --repeat times; the
+    baseline gets a master database of its own (its schema is older). Returns both medians."""
+    psql(pg, "CREATE DATABASE %s_base OWNER %s" % (master_db, pg["TEST_PG_APP_USER"]))
+    builds = (("current", b.args.binary, dict(common_env)),
+              ("baseline", b.args.baseline_binary, dict(common_env, MASTER_DATABASE_URL=url + "_base")))
+    runs = {name: [] for name, _, _ in builds}
+    current = b.args.binary
+    try:
+        for _ in range(b.args.repeat):
+            for name, binary, env in builds:
+                b.args.binary = binary
+                b.start_server(env)
+                warm(lambda s: b.wrk("plain.lua", ["/"], conns, s))
+                runs[name] += b.measure("GET / with the %s build" % name, lambda: b.wrk("plain.lua", ["/"], conns))
+    finally:
+        b.args.binary = current
+    return median_result(runs["current"]), median_result(runs["baseline"])
+
+
 def main():
     quick = "--quick" in sys.argv
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +89,10 @@ def main():
     ap.add_argument("--hold", action="store_true",
                     help="after seeding, print the server's port and the token file of (a) and wait (for profiling "
                          "by hand); Ctrl-C ends it")
+    ap.add_argument("--baseline-binary",
+                    help="with ceil: also measure GET / on this build (bench/build-baseline makes the one before "
+                         "issue 11's work), interleaved with the current one, each on its own master database; "
+                         "reports the HTTP ceiling per core (tenantd CPU per request) against it")
     ap.add_argument("--profile", action="store_true",
                     help="after the runs, profile one extra (a) run with perf record -a -g")
     ap.add_argument("--profile-binary", help="binary for the profile run (e.g. built with frame pointers)")
@@ -78,6 +102,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results/load-latest.md"))
     args = ap.parse_args()
     args.binary = os.path.abspath(args.binary)
+    if args.baseline_binary:
+        args.baseline_binary = os.path.abspath(args.baseline_binary)
     args.argon2_bin = os.path.abspath(args.argon2_bin)
     if args.profile_binary:
         args.profile_binary = os.path.abspath(args.profile_binary)
@@ -169,6 +195,11 @@ def main():
             return 0
         get_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], conns, secs)
         warm = lambda fn: fn(args.warmup).result()
+        # (a)'s warm-up sends every session once, then at random: a freshly started server has
+        # them all in its caches when the measured run starts (at random, 5 s missed ~8 % of
+        # 20,000 sessions, whose first requests then went to the master database).
+        warm_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], conns, secs or args.warmup,
+                                         {"BENCH_EACH_ONCE": str(args.wrk_threads)})
 
         # (a) on freshly started servers with two settings in turn, so both see the same machine;
         # the median of each.
@@ -177,7 +208,7 @@ def main():
             for _ in range(args.repeat):
                 for (env, label), into in zip((first, second), runs):
                     b.start_server(env)
-                    warm(get_a)
+                    warm(warm_a)
                     into.append(b.measure(label, get_a)[0])
             return median_result(runs[0]), median_result(runs[1])
 
@@ -199,11 +230,14 @@ def main():
                 lambda: run_pgbench(args, pg, work, db0, conns, args.seconds, connect_each=True)), tenantd=False)
             warm(lambda s: b.wrk("plain.lua", ["/"], conns, s))
             res["root"], _ = b.repeat("GET / (HTTP ceiling)", lambda: b.wrk("plain.lua", ["/"], conns))
+            if args.baseline_binary:
+                res["root_now"], res["root_base"] = root_against_baseline(b, pg, master_db, url, common_env, conns,
+                                                                          warm)
 
         # --- (a) --------------------------------------------------------------------------------
         if only & {"a", "d", "e"}:
             b.start_server(common_env)
-            warm(get_a)
+            warm(warm_a)
             res["a"], _ = b.repeat("a: GET user, %d tenants" % args.tenants, get_a)
             res["a_answers"] = verify_answers(b, lines_a, conns, 3)
             log("(a) answers checked against the database: %d, wrong %d" % (res["a_answers"]["checked"],
@@ -295,7 +329,15 @@ def main():
             res["b1"], _ = b.repeat("b1: GET user, %d tenants, Zipf" % args.tenants_b, get_zipf)
         if "b2" in only:
             b.start_server(b2_env)
-            warm(get_uniform)
+            # Steady state: every tenant's connection open before the measured runs. Opening 1,000
+            # (SCRAM, a backend each) takes longer than one warm-up; they used to be opened
+            # during the first measured run (2026-12-06 18:02: 189 opened in it, p99 373 ms).
+            for _ in range(8):
+                warm(get_uniform)
+                held = b.activity.count()
+                log("b2 warm-up: %d tenant connections open" % held)
+                if held >= args.tenants_b:
+                    break
             runs = []
             for _ in range(args.repeat):
                 r = b.measure("b2: GET user, %d tenants, uniform" % args.tenants_b, get_uniform)[0]
@@ -306,7 +348,7 @@ def main():
             res["b2"]["pg_backends"] = max((r["pg_backends"] for r in runs), key=lambda m: m["count"])
         if "b3" in only:
             b.start_server(b3_env)
-            for r in (get_a(args.warmup), get_uniform(args.warmup, args.storm_connections)):
+            for r in (warm_a(), get_uniform(args.warmup, args.storm_connections)):
                 r.result()
             quiet, storm = [], []
             for _ in range(args.repeat):
@@ -364,7 +406,8 @@ def sweep(args, b, common_env, lines_a, started):
             # older commit's, say), so two builds are compared in one run.
             b.args.binary = os.path.abspath(env.pop("BINARY", default_binary))
             b.start_server(env)
-            get_a(args.warmup).result()
+            b.wrk("get_user.lua", [lines_a], args.connections, args.warmup,
+                  {"BENCH_EACH_ONCE": str(args.wrk_threads)}).result()  # every session once first
             results[name].append(b.measure("a with %s" % name, get_a)[0])
     lines = ["Sweep of (a) (%d tenants × %d users, %d conns), %s, %d s per run, median of %d interleaved runs:"
              % (args.tenants, args.users, args.connections, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
@@ -391,7 +434,7 @@ def profile(args, b, env, lines_a, conns, work):
         b.srv = None
     b.start_server(env)
     get_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], conns, secs)
-    get_a(args.warmup).result()
+    b.wrk("get_user.lua", [lines_a], conns, args.warmup, {"BENCH_EACH_ONCE": str(args.wrk_threads)}).result()
     system_data = os.path.join(work, "perf-system.data")
     server_data = os.path.join(work, "perf-tenantd.data")
     seconds = str(max(3, args.seconds))

@@ -95,6 +95,9 @@ def report(args, res, b, common_env, b_env, started):
             % (PGBENCH_PIPELINE, pc), res.get("pgbench_pipe%d" % pc))
     row("pgbench same SELECT, a new connection per query (-C), %d clients" % c, res.get("pgbench_connect"))
     row("GET / (HTTP ceiling), %d conns" % c, res.get("root"))
+    if "root_base" in res:
+        row("GET / on this build, interleaved with the baseline below", res.get("root_now"))
+        row("GET / on the baseline build (`%s`)" % os.path.relpath(args.baseline_binary, ROOT), res.get("root_base"))
     row("(a) GET /api/users/:id, %d tenants × %d users, %d conns" % (args.tenants, args.users, c), res.get("a"))
     row("(b1) same over %d tenants, Zipf (s = %.1f), default budget" % (args.tenants_b, args.zipf_s), res.get("b1"))
     row("(b2) same over %d tenants, uniform, budget %d" % (args.tenants_b, args.budget_b2), res.get("b2"))
@@ -124,6 +127,13 @@ def report(args, res, b, common_env, b_env, started):
         target("(a) tenantd CPU ≤ 35 µs per request; PostgreSQL CPU per query below pgbench's",
                "%.0f µs; PostgreSQL %.0f µs per query vs %.0f for pgbench" % (a["cpu_us_per_req"], a_pg, pgb_pg),
                a["cpu_us_per_req"] <= 35 and a_pg < pgb_pg)
+    now, base = res.get("root_now"), res.get("root_base")
+    if now and base:
+        target("GET / (HTTP ceiling) ≥ 1.3× the baseline build's, per core (tenantd CPU per request)",
+               "%.1f vs %.1f µs per request (%.2f×); %.0f vs %.0f req/s" % (
+                   now["cpu_us_per_req"], base["cpu_us_per_req"], base["cpu_us_per_req"] / now["cpu_us_per_req"],
+                   now["rps"], base["rps"]),
+               base["cpu_us_per_req"] >= 1.3 * now["cpu_us_per_req"])
     if a:
         target("(a) p99 ≤ 10 ms, zero errors", "%s, %d errors" % (ms(a["p99"]), a["errors"]),
                a["p99"] <= 10 and a["errors"] == 0)

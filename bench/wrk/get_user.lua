@@ -4,6 +4,9 @@
 -- (which the server echoes) and every response is written to path.<thread> as "request_id
 -- status body_id body_tenant_id body_email", for bench/load.py to hold against the database
 -- (verify_answers). Without it no response callback is installed (wrk then parses less).
+-- With BENCH_EACH_ONCE=<wrk's thread count> the lines are taken in order first, each once, and
+-- at random after that: a warm-up that puts every session into the server's caches (each
+-- thread takes its own share of the lines).
 package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
 local common = require("common")
 common.install()
@@ -11,15 +14,29 @@ common.install()
 local lines
 local answers_path = os.getenv("BENCH_ANSWERS")
 local answers
+local in_order_threads = tonumber(os.getenv("BENCH_EACH_ONCE") or "")
+local next_line, last_line
 
 function init(args)
   common.seed()
   lines = common.load_lines(args[1])
+  if in_order_threads then
+    -- common.install numbers the threads from 1 as wrk sets them up.
+    local share = math.ceil(#lines / in_order_threads)
+    next_line = ((id or 1) - 1) * share + 1
+    last_line = math.min(#lines, next_line + share - 1)
+  end
   if answers_path then answers = assert(io.open(answers_path .. "." .. tostring(id or 0), "w")) end
 end
 
 function request()
-  local l = lines[math.random(#lines)]
+  local l
+  if next_line and next_line <= last_line then
+    l = lines[next_line]
+    next_line = next_line + 1
+  else
+    l = lines[math.random(#lines)]
+  end
   local headers = {["Authorization"] = "Bearer " .. l[1]}
   if answers then headers["X-Request-Id"] = l[2] end
   return wrk.format("GET", "/api/users/" .. l[2], headers)
