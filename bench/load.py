@@ -30,6 +30,24 @@ from load_runs import *  # noqa: E402,F401,F403 (wrk, pgbench, the bench class)
 from load_report import *  # noqa: E402,F401,F403 (machine, report)
 
 
+def warm_sessions(b, lines, conns):
+    """(a)'s warm-up on a freshly started server: every session once (shuffled), then at random
+    until the server's caches hold them all, i.e. until a 2 s run costs the master database
+    under one transaction per 1,000 requests (at most 10 such runs). Each I/O lane keeps its
+    own caches, so a session is warm only once every lane has seen it; a 5 s random warm-up
+    left 2026-12-06 runs at up to 0.35 master transactions per request."""
+    b.wrk("get_user.lua", [lines], conns, b.args.warmup, {"BENCH_EACH_ONCE": str(b.args.wrk_threads)}).result()
+    for _ in range(10):
+        _, master0 = b.db_counters()
+        requests = b.wrk("get_user.lua", [lines], conns, 2).result()["requests"]
+        time.sleep(0.6)  # the statistics arrive late
+        _, master1 = b.db_counters()
+        if master1 - master0 < max(1, requests) / 1000:
+            return
+    log("warm-up: the master database still answers %.3f transactions per request" % (
+        (master1 - master0) / max(1, requests)))
+
+
 def root_against_baseline(b, pg, master_db, url, common_env, conns, warm):
     """GET / on the current build and on --baseline-binary, interleaved --repeat times; the
     baseline gets a master database of its own (its schema is older). Returns both medians."""
@@ -195,11 +213,7 @@ def main():
             return 0
         get_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], conns, secs)
         warm = lambda fn: fn(args.warmup).result()
-        # (a)'s warm-up sends every session once, then at random: a freshly started server has
-        # them all in its caches when the measured run starts (at random, 5 s missed ~8 % of
-        # 20,000 sessions, whose first requests then went to the master database).
-        warm_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], conns, secs or args.warmup,
-                                         {"BENCH_EACH_ONCE": str(args.wrk_threads)})
+        warm_a = lambda: warm_sessions(b, lines_a, conns)
 
         # (a) on freshly started servers with two settings in turn, so both see the same machine;
         # the median of each.
@@ -208,7 +222,7 @@ def main():
             for _ in range(args.repeat):
                 for (env, label), into in zip((first, second), runs):
                     b.start_server(env)
-                    warm(warm_a)
+                    warm_a()
                     into.append(b.measure(label, get_a)[0])
             return median_result(runs[0]), median_result(runs[1])
 
@@ -237,7 +251,7 @@ def main():
         # --- (a) --------------------------------------------------------------------------------
         if only & {"a", "d", "e"}:
             b.start_server(common_env)
-            warm(warm_a)
+            warm_a()
             res["a"], _ = b.repeat("a: GET user, %d tenants" % args.tenants, get_a)
             res["a_answers"] = verify_answers(b, lines_a, conns, 3)
             log("(a) answers checked against the database: %d, wrong %d" % (res["a_answers"]["checked"],
@@ -348,7 +362,8 @@ def main():
             res["b2"]["pg_backends"] = max((r["pg_backends"] for r in runs), key=lambda m: m["count"])
         if "b3" in only:
             b.start_server(b3_env)
-            for r in (warm_a(), get_uniform(args.warmup, args.storm_connections)):
+            warm_a()
+            for r in (get_a(args.warmup), get_uniform(args.warmup, args.storm_connections)):
                 r.result()
             quiet, storm = [], []
             for _ in range(args.repeat):
@@ -406,8 +421,7 @@ def sweep(args, b, common_env, lines_a, started):
             # older commit's, say), so two builds are compared in one run.
             b.args.binary = os.path.abspath(env.pop("BINARY", default_binary))
             b.start_server(env)
-            b.wrk("get_user.lua", [lines_a], args.connections, args.warmup,
-                  {"BENCH_EACH_ONCE": str(args.wrk_threads)}).result()  # every session once first
+            warm_sessions(b, lines_a, args.connections)
             results[name].append(b.measure("a with %s" % name, get_a)[0])
     lines = ["Sweep of (a) (%d tenants × %d users, %d conns), %s, %d s per run, median of %d interleaved runs:"
              % (args.tenants, args.users, args.connections, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
@@ -434,7 +448,7 @@ def profile(args, b, env, lines_a, conns, work):
         b.srv = None
     b.start_server(env)
     get_a = lambda secs=None: b.wrk("get_user.lua", [lines_a], conns, secs)
-    b.wrk("get_user.lua", [lines_a], conns, args.warmup, {"BENCH_EACH_ONCE": str(args.wrk_threads)}).result()
+    warm_sessions(b, lines_a, conns)
     system_data = os.path.join(work, "perf-system.data")
     server_data = os.path.join(work, "perf-tenantd.data")
     seconds = str(max(3, args.seconds))

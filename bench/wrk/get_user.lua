@@ -4,9 +4,10 @@
 -- (which the server echoes) and every response is written to path.<thread> as "request_id
 -- status body_id body_tenant_id body_email", for bench/load.py to hold against the database
 -- (verify_answers). Without it no response callback is installed (wrk then parses less).
--- With BENCH_EACH_ONCE=<wrk's thread count> the lines are taken in order first, each once, and
--- at random after that: a warm-up that puts every session into the server's caches (each
--- thread takes its own share of the lines).
+-- With BENCH_EACH_ONCE=<wrk's thread count> each line is taken once first, in a shuffled order
+-- (so every tenant gets its share of the load, as in the measured runs), and at random after
+-- that: a warm-up that puts every session into the server's caches (each thread takes its own
+-- share of the lines).
 package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "?.lua;" .. package.path
 local common = require("common")
 common.install()
@@ -14,26 +15,32 @@ common.install()
 local lines
 local answers_path = os.getenv("BENCH_ANSWERS")
 local answers
-local in_order_threads = tonumber(os.getenv("BENCH_EACH_ONCE") or "")
-local next_line, last_line
+local each_once_threads = tonumber(os.getenv("BENCH_EACH_ONCE") or "")
+local order, next_index
 
 function init(args)
   common.seed()
   lines = common.load_lines(args[1])
-  if in_order_threads then
+  if each_once_threads then
     -- common.install numbers the threads from 1 as wrk sets them up.
-    local share = math.ceil(#lines / in_order_threads)
-    next_line = ((id or 1) - 1) * share + 1
-    last_line = math.min(#lines, next_line + share - 1)
+    local share = math.ceil(#lines / each_once_threads)
+    local first = ((id or 1) - 1) * share + 1
+    order = {}
+    for i = first, math.min(#lines, first + share - 1) do order[#order + 1] = i end
+    for i = #order, 2, -1 do
+      local j = math.random(i)
+      order[i], order[j] = order[j], order[i]
+    end
+    next_index = 1
   end
   if answers_path then answers = assert(io.open(answers_path .. "." .. tostring(id or 0), "w")) end
 end
 
 function request()
   local l
-  if next_line and next_line <= last_line then
-    l = lines[next_line]
-    next_line = next_line + 1
+  if order and next_index <= #order then
+    l = lines[order[next_index]]
+    next_index = next_index + 1
   else
     l = lines[math.random(#lines)]
   end
