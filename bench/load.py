@@ -31,7 +31,7 @@ from load_report import *  # noqa: E402,F401,F403 (machine, report)
 
 
 def warm_sessions(b, lines, conns):
-    """(a)'s warm-up on a freshly started server: every session once (shuffled), then at random
+    """(a)'s (and (b2)'s) warm-up on a freshly started server: every session once (shuffled), then at random
     until the server's caches hold them all, i.e. until a 2 s run costs the master database
     under one transaction per 1,000 requests (at most 10 such runs). Each I/O lane keeps its
     own caches, so a session is warm only once every lane has seen it; a 5 s random warm-up
@@ -352,6 +352,7 @@ def main():
                 log("b2 warm-up: %d tenant connections open" % held)
                 if held >= args.tenants_b:
                     break
+            warm_sessions(b, lines_b, conns)  # and their sessions in every lane's caches
             runs = []
             for _ in range(args.repeat):
                 r = b.measure("b2: GET user, %d tenants, uniform" % args.tenants_b, get_uniform)[0]

@@ -54,7 +54,8 @@ def report(args, res, b, common_env, b_env, started):
     ms = lambda v: "%.2f ms" % v
     lines = [
         "Measured %s with `bench/run` (release build, private PostgreSQL cluster, fsync on); "
-        "%d s per run, median of %d run(s), warm-up %d s; wrk -t%d, load generator on the same machine."
+        "%d s per run, median of %d run(s), warm-up %d s (for (a) and (b2) longer, until their sessions are in "
+        "every lane's caches); wrk -t%d, load generator on the same machine."
         % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), args.seconds, args.repeat, args.warmup,
            args.wrk_threads),
         "",
