@@ -31,11 +31,12 @@ from load_report import *  # noqa: E402,F401,F403 (machine, report)
 
 
 def warm_sessions(b, lines, conns, rounds=10):
-    """(a)'s (and (b2)'s) warm-up on a freshly started server: every session once (shuffled), then at random
-    until the server's caches hold them all, i.e. until a 2 s run costs the master database
-    under one transaction per 1,000 requests (at most `rounds` such runs). Each I/O lane keeps its
-    own caches, so a session is warm only once every lane has seen it; a 5 s random warm-up
-    left 2026-12-06 runs at up to 0.35 master transactions per request."""
+    """(a)'s (and (b2)'s) warm-up on a freshly started server: every session once (shuffled),
+    then at random until the server's caches hold them all, i.e. until a 2 s run costs the
+    master database under one transaction per 1,000 requests (at most `rounds` such runs).
+    Each I/O lane keeps its own caches, so a session is warm only once every lane has seen
+    it; a 5 s random warm-up left 2026-12-06 runs at up to 0.085 master transactions per
+    request."""
     b.wrk("get_user.lua", [lines], conns, b.args.warmup, {"BENCH_EACH_ONCE": str(b.args.wrk_threads)}).result()
     for _ in range(rounds):
         _, master0 = b.db_counters()
