@@ -18,6 +18,17 @@ void call_budget_callback(const std::function<void()>& callback) noexcept {
   }
 }
 
+// Asks an optional budget callback a yes/no question: `if_absent` when there is none,
+// `if_failed` when it throws (it must not turn a release into std::terminate either).
+bool ask_budget(const std::function<bool()>& question, bool if_absent, bool if_failed) noexcept {
+  if (!question) return if_absent;
+  try {
+    return question();
+  } catch (...) {
+    return if_failed;
+  }
+}
+
 }  // namespace
 
 std::size_t pool::impl::plan_opens_locked() {
@@ -62,14 +73,7 @@ bool pool::impl::is_shut_down() const {
 
 void pool::impl::release_slot() const noexcept { call_budget_callback(options.release_slot); }
 
-bool pool::impl::should_yield() const noexcept {
-  if (!options.yield_connection) return false;
-  try {
-    return options.yield_connection();
-  } catch (...) {
-    return false;
-  }
-}
+bool pool::impl::should_yield() const noexcept { return ask_budget(options.yield_connection, false, false); }
 
 bool pool::impl::can_lend_at_once() const {
   {
@@ -77,12 +81,7 @@ bool pool::impl::can_lend_at_once() const {
     if (!idle.empty()) return true;
     if (open >= options.max_size || !waiters.empty()) return false;
   }
-  if (!options.budget_full) return true;
-  try {
-    return !options.budget_full();
-  } catch (...) {
-    return false;
-  }
+  return !ask_budget(options.budget_full, false, true);  // a budget that cannot answer counts as full
 }
 
 void pool::impl::notify_idle() const noexcept { call_budget_callback(options.on_idle); }
